@@ -1,0 +1,263 @@
+"""The one preprocessing implementation, in numpy, shared by training and runtime.
+
+Training's eval transform, the ONNX Runtime and TensorRT backends and the
+parity harness all call these functions, so a frame becomes exactly the same
+input tensor everywhere. The C ABI re-implements the same formulas in C++ and
+is tested against this module.
+
+Conventions (documented because the C++ side must match them bit for bit):
+
+- RGB is resized bilinearly with half-pixel centres and no antialiasing
+  (``align_corners=False``, as ``torch.nn.functional.interpolate``), computed
+  in float32 from the uint8 image.
+- Depth and labels are resized with "nearest-exact": source index
+  ``floor((dst + 0.5) * src_size / dst_size)``. Depth holes stay holes.
+- RGB is scaled to [0, 1], then ``(x - mean) / std`` per channel.
+- Class ids: logits channel ``k`` is class id ``k + 1``; 0 is void.
+- Depth is converted to metres (``raw * depth_scale``), then
+  ``(d - depth_mean) / depth_std``. Holes (0) are valid data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from acnet.errors import InputError
+
+#: NYUDv2 statistics used by the ACNet authors.
+NYUV2_RGB_MEAN = (0.48500, 0.41628, 0.39818)
+NYUV2_RGB_STD = (0.26416, 0.27284, 0.28312)
+NYUV2_DEPTH_MEAN = 2.84245
+NYUV2_DEPTH_STD = 0.99328
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-dataset input statistics; stored in checkpoints and model metadata."""
+
+    rgb_mean: tuple[float, float, float] = NYUV2_RGB_MEAN
+    rgb_std: tuple[float, float, float] = NYUV2_RGB_STD
+    depth_mean: float = NYUV2_DEPTH_MEAN  # metres
+    depth_std: float = NYUV2_DEPTH_STD  # metres
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rgb_mean", tuple(float(v) for v in self.rgb_mean))
+        object.__setattr__(self, "rgb_std", tuple(float(v) for v in self.rgb_std))
+        object.__setattr__(self, "depth_mean", float(self.depth_mean))
+        object.__setattr__(self, "depth_std", float(self.depth_std))
+        if len(self.rgb_mean) != 3 or len(self.rgb_std) != 3:
+            raise InputError("normalisation needs three RGB means and three RGB stds")
+        if min(self.rgb_std) <= 0 or self.depth_std <= 0:
+            raise InputError("normalisation standard deviations must be positive")
+
+    def to_dict(self) -> dict:
+        return {
+            "rgb_mean": list(self.rgb_mean),
+            "rgb_std": list(self.rgb_std),
+            "depth_mean": self.depth_mean,
+            "depth_std": self.depth_std,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Normalization":
+        try:
+            return cls(
+                rgb_mean=tuple(d["rgb_mean"]),
+                rgb_std=tuple(d["rgb_std"]),
+                depth_mean=d["depth_mean"],
+                depth_std=d["depth_std"],
+            )
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"normalisation record is incomplete: missing {exc}") from None
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """What the network expects: its input size, statistics and depth unit."""
+
+    height: int
+    width: int
+    normalization: Normalization = field(default_factory=Normalization)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_rgb(rgb: object) -> np.ndarray:
+    """Validate an H x W x 3 uint8 image and return it as a C-contiguous array."""
+    if not isinstance(rgb, np.ndarray):
+        raise InputError(f"rgb must be a numpy array, got {type(rgb).__name__}")
+    if rgb.size == 0:
+        raise InputError("rgb is empty")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise InputError(f"rgb must have shape HxWx3, got {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        raise InputError(f"rgb must be uint8 (0-255), got {rgb.dtype}")
+    return np.ascontiguousarray(rgb)
+
+
+def check_depth(depth: object, rgb_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Validate an H x W depth map: uint16 (scaled units) or float (already scaled).
+
+    NaN, infinite and negative values are rejected; 0 means "no reading".
+    """
+    if not isinstance(depth, np.ndarray):
+        raise InputError(f"depth must be a numpy array, got {type(depth).__name__}")
+    if depth.size == 0:
+        raise InputError("depth is empty")
+    if depth.ndim == 3 and depth.shape[2] == 1:
+        depth = depth[:, :, 0]
+    if depth.ndim != 2:
+        raise InputError(f"depth must have shape HxW, got {depth.shape}")
+    if depth.dtype not in (np.uint16, np.float32, np.float64):
+        raise InputError(f"depth must be uint16 (e.g. millimetres) or float32 (metres), got {depth.dtype}")
+    if rgb_shape is not None and tuple(depth.shape) != tuple(rgb_shape[:2]):
+        raise InputError(f"rgb is {rgb_shape[0]}x{rgb_shape[1]} but depth is {depth.shape[0]}x{depth.shape[1]}")
+    if depth.dtype != np.uint16:
+        if not np.isfinite(depth).all():
+            raise InputError("depth contains NaN or infinite values; use 0 for missing readings")
+        if (depth < 0).any():
+            raise InputError("depth contains negative values; use 0 for missing readings")
+    return np.ascontiguousarray(depth)
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+def _linear_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices and weights of bilinear interpolation with half-pixel centres."""
+    scale = src / dst
+    pos = (np.arange(dst, dtype=np.float64) + 0.5) * scale - 0.5
+    pos = np.clip(pos, 0.0, None)
+    i0 = np.floor(pos).astype(np.int64)
+    i0 = np.minimum(i0, src - 1)
+    i1 = np.minimum(i0 + 1, src - 1)
+    w1 = (pos - i0).astype(np.float32)
+    return i0, i1, w1
+
+
+def resize_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of an HxW or HxWxC array to float32 (align_corners=False).
+
+    Matches ``torch.nn.functional.interpolate(mode="bilinear",
+    align_corners=False, antialias=False)``.
+    """
+    h, w = img.shape[:2]
+    x = img.astype(np.float32, copy=False)
+    if (h, w) == (height, width):
+        return x.copy() if x is img else x
+    y0, y1, wy = _linear_taps(h, height)
+    x0, x1, wx = _linear_taps(w, width)
+    extra = (1,) * (img.ndim - 2)
+    wy = wy.reshape((-1, 1) + extra)
+    wx = wx.reshape((1, -1) + extra)
+    top = x[y0]
+    bottom = x[y1]
+    rows = top + (bottom - top) * wy
+    left = rows[:, x0]
+    right = rows[:, x1]
+    return left + (right - left) * wx
+
+
+def resize_bilinear_chw(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a C x H x W (or N x C x H x W) float array, e.g. logits."""
+    h, w = x.shape[-2:]
+    if (h, w) == (height, width):
+        return x
+    y0, y1, wy = _linear_taps(h, height)
+    x0, x1, wx = _linear_taps(w, width)
+    x = x.astype(np.float32, copy=False)
+    top = x[..., y0, :]
+    bottom = x[..., y1, :]
+    rows = top + (bottom - top) * wy[:, None]
+    return rows[..., x0] + (rows[..., x1] - rows[..., x0]) * wx
+
+
+def nearest_indices(src: int, dst: int) -> np.ndarray:
+    """Source indices of "nearest-exact" resizing: floor((dst + 0.5) * src / dst)."""
+    idx = np.floor((np.arange(dst, dtype=np.float64) + 0.5) * (src / dst)).astype(np.int64)
+    return np.minimum(idx, src - 1)
+
+
+def resize_nearest(img: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-exact resize of an HxW(xC) array; keeps dtype (labels, depth)."""
+    h, w = img.shape[:2]
+    if (h, w) == (height, width):
+        return img
+    return img[nearest_indices(h, height)][:, nearest_indices(w, width)]
+
+
+# --------------------------------------------------------------------------- normalising
+
+
+def normalize_rgb(rgb: np.ndarray, norm: Normalization) -> np.ndarray:
+    """HxWx3 (uint8 or float 0-255) -> 3xHxW float32, normalised."""
+    mean = np.asarray(norm.rgb_mean, dtype=np.float32) * 255.0
+    inv_std = 1.0 / (np.asarray(norm.rgb_std, dtype=np.float32) * 255.0)
+    x = rgb.astype(np.float32, copy=False)
+    out = (x - mean) * inv_std
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def depth_to_metres(depth: np.ndarray, depth_scale: float) -> np.ndarray:
+    """Raw depth (uint16 units or float) -> float32 metres."""
+    return depth.astype(np.float32) * np.float32(depth_scale)
+
+
+def normalize_depth(depth_m: np.ndarray, norm: Normalization) -> np.ndarray:
+    """HxW metres -> 1xHxW float32, normalised."""
+    out = (depth_m.astype(np.float32, copy=False) - np.float32(norm.depth_mean)) * np.float32(1.0 / norm.depth_std)
+    return out[None]
+
+
+def default_depth_scale(depth: np.ndarray) -> float:
+    """uint16 depth is millimetres unless told otherwise; float depth is metres."""
+    return 0.001 if depth.dtype == np.uint16 else 1.0
+
+
+def preprocess(
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    config: PreprocessConfig,
+    depth_scale: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate, resize and normalise one frame for the network.
+
+    Returns ``(rgb, depth)`` as float32 arrays of shape 3xHxW and 1xHxW at the
+    network's input size. ``depth_scale`` converts raw depth to metres; by
+    default uint16 is millimetres and float is metres.
+    """
+    rgb = check_rgb(rgb)
+    depth = check_depth(depth, rgb.shape)
+    scale = default_depth_scale(depth) if depth_scale is None else float(depth_scale)
+    if not scale > 0:
+        raise InputError(f"depth_scale must be positive, got {depth_scale}")
+    h, w = config.height, config.width
+    rgb_r = resize_bilinear(rgb, h, w) if rgb.shape[:2] != (h, w) else rgb
+    depth_r = resize_nearest(depth, h, w)
+    return (
+        normalize_rgb(rgb_r, config.normalization),
+        normalize_depth(depth_to_metres(depth_r, scale), config.normalization),
+    )
+
+
+def postprocess_logits(logits: np.ndarray, height: int, width: int) -> np.ndarray:
+    """CxHxW logits at model size -> HxW uint8 class ids at the caller's size.
+
+    Logits are bilinearly resized before the argmax, as evaluation does.
+    Class ids follow the datasets' label files: channel ``k`` is class id
+    ``k + 1`` and 0 is void, which the network never predicts.
+    """
+    logits = resize_bilinear_chw(logits, height, width)
+    return channel_to_class_id(logits.argmax(axis=0))
+
+
+#: Class id of logits channel 0. Label files use 0 for void and 1..C for classes.
+CLASS_ID_OFFSET = 1
+
+
+def channel_to_class_id(argmax: np.ndarray) -> np.ndarray:
+    """Argmax channel indices -> uint8 class ids (channel + 1)."""
+    return (argmax + CLASS_ID_OFFSET).astype(np.uint8)

@@ -1,0 +1,32 @@
+"""Shared fixtures. Tests use small widths and inputs; real sizes belong in benchmarks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+NYU_SAMPLES = SHARED_DATA / "nyuv2-samples"
+
+
+def pytest_configure(config):
+    # Two cores: keep torch from oversubscribing when tests run beside each other.
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout; skips when absent (a user's fresh clone)."""
+    if not NYU_SAMPLES.is_dir():
+        pytest.skip(f"real RGB-D frames not found at {SHARED_DATA} (only present in the project's workspace)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """A fast network for tests: resnet18 at quarter width, 13 classes."""
+    from acnet.training.config import ModelConfig
+
+    return ModelConfig(backbone="resnet18", num_classes=13, fusion="acm", width=0.25)

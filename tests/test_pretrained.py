@@ -1,0 +1,53 @@
+"""ImageNet weights from a torchvision-layout .pth file the test writes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from acnet.errors import CheckpointError
+from acnet.training.model import build_model, load_imagenet_weights
+
+
+@pytest.fixture(scope="module")
+def resnet18_pth(tmp_path_factory):
+    torch.manual_seed(1)
+    net = torchvision.models.resnet18(weights=None)
+    path = tmp_path_factory.mktemp("weights") / "resnet18-test.pth"
+    torch.save(net.state_dict(), path)
+    return path, net.state_dict()
+
+
+def test_weights_go_into_all_three_branches(resnet18_pth):
+    path, ref = resnet18_pth
+    model = build_model(backbone="resnet18", num_classes=5)
+    load_imagenet_weights(model, path)
+    torch.testing.assert_close(model.rgb.conv1.weight, ref["conv1.weight"])
+    torch.testing.assert_close(model.depth.conv1.weight, ref["conv1.weight"].mean(1, keepdim=True))
+    for branch in (model.rgb, model.depth, model.fusion):
+        torch.testing.assert_close(branch.layer3[1].conv2.weight, ref["layer3.1.conv2.weight"])
+        torch.testing.assert_close(branch.layer4[0].bn1.running_var, ref["layer4.0.bn1.running_var"])
+    torch.testing.assert_close(model.depth.bn1.weight, ref["bn1.weight"])
+    # Decoder and ACMs keep their own initialisation.
+    assert model.acm_rgb[0].conv.weight.shape == (64, 64, 1, 1)
+
+
+def test_file_for_another_backbone_is_refused_naming_the_key(resnet18_pth):
+    path, _ = resnet18_pth
+    model = build_model(backbone="resnet34", num_classes=5, width=1.0)
+    with pytest.raises(CheckpointError, match=r"does not fit resnet34: key 'layer1\.2\.conv1\.weight' is missing"):
+        load_imagenet_weights(model, path)
+    wide = build_model(backbone="resnet50", num_classes=5)
+    with pytest.raises(CheckpointError, match=r"key 'layer1\.0\.conv1\.weight' has shape \(64, 64, 3, 3\)"):
+        load_imagenet_weights(wide, path)
+
+
+def test_missing_and_foreign_files_are_refused(tmp_path):
+    model = build_model(backbone="resnet18", num_classes=5, width=0.25)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_imagenet_weights(model, tmp_path / "nope.pth")
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_imagenet_weights(model, bad)
