@@ -27,7 +27,7 @@ COMMANDS = {
     "infer": ("acnet.runtime.cli:infer", "segment RGB-D images with an exported model"),
     "bench": ("acnet.benchmarks.cli:bench", "measure latency and throughput per backend"),
     "parity": ("acnet.benchmarks.cli:parity", "compare exported models with PyTorch (logits, agreement, mIoU)"),
-    "capi": ("acnet.runtime.capi.cli:capi", "build the C ABI library and example"),
+    "capi": ("acnet.runtime.capi:capi", "build the C ABI library and example"),
 }
 
 #: Extras that provide the imports a command may miss.
@@ -35,15 +35,22 @@ _EXTRA_FOR = {"torch": "train", "torchvision": "train", "onnx": "train", "h5py":
 
 
 class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+    """A click group whose subcommands are imported on first use.
+
+    ``commands`` maps a name to ``("module:attribute", one-line help)``.
+    """
+
+    def __init__(self, *args, commands: dict[str, tuple[str, str]] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = COMMANDS if commands is None else commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(self.lazy_commands)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name not in COMMANDS:
+        if name not in self.lazy_commands:
             return None
-        target, help_text = COMMANDS[name]
+        target, help_text = self.lazy_commands[name]
         module_name, attr = target.split(":")
         try:
             module = importlib.import_module(module_name)
@@ -54,7 +61,7 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help must not import torch just to print one-line summaries.
         with formatter.section("Commands"):
-            formatter.write_dl([(name, COMMANDS[name][1]) for name in sorted(COMMANDS)])
+            formatter.write_dl([(name, self.lazy_commands[name][1]) for name in sorted(self.lazy_commands)])
 
     def invoke(self, ctx: click.Context):
         try:

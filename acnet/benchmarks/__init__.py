@@ -1,0 +1,1 @@
+"""Benchmarks: latency/throughput per backend and parity against PyTorch."""

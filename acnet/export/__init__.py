@@ -1,0 +1,1 @@
+"""Export: checkpoint to ONNX (FP32/FP16), TensorRT engines and AOTInductor packages."""

@@ -1,0 +1,1 @@
+"""Thin runtime: numpy in, labels out. Never imports torch."""
