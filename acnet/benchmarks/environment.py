@@ -1,0 +1,290 @@
+"""Where a benchmark ran: CPU, GPU, driver, CUDA and library versions.
+
+Every item is probed without failing: what is absent is recorded with the
+reason (``{"value": None, "reason": "..."}``), so a report from a CPU-only
+machine still says plainly that there was no GPU and no TensorRT.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: SIMD extensions that matter for FP32 throughput, widest first:
+#: (cpuinfo flag, name, FP32 lanes per FMA instruction).
+SIMD_LEVELS = (("avx512f", "AVX-512", 16), ("avx2", "AVX2", 8), ("avx", "AVX", 8), ("sse2", "SSE2", 4))
+#: Flags worth recording for inference performance.
+INTERESTING_FLAGS = ("fma", "avx", "avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                     "amx_bf16", "amx_tile", "f16c", "neon", "asimd", "sve")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One probed fact: a value, or ``None`` with the reason it is missing."""
+
+    value: str | None
+    reason: str | None = None
+    details: dict = field(default_factory=dict)
+
+    @property
+    def available(self) -> bool:
+        return self.value is not None
+
+    def to_dict(self) -> dict:
+        return {"value": self.value, "reason": self.reason, **self.details}
+
+
+def missing(reason: str, **details) -> Item:
+    return Item(None, reason, details)
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """The host CPU as /proc/cpuinfo describes it."""
+
+    model: str
+    logical_cpus: int
+    usable_cpus: int
+    flags: tuple[str, ...]
+    nominal_mhz: float | None
+    max_mhz: float | None
+    #: vendor, family, model and stepping, e.g. "AuthenticAMD family 26 model 2 stepping 1".
+    signature: str = ""
+
+    @property
+    def simd(self) -> tuple[str, int]:
+        """Widest FP32 SIMD extension and its lanes, e.g. ``("AVX-512", 16)``."""
+        for flag, name, lanes in SIMD_LEVELS:
+            if flag in self.flags:
+                return name, lanes
+        return "scalar", 1
+
+    def peak_gflops(self, clock_ghz: float | None = None, fma_units: int = 2, cores: int | None = None) -> "PeakEstimate | None":
+        """FP32 peak: cores x clock x FMA units x lanes x 2 FLOPs per FMA.
+
+        ``clock_ghz`` defaults to the highest clock the OS reports; in a VM
+        that is often the nominal TSC clock, below the real boost clock, so
+        pass the measured clock where known. ``fma_units`` (FMA pipes per
+        core at full SIMD width) is not in /proc/cpuinfo: 2 for Zen 5 and
+        Xeon Gold/Platinum, 1 for Zen 4's AVX-512 (double-pumped 256-bit).
+        """
+        clock = clock_ghz or ((self.max_mhz or self.nominal_mhz or 0.0) / 1000.0)
+        if clock <= 0:
+            return None
+        cores = cores or self.usable_cpus
+        name, lanes = self.simd
+        gflops = cores * clock * fma_units * lanes * 2
+        formula = (
+            f"{cores} cores x {clock:.2f} GHz x {fma_units} FMA units x {lanes} FP32 lanes ({name})"
+            f" x 2 FLOPs per FMA = {gflops:.0f} GFLOP/s"
+        )
+        return PeakEstimate(gflops, formula, clock, cores, fma_units, lanes)
+
+    def to_dict(self) -> dict:
+        name, lanes = self.simd
+        return {
+            "model": self.model,
+            "signature": self.signature,
+            "logical_cpus": self.logical_cpus,
+            "usable_cpus": self.usable_cpus,
+            "simd": name,
+            "fp32_lanes": lanes,
+            "flags": [f for f in INTERESTING_FLAGS if f in self.flags],
+            "nominal_mhz": self.nominal_mhz,
+            "max_mhz": self.max_mhz,
+        }
+
+
+@dataclass(frozen=True)
+class PeakEstimate:
+    gflops: float
+    formula: str
+    clock_ghz: float
+    cores: int
+    fma_units: int
+    lanes: int
+
+    def to_dict(self) -> dict:
+        return {"gflops": self.gflops, "formula": self.formula, "clock_ghz": self.clock_ghz, "cores": self.cores,
+                "fma_units": self.fma_units, "fp32_lanes": self.lanes}
+
+
+def cpu_info(cpuinfo_text: str | None = None) -> CpuInfo:
+    """Parse /proc/cpuinfo (or the given text); falls back to ``platform`` elsewhere."""
+    if cpuinfo_text is None:
+        try:
+            cpuinfo_text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo_text = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo_text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    model = fields.get("model name") or fields.get("Model") or platform.processor() or platform.machine()
+    flags = tuple((fields.get("flags") or fields.get("Features") or "").split())
+    nominal = _float(fields.get("cpu MHz"))
+    max_mhz = None
+    try:
+        max_mhz = int(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()) / 1000.0
+    except (OSError, ValueError):
+        pass
+    logical = os.cpu_count() or 1
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = logical
+    signature = " ".join(
+        f"{label}{fields[key]}" for key, label in
+        (("vendor_id", ""), ("cpu family", "family "), ("model", "model "), ("stepping", "stepping ")) if key in fields
+    )
+    return CpuInfo(model, logical, usable, flags, nominal, max_mhz, signature)
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def package_version(name: str, module: str | None = None, import_check: bool = False) -> Item:
+    """Installed version of a distribution; optionally check that it imports."""
+    try:
+        version = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return missing("not installed")
+    if import_check:
+        try:
+            importlib.import_module(module or name)
+        except Exception as exc:  # a broken native library raises anything
+            return missing(f"installed ({version}) but fails to import: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    return Item(version)
+
+
+def _tensorrt_item() -> Item:
+    # The wheel may be named tensorrt, tensorrt-cu12 or tensorrt-cu13.
+    for dist in ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt_lean"):
+        item = package_version(dist, module="tensorrt", import_check=True)
+        if item.available or item.reason != "not installed":
+            return item
+    return missing("not installed (pip install 'acnet[tensorrt]' on a machine with an NVIDIA GPU)")
+
+
+def _onnxruntime_item() -> Item:
+    for dist in ("onnxruntime", "onnxruntime-gpu"):
+        item = package_version(dist)
+        if item.available:
+            try:
+                import onnxruntime as ort
+
+                return Item(ort.__version__, details={"distribution": dist, "providers": ort.get_available_providers()})
+            except Exception as exc:
+                return missing(f"installed but fails to import: {exc}")
+    return missing("not installed")
+
+
+def _torch_items() -> tuple[Item, Item, Item]:
+    """(torch, cuda, gpu) as torch sees them."""
+    try:
+        import torch
+    except Exception as exc:
+        reason = "torch not installed" if isinstance(exc, ImportError) else f"torch fails to import: {exc}"
+        return missing(reason), missing(reason), missing(reason)
+    torch_item = Item(torch.__version__, details={"threads": torch.get_num_threads()})
+    build_cuda = torch.version.cuda
+    if not torch.cuda.is_available():
+        why = "no CUDA device visible to torch" if build_cuda else "torch was built without CUDA"
+        return torch_item, missing(why, torch_build_cuda=build_cuda), missing(why)
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    index = torch.cuda.current_device()
+    props = torch.cuda.get_device_properties(index)
+    gpu = Item(
+        props.name,
+        details={
+            "index": index,
+            "count": torch.cuda.device_count(),
+            "compute_capability": f"{props.major}.{props.minor}",
+            "memory_gib": round(props.total_memory / 2**30, 1),
+            "multiprocessors": props.multi_processor_count,
+        },
+    )
+    return torch_item, Item(build_cuda, details={"source": "torch build", "cudnn": cudnn}), gpu
+
+
+def _nvidia_smi() -> tuple[Item, dict]:
+    """Driver version and what nvidia-smi says about GPU 0."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return missing("nvidia-smi not found (no NVIDIA driver)"), {}
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name,driver_version,memory.total,compute_cap", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout.strip().splitlines()
+        banner = subprocess.run([exe], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return missing(f"nvidia-smi failed: {exc}"), {}
+    if not out:
+        return missing("nvidia-smi lists no GPU"), {}
+    parts = [p.strip() for p in out[0].split(",")]
+    info = dict(zip(("name", "driver", "memory", "compute_cap"), parts))
+    match = re.search(r"CUDA Version:\s*([\d.]+)", banner)
+    if match:
+        info["driver_cuda"] = match.group(1)
+    return Item(info.get("driver"), details={"driver_cuda": info.get("driver_cuda")}), info
+
+
+def collect_environment() -> dict:
+    """The environment record every benchmark and parity report carries."""
+    import numpy as np
+
+    import acnet
+
+    cpu = cpu_info()
+    torch_item, cuda_item, gpu_item = _torch_items()
+    driver_item, smi = _nvidia_smi()
+    if not gpu_item.available and smi.get("name"):
+        gpu_item = Item(smi["name"], details={"compute_capability": smi.get("compute_cap"), "memory": smi.get("memory"),
+                                              "note": f"seen by nvidia-smi; torch: {gpu_item.reason}"})
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "cpu": cpu.to_dict(),
+        "gpu": gpu_item.to_dict(),
+        "driver": driver_item.to_dict(),
+        "cuda": cuda_item.to_dict(),
+        "packages": {
+            "acnet": Item(acnet.__version__).to_dict(),
+            "numpy": Item(np.__version__).to_dict(),
+            "torch": torch_item.to_dict(),
+            "onnxruntime": _onnxruntime_item().to_dict(),
+            "onnx": package_version("onnx").to_dict(),
+            "tensorrt": _tensorrt_item().to_dict(),
+        },
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if os.environ.get(k)},
+    }
+
+
+def environment_lines(env: dict) -> list[str]:
+    """A few human lines for the head of a table."""
+    cpu = env["cpu"]
+
+    def show(item: dict) -> str:
+        return str(item["value"]) if item.get("value") is not None else f"none ({item.get('reason')})"
+
+    pk = env["packages"]
+    return [
+        f"CPU: {cpu['model']} ({cpu['usable_cpus']} usable of {cpu['logical_cpus']} logical CPUs, {cpu['simd']})",
+        f"GPU: {show(env['gpu'])}; driver: {show(env['driver'])}; CUDA: {show(env['cuda'])}",
+        "versions: " + ", ".join(f"{name} {show(pk[name])}" for name in ("acnet", "torch", "onnxruntime", "tensorrt")),
+    ]
