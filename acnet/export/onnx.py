@@ -1,0 +1,303 @@
+"""Checkpoint -> ONNX: eval-mode graph, fused ACM, metadata, verified against PyTorch.
+
+The graph comes from the ``torch.export``-based exporter (``dynamo=True``):
+it folds BatchNorm into every convolution (transposed ones too), leaves no
+Identity or training-only nodes, and emits each ACM as
+``x * Sigmoid(Conv1x1(ReduceMean(x, [2, 3])))``, so TensorRT and ONNX Runtime
+fuse the attention into one pointwise chain. The legacy TorchScript exporter
+is deprecated and leaves BatchNormalization nodes after transposed convs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+import acnet
+from acnet._io import atomic_write_bytes, check_writable
+from acnet.errors import ConfigError, ModelFileError, ParityError
+from acnet.runtime.metadata import ModelInfo
+from acnet.training.config import STRIDE, check_input_size
+
+log = logging.getLogger(__name__)
+
+#: Opset 18 is the lowest the torch.export-based exporter writes natively
+#: (lower ones go through a lossy version converter) and is parsed by every
+#: TensorRT 10.x and 11.x and ONNX Runtime >= 1.14.
+DEFAULT_OPSET = 18
+MIN_OPSET = 18
+#: Upper bounds of dynamic dimensions (TensorRT profiles set the real range).
+MAX_DYNAMIC_BATCH = 1024
+MAX_DYNAMIC_SIDE = 8192
+#: Protobuf cannot hold a single file beyond 2 GiB.
+_PROTOBUF_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class OnnxExportOptions:
+    """How to export; ``height``/``width`` default to the checkpoint's input size."""
+
+    height: int | None = None
+    width: int | None = None
+    #: Fixed batch size of the graph (ignored when ``dynamic_batch``).
+    batch: int = 1
+    dynamic_batch: bool = False
+    #: Height and width become symbolic (multiples of 32 at run time).
+    dynamic_hw: bool = False
+    #: Output ``labels`` (N,H,W) int32 class ids instead of ``logits``.
+    argmax: bool = False
+    #: FP16 weights and compute, FP32 inputs and outputs (for TensorRT 11).
+    fp16: bool = False
+    opset: int = DEFAULT_OPSET
+    #: Compare with PyTorch in ONNX Runtime and refuse a model that disagrees.
+    verify: bool = True
+
+    def __post_init__(self) -> None:
+        check_input_size(self.height or STRIDE, self.width or STRIDE)  # None: the checkpoint's
+        if not isinstance(self.batch, int) or self.batch < 1:
+            raise ConfigError(f"batch must be a positive integer, got {self.batch!r}")
+        if self.dynamic_batch and self.batch != 1:
+            raise ConfigError("give either a fixed batch size or a dynamic batch, not both")
+        import onnx
+
+        newest = onnx.defs.onnx_opset_version()
+        if not MIN_OPSET <= self.opset <= newest:
+            raise ConfigError(f"opset must be between {MIN_OPSET} and {newest}, got {self.opset}")
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What :func:`export_onnx` wrote and how well it matches PyTorch."""
+
+    output: Path
+    info: ModelInfo
+    #: None when verification was skipped (``verify=False``).
+    max_abs_err: float | None
+    mean_abs_err: float | None
+    agreement: float | None
+    passed: bool | None
+    verification: object | None  # acnet.export.verify.Verification
+    report_path: Path | None
+    seconds: float
+    size_bytes: int
+
+    def summary(self) -> str:
+        lines = [
+            f"wrote {self.output} ({self.info.precision}, {self.info.output}, "
+            f"{_shape_text(self.info)}, {self.size_bytes / 2**20:.1f} MiB) in {self.seconds:.1f} s"
+        ]
+        if self.verification is not None:
+            lines.append(self.verification.summary())
+            lines.append(f"report: {self.report_path}")
+        else:
+            lines.append("not verified (--no-verify)")
+        return "\n".join(lines)
+
+
+def _shape_text(info: ModelInfo) -> str:
+    batch = "N" if info.batch == 0 else str(info.batch)
+    hw = "HxW (dynamic)" if info.dynamic_hw else f"{info.input_height}x{info.input_width}"
+    return f"batch {batch}, {hw}"
+
+
+def model_info(checkpoint_info, options: OnnxExportOptions, height: int, width: int) -> ModelInfo:
+    """The metadata an export from ``checkpoint_info`` with ``options`` carries."""
+    config = checkpoint_info.model_config
+    return ModelInfo(
+        acnet_version=acnet.__version__,
+        backbone=config.backbone,
+        num_classes=config.num_classes,
+        class_names=tuple(checkpoint_info.class_names),
+        input_height=height,
+        input_width=width,
+        normalization=checkpoint_info.normalization,
+        fusion=config.fusion,
+        output="labels" if options.argmax else "logits",
+        precision="fp16" if options.fp16 else "fp32",
+        batch=0 if options.dynamic_batch else options.batch,
+        dynamic_hw=options.dynamic_hw,
+        source_sha256=checkpoint_info.sha256,
+    )
+
+
+def trace_to_onnx(model, height: int, width: int, options: OnnxExportOptions):
+    """The eval-mode network as an FP32 ``onnx.ModelProto`` with a ``logits`` output.
+
+    Dynamic dimensions are named ``batch``, ``height`` and ``width``.
+    """
+    import torch
+    from torch.export import Dim
+
+    batch = 2 if options.dynamic_batch else options.batch
+    rgb = torch.zeros(batch, 3, height, width)
+    depth = torch.zeros(batch, 1, height, width)
+    dims: dict[int, object] = {}
+    if options.dynamic_batch:
+        dims[0] = Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)
+    if options.dynamic_hw:
+        # H and W are 32 * k: the network needs multiples of its stride.
+        dims[2] = 32 * Dim("h32", min=1, max=MAX_DYNAMIC_SIDE // 32)
+        dims[3] = 32 * Dim("w32", min=1, max=MAX_DYNAMIC_SIDE // 32)
+    dynamic_shapes = {"rgb": dict(dims), "depth": dict(dims)} if dims else None
+    with warnings.catch_warnings(), _quiet_loggers(*_EXPORTER_LOGGERS), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(
+                model.eval(),
+                (rgb, depth),
+                None,
+                dynamo=True,
+                opset_version=options.opset,
+                input_names=["rgb", "depth"],
+                output_names=["logits"],
+                dynamic_shapes=dynamic_shapes,
+                optimize=True,
+                external_data=False,
+                verbose=False,
+            )
+        except Exception as exc:  # the exporter raises many internal types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(f"torch.onnx.export failed: {first}") from exc
+    proto = program.model_proto
+    _rename_dims(proto, {"32*h32": "height", "32*w32": "width"})
+    return proto
+
+
+#: Loggers of the exporter's passes, which report every rewrite at INFO.
+_EXPORTER_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "torch._export")
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str, level: int = logging.WARNING):
+    loggers = [logging.getLogger(n) for n in names]
+    before = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(level, lg.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for lg, lvl in zip(loggers, before):
+            lg.setLevel(lvl)
+
+
+def _rename_dims(proto, names: dict[str, str]) -> None:
+    for value in (*proto.graph.input, *proto.graph.output, *proto.graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in names:
+                dim.dim_param = names[dim.dim_param]
+
+
+def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, options: OnnxExportOptions = OnnxExportOptions()) -> ExportReport:
+    """Export a checkpoint to ONNX, check it, verify it against PyTorch, write it atomically.
+
+    Raises :class:`CheckpointError` for a bad checkpoint, :class:`ConfigError`
+    for a bad size or an unwritable output, :class:`ParityError` when ONNX
+    Runtime disagrees with PyTorch (unless ``options.verify`` is False).
+    Nothing is written unless every check passes.
+    """
+    import onnx
+
+    from acnet.export import graph as g
+    from acnet.export import verify as v
+    from acnet.training.checkpoint import load_model
+
+    start = time.perf_counter()
+    output = check_writable(output)
+    model, ckpt = load_model(checkpoint)
+    height = options.height or ckpt.input_height
+    width = options.width or ckpt.input_width
+    check_input_size(height, width)
+    info = model_info(ckpt, options, height, width)
+
+    log.info("exporting %s (%s, %d classes) at %dx%d", Path(checkpoint).name, ckpt.model_config.backbone, info.num_classes, height, width)
+    proto = trace_to_onnx(model, height, width, options)
+    if options.fp16:
+        from acnet.export.fp16 import convert_to_fp16
+
+        proto = convert_to_fp16(proto)
+    if options.argmax:
+        g.add_argmax_head(proto)
+    g.set_metadata(proto, info)
+    proto.producer_name = "acnet"
+    proto.producer_version = acnet.__version__
+    proto.doc_string = f"ACNet {ckpt.model_config.backbone} RGB-D segmentation, exported by acnet {acnet.__version__}"
+    proto = check_onnx(proto)
+    data = proto.SerializeToString()
+    if len(data) > _PROTOBUF_LIMIT:
+        raise ModelFileError(f"the model is {len(data) / 2**30:.1f} GiB, above ONNX's 2 GiB single-file limit")
+
+    verification = None
+    if options.verify:
+        check = g.with_outputs(proto, ["logits"]).SerializeToString() if options.argmax else data
+        batch = 2 if options.dynamic_batch else options.batch
+        verification = v.verify_onnx(check, model, info, height, width, batch)
+        if not verification.passed:
+            raise ParityError(f"{verification.summary()}; not writing {output} (use --no-verify to keep it anyway)")
+
+    atomic_write_bytes(output, data)
+    report = v.report_path(output)
+    if verification is not None:
+        v.write_report(output, verification, info, {"opset": options.opset, "checkpoint": str(checkpoint)})
+    elif report.exists():
+        report.unlink()  # a stale report would vouch for a model it never saw
+    return ExportReport(
+        output=output,
+        info=info,
+        max_abs_err=None if verification is None else verification.max_abs_err,
+        mean_abs_err=None if verification is None else verification.mean_abs_err,
+        agreement=None if verification is None else verification.agreement,
+        passed=None if verification is None else verification.passed,
+        verification=verification,
+        report_path=report if verification is not None else None,
+        seconds=time.perf_counter() - start,
+        size_bytes=len(data),
+    )
+
+
+def check_onnx(proto):
+    """``onnx.checker`` plus strict shape inference; returns the model with inferred shapes."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(proto)
+        return onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ModelFileError(f"exported model fails the ONNX checker: {str(exc).splitlines()[0]}") from None
+
+
+@click.command("onnx")
+@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Where to write the .onnx file.")
+@click.option("--height", type=int, help="Input height (multiple of 32); default: the checkpoint's.")
+@click.option("--width", type=int, help="Input width (multiple of 32); default: the checkpoint's.")
+@click.option("--batch", type=int, default=None, help="Fixed batch size (default 1).")
+@click.option("--dynamic-batch", is_flag=True, help="Symbolic batch dimension.")
+@click.option("--dynamic-hw", is_flag=True, help="Symbolic height and width (multiples of 32).")
+@click.option("--argmax", is_flag=True, help="Output int32 class ids `labels` (N,H,W) instead of `logits`.")
+@click.option("--fp16", is_flag=True, help="FP16 weights and compute, FP32 inputs/outputs (for TensorRT 11).")
+@click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
+@click.option("--verify/--no-verify", default=True, show_default=True, help="Compare with PyTorch in ONNX Runtime.")
+def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynamic_hw, argmax, fp16, opset, verify):
+    """Export CHECKPOINT to ONNX, verified against PyTorch."""
+    if batch is not None and dynamic_batch:
+        raise ConfigError("give either --batch or --dynamic-batch, not both")
+    options = OnnxExportOptions(
+        height=height,
+        width=width,
+        batch=1 if batch is None else batch,
+        dynamic_batch=dynamic_batch,
+        dynamic_hw=dynamic_hw,
+        argmax=argmax,
+        fp16=fp16,
+        opset=opset,
+        verify=verify,
+    )
+    report = export_onnx(checkpoint, output, options)
+    click.echo(report.summary())
