@@ -1,1 +1,38 @@
-"""Thin runtime: numpy in, labels out. Never imports torch."""
+"""Thin runtime: numpy in, labels out. Never imports torch.
+
+Needs only numpy, pillow and onnxruntime (``pip install acnet``), plus
+tensorrt and cuda-python for ``.engine`` files (``acnet[tensorrt]``)::
+
+    from acnet.runtime import Segmenter, overlay, read_rgb, read_depth
+
+    seg = Segmenter("acnet.onnx")                # or "acnet.engine"; device="cuda"
+    labels = seg.segment(read_rgb("rgb.png"), read_depth("depth.png"))  # HxW uint8
+    picture = overlay(read_rgb("rgb.png"), labels)
+
+Note: ``acnet.runtime.colorize`` is the function; its module is
+``acnet.runtime.colorize`` for ``from ... import`` (``make_palette``, ``legend``).
+"""
+
+from acnet.errors import AcnetError, BackendUnavailableError, ConfigError, InputError, ModelFileError
+from acnet.runtime.colorize import PALETTE, colorize, legend, make_palette, overlay
+from acnet.runtime.images import read_depth, read_rgb, write_png
+from acnet.runtime.metadata import ModelInfo
+from acnet.runtime.segmenter import Segmenter
+
+__all__ = [
+    "PALETTE",
+    "AcnetError",
+    "BackendUnavailableError",
+    "ConfigError",
+    "InputError",
+    "ModelFileError",
+    "ModelInfo",
+    "Segmenter",
+    "colorize",
+    "legend",
+    "make_palette",
+    "overlay",
+    "read_depth",
+    "read_rgb",
+    "write_png",
+]

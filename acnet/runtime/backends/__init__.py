@@ -1,0 +1,72 @@
+"""Backends that run an exported network: ONNX Runtime and TensorRT.
+
+:func:`open_backend` picks one from the file (``.onnx`` -> ONNX Runtime,
+``.engine``/``.plan`` -> TensorRT) or from an explicit name. Each backend
+module imports its runtime library only when a model is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from acnet.errors import ConfigError, ModelFileError
+from acnet.runtime.backends.base import Backend, BatchLimits, Device, Signature, resolve_signature
+
+BACKENDS = ("auto", "onnxruntime", "tensorrt")
+ONNX_SUFFIXES = (".onnx",)
+ENGINE_SUFFIXES = (".engine", ".plan")
+
+__all__ = ["BACKENDS", "Backend", "BatchLimits", "Device", "Signature", "choose_backend", "open_backend", "resolve_signature"]
+
+
+def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
+    """The backend that runs ``path``: by its suffix when ``backend`` is "auto"."""
+    backend = (backend or "auto").lower()
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    suffix = Path(path).suffix.lower()
+    if backend == "auto":
+        if suffix in ONNX_SUFFIXES:
+            return "onnxruntime"
+        if suffix in ENGINE_SUFFIXES:
+            return "tensorrt"
+        raise ModelFileError(
+            f"cannot tell what kind of model {path} is from its suffix {suffix!r}: "
+            f"expected .onnx or .engine/.plan, or pass the backend explicitly"
+        )
+    if backend == "tensorrt" and suffix in ONNX_SUFFIXES:
+        raise ModelFileError(
+            f"{path} is an ONNX model; the TensorRT backend runs engines built by `acnet export trt` "
+            "(ONNX Runtime uses TensorRT itself on --device cuda when its TensorRT provider is installed)"
+        )
+    return backend
+
+
+def open_backend(
+    path: str | os.PathLike,
+    backend: str = "auto",
+    device: str | Device | None = None,
+    *,
+    threads: int | None = None,
+    providers: list | None = None,
+    io_binding: bool | None = None,
+    input_size: tuple[int, int] | None = None,
+) -> Backend:
+    """Open ``path`` with the chosen backend; ``device`` defaults to cpu (ONNX) or cuda:0 (engines)."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"model {path} not found")
+    if not path.is_file():
+        raise ModelFileError(f"model {path} is not a file")
+    kind = choose_backend(path, backend)
+    if kind == "onnxruntime":
+        from acnet.runtime.backends.ort import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(path, Device.parse(device, "cpu"), threads=threads, providers=providers, io_binding=io_binding)
+    ignored = [name for name, value in (("threads", threads), ("providers", providers), ("io_binding", io_binding)) if value is not None]
+    if ignored:
+        raise ConfigError(f"{', '.join(ignored)} only apply to the ONNX Runtime backend")
+    from acnet.runtime.backends.trt import TensorRTBackend
+
+    return TensorRTBackend(path, Device.parse(device, "cuda"), input_size=input_size)

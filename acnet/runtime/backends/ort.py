@@ -1,0 +1,176 @@
+"""ONNX Runtime backend: one session, created once, on CPU or CUDA.
+
+Providers follow the device: CPU; on ``cuda:N`` the TensorRT execution
+provider first when this onnxruntime has it, then CUDA, then CPU for the odd
+unsupported node. Graph optimisation is at ``ORT_ENABLE_ALL``. On CUDA the
+inputs and outputs are bound once per batch size (IO binding), so a run copies
+each frame to the GPU once and the logits back once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
+from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, resolve_signature
+from acnet.runtime.metadata import ModelInfo
+
+log = logging.getLogger(__name__)
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+
+_NUMPY_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+}
+
+
+def default_trt_cache_dir() -> Path:
+    """Where the TensorRT execution provider keeps the engines it builds."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "acnet" / "ort-tensorrt"
+
+
+def choose_providers(device: Device, available: list[str], trt_cache_dir: str | os.PathLike | None = None) -> list:
+    """Execution providers for ``device``, best first, from those installed.
+
+    Raises :class:`BackendUnavailableError` when a GPU is asked for but this
+    onnxruntime has no CUDA provider (the CPU-only wheel).
+    """
+    if not device.is_cuda:
+        return [CPU]
+    if CUDA not in available and TENSORRT not in available:
+        raise BackendUnavailableError(
+            f"device {device} asked for, but this onnxruntime has no CUDA provider "
+            f"(has {', '.join(available)}); install onnxruntime-gpu or use --device cpu"
+        )
+    chosen: list = []
+    if TENSORRT in available:
+        cache = Path(trt_cache_dir) if trt_cache_dir else default_trt_cache_dir()
+        chosen.append(
+            (TENSORRT, {"device_id": device.index, "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache)})
+        )
+    if CUDA in available:
+        chosen.append((CUDA, {"device_id": device.index}))
+    return [*chosen, CPU]
+
+
+def _provider_name(provider) -> str:
+    return provider[0] if isinstance(provider, tuple) else str(provider)
+
+
+def _dims(shape) -> tuple:
+    """ONNX Runtime shape (ints, symbolic names or None) -> ints and None."""
+    return tuple(d if isinstance(d, int) and d >= 0 else Dynamic for d in shape)
+
+
+class OnnxRuntimeBackend:
+    """Runs an acnet ``.onnx`` model with ONNX Runtime."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        device: str | Device | None = "cpu",
+        *,
+        threads: int | None = None,
+        providers: list | None = None,
+        io_binding: bool | None = None,
+        trt_cache_dir: str | os.PathLike | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        self._ort = ort
+        self.path = Path(path)
+        self.device = Device.parse(device)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only; we report problems ourselves
+        if threads is not None:
+            if int(threads) < 1:
+                raise ConfigError(f"threads must be at least 1, got {threads}")
+            options.intra_op_num_threads = int(threads)
+        if providers is None:
+            providers = choose_providers(self.device, ort.get_available_providers(), trt_cache_dir)
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own classes for every kind of bad file
+            raise ModelFileError(f"{self.path} is not a usable ONNX model: {_first_line(exc)}") from None
+        self.providers = self.session.get_providers()
+        wanted = [_provider_name(p) for p in providers]
+        if self.device.is_cuda and not any(p in self.providers for p in (CUDA, TENSORRT)):
+            raise BackendUnavailableError(
+                f"onnxruntime could not start {' or '.join(p for p in wanted if p != CPU)} on {self.device} "
+                "(CUDA or cuDNN libraries missing?); use --device cpu"
+            )
+
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.info: ModelInfo = ModelInfo.from_props(props, source=str(self.path))
+        inputs = {i.name: _dims(i.shape) for i in self.session.get_inputs()}
+        outputs = {o.name: _dims(o.shape) for o in self.session.get_outputs()}
+        self.signature = resolve_signature(inputs, outputs, self.info, str(self.path))
+        self.limits: BatchLimits = self.signature.limits
+        types = {i.name: i.type for i in self.session.get_inputs()}
+        self._input_dtype = {n: _NUMPY_TYPES.get(types[n], np.float32) for n in (self.signature.rgb, self.signature.depth)}
+        out_type = next(o.type for o in self.session.get_outputs() if o.name == self.signature.output)
+        self._output_dtype = _NUMPY_TYPES.get(out_type, np.float32)
+        self.io_binding = self.device.is_cuda if io_binding is None else bool(io_binding)
+        self._bindings: dict[tuple, tuple] = {}
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        rgb = rgb.astype(self._input_dtype[self.signature.rgb], copy=False)
+        depth = depth.astype(self._input_dtype[self.signature.depth], copy=False)
+        if self.io_binding:
+            out = self._run_bound(rgb, depth)
+        else:
+            feeds = {self.signature.rgb: rgb, self.signature.depth: depth}
+            out = self.session.run([self.signature.output], feeds)[0]
+        return out.astype(np.float32, copy=False) if out.dtype == np.float16 else out
+
+    def _run_bound(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """Run with inputs and output pre-allocated on the device, one set per input shape."""
+        key = rgb.shape
+        if key not in self._bindings:
+            ort = self._ort
+            where = ("cuda", self.device.index) if self.device.is_cuda else ("cpu", 0)
+            binding = self.session.io_binding()
+            rgb_v = ort.OrtValue.ortvalue_from_shape_and_type(rgb.shape, rgb.dtype, *where)
+            depth_v = ort.OrtValue.ortvalue_from_shape_and_type(depth.shape, depth.dtype, *where)
+            out_shape = self.signature.output_shape(self.info, rgb.shape)
+            out_v = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, self._output_dtype, *where)
+            binding.bind_ortvalue_input(self.signature.rgb, rgb_v)
+            binding.bind_ortvalue_input(self.signature.depth, depth_v)
+            binding.bind_ortvalue_output(self.signature.output, out_v)
+            self._bindings[key] = (binding, rgb_v, depth_v, out_v)
+        binding, rgb_v, depth_v, out_v = self._bindings[key]
+        rgb_v.update_inplace(np.ascontiguousarray(rgb))
+        depth_v.update_inplace(np.ascontiguousarray(depth))
+        self.session.run_with_iobinding(binding)
+        return out_v.numpy()
+
+    # ------------------------------------------------------------------ facts
+
+    def describe(self) -> str:
+        binding = ", IO binding" if self.io_binding else ""
+        return f"onnxruntime on {self.device} ({', '.join(self.providers)}{binding}), {self.limits}"
+
+    def close(self) -> None:
+        self._bindings.clear()
+        self.session = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

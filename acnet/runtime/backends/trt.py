@@ -1,0 +1,322 @@
+"""TensorRT backend: a serialized engine (``.engine``/``.plan``) on one CUDA device.
+
+Written against the name-based TensorRT 10/11 Python API
+(``num_io_tensors``, ``get_tensor_name/mode/shape/dtype``,
+``get_tensor_profile_shape``, ``set_input_shape``, ``set_tensor_address``,
+``execute_async_v3``) and cuda-python's runtime API for memory. Buffers are
+allocated once for the largest batch the engine's profile allows (pinned
+host memory and device memory), their addresses are bound once, and every
+run uses one stream: copy in, enqueue, copy out, synchronise.
+
+``tensorrt`` and ``cuda-python`` are imported only when an engine is opened.
+The logic that needs no GPU (which tensor is which, batch range, buffer
+sizes, the sidecar check) is in plain functions that tests drive with fakes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from acnet.errors import BackendUnavailableError, ConfigError, InputError, ModelFileError
+from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, Signature, resolve_signature
+from acnet.runtime.metadata import ModelInfo
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'acnet[tensorrt]' on a machine with an NVIDIA GPU"
+
+
+def load_tensorrt():
+    """The ``tensorrt`` module, or a clear error naming the extra to install."""
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise BackendUnavailableError(f"the TensorRT backend needs the tensorrt package ({exc}); {INSTALL_HINT}") from None
+    return tensorrt
+
+
+class CudaRuntime:
+    """The few CUDA runtime calls the backend makes, through cuda-python."""
+
+    def __init__(self, cudart) -> None:
+        self._rt = cudart
+
+    @classmethod
+    def load(cls) -> "CudaRuntime":
+        try:
+            from cuda.bindings import runtime as cudart  # cuda-python >= 12.6
+        except ImportError:
+            try:
+                from cuda import cudart  # older cuda-python
+            except ImportError:
+                raise BackendUnavailableError(f"the TensorRT backend needs cuda-python; {INSTALL_HINT}") from None
+        return cls(cudart)
+
+    def _call(self, what: str, result):
+        err, *values = result if isinstance(result, tuple) else (result,)
+        if err != self._rt.cudaError_t.cudaSuccess:
+            name = getattr(err, "name", str(err))
+            raise BackendUnavailableError(f"CUDA {what} failed: {name}")
+        return values[0] if len(values) == 1 else values
+
+    def set_device(self, index: int) -> None:
+        self._call("cudaSetDevice", self._rt.cudaSetDevice(index))
+
+    def device_name(self, index: int) -> str:
+        props = self._call("cudaGetDeviceProperties", self._rt.cudaGetDeviceProperties(index))
+        name = props.name
+        return (name.decode(errors="replace") if isinstance(name, bytes) else str(name)).rstrip("\x00").strip()
+
+    def malloc(self, nbytes: int) -> int:
+        return int(self._call("cudaMalloc", self._rt.cudaMalloc(nbytes)))
+
+    def host_empty(self, count: int, dtype: np.dtype) -> np.ndarray:
+        """A page-locked host array of ``count`` elements (fast, async copies)."""
+        dtype = np.dtype(dtype)
+        nbytes = max(1, count * dtype.itemsize)
+        ptr = int(self._call("cudaMallocHost", self._rt.cudaMallocHost(nbytes)))
+        raw = (ctypes.c_uint8 * nbytes).from_address(ptr)
+        return np.frombuffer(raw, dtype=np.uint8)[: count * dtype.itemsize].view(dtype)
+
+    def free(self, ptr: int) -> None:
+        self._call("cudaFree", self._rt.cudaFree(ptr))
+
+    def free_host(self, array: np.ndarray) -> None:
+        self._call("cudaFreeHost", self._rt.cudaFreeHost(array.ctypes.data))
+
+    def stream_create(self) -> int:
+        return int(self._call("cudaStreamCreate", self._rt.cudaStreamCreate()))
+
+    def stream_destroy(self, stream: int) -> None:
+        self._call("cudaStreamDestroy", self._rt.cudaStreamDestroy(stream))
+
+    def memcpy_htod_async(self, dst: int, src: np.ndarray, stream: int) -> None:
+        kind = self._rt.cudaMemcpyKind.cudaMemcpyHostToDevice
+        self._call("cudaMemcpyAsync", self._rt.cudaMemcpyAsync(dst, src.ctypes.data, src.nbytes, kind, stream))
+
+    def memcpy_dtoh_async(self, dst: np.ndarray, src: int, stream: int) -> None:
+        kind = self._rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        self._call("cudaMemcpyAsync", self._rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, stream))
+
+    def stream_synchronize(self, stream: int) -> None:
+        self._call("cudaStreamSynchronize", self._rt.cudaStreamSynchronize(stream))
+
+
+# --------------------------------------------------------------------------- engine facts
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of an engine; ``None`` marks a dynamic dimension."""
+
+    name: str
+    is_input: bool
+    dtype: np.dtype
+    shape: tuple
+    #: (min, opt, max) shapes of optimisation profile 0, for dynamic inputs.
+    profile: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None = None
+
+
+def describe_engine(engine, trt) -> list[TensorSpec]:
+    """The IO tensors of a deserialized engine, through the name-based API."""
+    specs = []
+    for i in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(i)
+        is_input = engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+        shape = tuple(int(d) for d in engine.get_tensor_shape(name))
+        profile = None
+        if is_input and any(d < 0 for d in shape):
+            profile = tuple(tuple(int(d) for d in dims) for dims in engine.get_tensor_profile_shape(name, 0))
+        specs.append(
+            TensorSpec(
+                name=name,
+                is_input=is_input,
+                dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name))),
+                shape=tuple(Dynamic if d < 0 else d for d in shape),
+                profile=profile,
+            )
+        )
+    return specs
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """How to run an engine: tensor roles, batch range, buffers to allocate."""
+
+    signature: Signature
+    height: int
+    width: int
+    #: Shape of the buffer to allocate for each tensor (the largest batch).
+    buffer_shapes: dict[str, tuple[int, ...]]
+    dtypes: dict[str, np.dtype]
+
+    @property
+    def limits(self) -> BatchLimits:
+        return self.signature.limits
+
+
+def plan_engine(specs: list[TensorSpec], info: ModelInfo, source: str, size: tuple[int, int] | None = None) -> EnginePlan:
+    """Check an engine against its metadata and work out its buffers.
+
+    ``size`` (height, width) is the input size to run at; by default the
+    model's own. Dynamic dimensions take their range from profile 0.
+    """
+    by_name = {s.name: s for s in specs}
+    inputs = {s.name: s.shape for s in specs if s.is_input}
+    outputs = {s.name: s.shape for s in specs if not s.is_input}
+    signature = resolve_signature(inputs, outputs, info, source)
+    height, width = size or (info.input_height, info.input_width)
+
+    rgb = by_name[signature.rgb]
+    limits = signature.limits
+    for name in (signature.rgb, signature.depth):
+        spec = by_name[name]
+        if spec.profile is None:
+            if Dynamic in spec.shape:
+                raise ModelFileError(f"{source}: input {name!r} has dynamic dimensions but no optimisation profile")
+            continue
+        low, _, high = spec.profile
+        for axis, value, what in ((2, height, "height"), (3, width, "width")):
+            if spec.shape[axis] is Dynamic and not low[axis] <= value <= high[axis]:
+                raise ModelFileError(
+                    f"{source}: its profile allows {what} {low[axis]}..{high[axis]}, not {value}; rebuild the engine"
+                )
+    if rgb.shape[0] is Dynamic:
+        low, _, high = rgb.profile
+        limits = BatchLimits(max(1, low[0]), high[0])
+    signature = Signature(signature.rgb, signature.depth, signature.output, limits)
+
+    largest = limits.maximum
+    rgb_shape = (largest, 3, height, width)
+    buffer_shapes = {
+        signature.rgb: rgb_shape,
+        signature.depth: (largest, 1, height, width),
+        signature.output: signature.output_shape(info, rgb_shape),
+    }
+    dtypes = {name: by_name[name].dtype for name in buffer_shapes}
+    if info.output == "logits" and dtypes[signature.output].kind != "f":
+        raise ModelFileError(f"{source}: logits output has dtype {dtypes[signature.output]}, expected a float type")
+    return EnginePlan(signature, height, width, buffer_shapes, dtypes)
+
+
+def engine_info(path: Path, trt_version: str, gpu_name: str) -> ModelInfo:
+    """The engine's metadata from its sidecar, refusing a TensorRT or GPU mismatch."""
+    from acnet.runtime.sidecar import check_engine_compatible, read_sidecar
+
+    sidecar = read_sidecar(path)
+    check_engine_compatible(sidecar, trt_version=trt_version, gpu_name=gpu_name)
+    return sidecar.info
+
+
+# --------------------------------------------------------------------------- backend
+
+
+class TensorRTBackend:
+    """Runs an acnet TensorRT engine; see the module docstring."""
+
+    name = "tensorrt"
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        device: str | Device | None = "cuda",
+        *,
+        input_size: tuple[int, int] | None = None,
+        trt=None,
+        cuda: CudaRuntime | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.device = Device.parse(device, default="cuda")
+        if not self.device.is_cuda:
+            raise ConfigError(f"TensorRT engines run on a CUDA device, not {self.device}; use --device cuda")
+        self._cuda = None  # set once there is something to free
+        trt = trt if trt is not None else load_tensorrt()
+        cuda = cuda if cuda is not None else CudaRuntime.load()
+        cuda.set_device(self.device.index)
+        self.gpu_name = cuda.device_name(self.device.index)
+        self.trt_version = str(trt.__version__)
+        self.info: ModelInfo = engine_info(self.path, self.trt_version, self.gpu_name)
+
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self._engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if self._engine is None:
+            raise ModelFileError(
+                f"TensorRT {self.trt_version} could not deserialize {self.path} (corrupt, or built by another TensorRT)"
+            )
+        self.plan = plan_engine(describe_engine(self._engine, trt), self.info, str(self.path), input_size)
+        self.signature = self.plan.signature
+        self.limits = self.plan.limits
+        self._context = self._engine.create_execution_context()
+        if self._context is None:
+            raise BackendUnavailableError(f"TensorRT could not create an execution context on {self.gpu_name} (GPU memory?)")
+
+        self._cuda = cuda
+        self._host: dict[str, np.ndarray] = {}
+        self._device: dict[str, int] = {}
+        self._stream = cuda.stream_create()
+        for name, shape in self.plan.buffer_shapes.items():
+            count = math.prod(shape)
+            dtype = self.plan.dtypes[name]
+            self._host[name] = cuda.host_empty(count, dtype)
+            self._device[name] = cuda.malloc(count * dtype.itemsize)
+            self._context.set_tensor_address(name, self._device[name])
+        self._input_shape: tuple | None = None
+
+    def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        sig, cuda = self.signature, self._cuda
+        n = rgb.shape[0]
+        if not self.limits.minimum <= n <= self.limits.maximum:
+            raise InputError(f"batch of {n} outside the engine's range {self.limits.minimum}..{self.limits.maximum}")
+        if rgb.shape != self._input_shape:
+            for name, array in ((sig.rgb, rgb), (sig.depth, depth)):
+                if not self._context.set_input_shape(name, tuple(array.shape)):
+                    raise InputError(f"the engine does not accept {name!r} of shape {tuple(array.shape)}")
+            self._input_shape = rgb.shape
+        for name, array in ((sig.rgb, rgb), (sig.depth, depth)):
+            host = self._host[name][: array.size].reshape(array.shape)
+            np.copyto(host, array, casting="same_kind")  # FP16 engine inputs: cast here
+            cuda.memcpy_htod_async(self._device[name], host, self._stream)
+        if not self._context.execute_async_v3(self._stream):
+            raise BackendUnavailableError(f"TensorRT failed to run {self.path.name} (see its log above)")
+        out_shape = tuple(int(d) for d in self._context.get_tensor_shape(sig.output))
+        host_out = self._host[sig.output][: math.prod(out_shape)]
+        cuda.memcpy_dtoh_async(host_out, self._device[sig.output], self._stream)
+        cuda.stream_synchronize(self._stream)
+        result = host_out.reshape(out_shape)
+        # The pinned buffer is reused by the next run: hand back a copy.
+        return result.astype(np.float32) if result.dtype == np.float16 else result.copy()
+
+    def describe(self) -> str:
+        return (
+            f"TensorRT {self.trt_version} on {self.device} ({self.gpu_name}), {self.limits}, "
+            f"{self.info.precision}, {self.plan.height}x{self.plan.width}"
+        )
+
+    def close(self) -> None:
+        cuda, self._cuda = self._cuda, None
+        if cuda is None:
+            return
+        cuda.stream_synchronize(self._stream)
+        for ptr in self._device.values():
+            cuda.free(ptr)
+        for array in self._host.values():
+            cuda.free_host(array)
+        cuda.stream_destroy(self._stream)
+        self._host.clear()
+        self._device.clear()
+        self._context = None  # the context goes before its engine
+        self._engine = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: CUDA may be gone already
+            pass
