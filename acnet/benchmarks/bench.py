@@ -1,0 +1,511 @@
+"""``acnet bench``: latency and throughput of each backend on the same frames.
+
+:func:`run_bench` resolves the artefacts (a checkpoint for PyTorch, an ONNX
+model for ONNX Runtime, an engine for TensorRT; it exports the ONNX model
+itself when only a checkpoint is given), builds one timer per backend, and
+measures every batch size with the same input. A backend that cannot run here
+(no CUDA, no TensorRT, no torch, a fixed-batch model) is reported as skipped
+with its reason; the run goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from acnet.benchmarks.stats import Stats, summarize, throughput
+from acnet.benchmarks.timing import FIGURES, Frames, Samples, Skip, make_frames, measure
+from acnet.errors import AcnetError, ConfigError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "acnet.bench"
+SCHEMA_VERSION = 1
+
+TORCH_BACKENDS = ("torch", "torch-fp16", "torch-bf16", "torch-compile", "torch-fp16-compile", "torch-bf16-compile")
+RUNTIME_BACKENDS = ("onnxruntime", "onnxruntime-trt", "tensorrt")
+BACKENDS = TORCH_BACKENDS + RUNTIME_BACKENDS
+#: What runs when no --backend is given.
+DEFAULT_BACKENDS = {
+    "cpu": ("torch", "onnxruntime"),
+    "cuda": ("torch", "torch-fp16", "torch-fp16-compile", "onnxruntime", "tensorrt"),
+}
+#: The backend every speed-up is quoted against.
+BASELINE = "torch"
+
+ONNX_SUFFIXES = (".onnx",)
+ENGINE_SUFFIXES = (".engine", ".plan")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure. ``model`` is a checkpoint, an ``.onnx`` model or an engine."""
+
+    model: Path
+    #: Further artefacts of the same network (a checkpoint enables the torch backends).
+    checkpoint: Path | None = None
+    onnx: Path | None = None
+    engine: Path | None = None
+    #: Backend names (see ``BACKENDS``); empty: the defaults for the device.
+    backends: tuple[str, ...] = ()
+    batches: tuple[int, ...] = (1,)
+    #: Input size; default: the model's.
+    height: int | None = None
+    width: int | None = None
+    warmup: int = 3
+    iters: int = 20
+    #: Keep timing until at least this many seconds passed (after ``iters``), like trtexec --duration.
+    duration_s: float = 0.0
+    #: "cpu", "cuda", "cuda:N" or "auto" (CUDA when torch sees a GPU).
+    device: str = "auto"
+    #: CPU threads for torch and ONNX Runtime; None: their defaults.
+    threads: int | None = None
+    #: Where an ONNX model exported for the benchmark is kept between runs.
+    cache_dir: Path | None = None
+    seed: int = 0
+    #: For the distance from the CPU's FP32 peak; None: the clock the OS reports.
+    cpu_clock_ghz: float | None = None
+    fma_units: int = 2
+    #: Show progress bars.
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", Path(self.model))
+        for name in ("checkpoint", "onnx", "engine", "cache_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value))
+        object.__setattr__(self, "backends", tuple(self.backends))
+        object.__setattr__(self, "batches", tuple(int(b) for b in self.batches))
+        unknown = [b for b in self.backends if b not in BACKENDS]
+        if unknown:
+            raise ConfigError(f"unknown backend {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
+        if not self.batches or any(b < 1 for b in self.batches):
+            raise ConfigError(f"batch sizes must be positive integers, got {self.batches}")
+        if self.warmup < 1:
+            raise ConfigError("--warmup must be at least 1: the first call is never timed")
+        if self.iters < 1:
+            raise ConfigError("--iters must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        if (self.height is None) != (self.width is None):
+            raise ConfigError("give both --height and --width, or neither")
+        if self.height is not None:
+            from acnet.training.config import check_input_size
+
+            check_input_size(self.height, self.width)
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One backend at one batch size: measured, skipped or failed."""
+
+    backend: str
+    batch: int
+    #: "ok", "skipped" (cannot run here) or "error" (ran and failed).
+    status: str
+    reason: str | None = None
+    details: dict = field(default_factory=dict)
+    compute_ms: Stats | None = None
+    latency_ms: Stats | None = None
+    end_to_end_ms: Stats | None = None
+    throughput_ips: Stats | None = None
+    warmup_s: float | None = None
+    #: Raw timed samples (ms), for plots and your own statistics.
+    samples_ms: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def overhead(self) -> float | None:
+        """Median end-to-end time over median latency, minus 1 (the runtime's own cost)."""
+        if not self.ok:
+            return None
+        return self.end_to_end_ms.median / self.latency_ms.median - 1.0
+
+    def to_dict(self) -> dict:
+        d = {"backend": self.backend, "batch": self.batch, "status": self.status, "reason": self.reason,
+             "details": self.details}
+        for name in FIGURES:
+            stats = getattr(self, name)
+            d[name] = None if stats is None else stats.to_dict()
+        d["overhead"] = self.overhead
+        d["warmup_s"] = self.warmup_s
+        d["samples_ms"] = self.samples_ms
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BenchResult":
+        stats = {name: None if d.get(name) is None else Stats.from_dict(d[name]) for name in FIGURES}
+        return cls(backend=d["backend"], batch=int(d["batch"]), status=d["status"], reason=d.get("reason"),
+                   details=dict(d.get("details") or {}), warmup_s=d.get("warmup_s"),
+                   samples_ms=dict(d.get("samples_ms") or {}), **stats)
+
+
+def result_from_samples(backend: str, batch: int, samples: Samples, details: dict) -> BenchResult:
+    ms = 1000.0
+    return BenchResult(
+        backend=backend,
+        batch=batch,
+        status="ok",
+        details=details,
+        compute_ms=summarize(samples.compute).scaled(ms),
+        latency_ms=summarize(samples.latency).scaled(ms),
+        end_to_end_ms=summarize(samples.end_to_end).scaled(ms),
+        throughput_ips=throughput(batch, samples.end_to_end),
+        warmup_s=samples.warmup_s,
+        samples_ms={
+            "compute_ms": [s * ms for s in samples.compute],
+            "latency_ms": [s * ms for s in samples.latency],
+            "end_to_end_ms": [s * ms for s in samples.end_to_end],
+        },
+    )
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    """Everything one ``acnet bench`` run measured, and where."""
+
+    config: dict
+    model: dict
+    environment: dict
+    results: tuple[BenchResult, ...]
+    created: str = ""
+    #: GFLOPs of one frame at the measured size (None when unknown).
+    gflops_per_frame: float | None = None
+    #: The CPU's FP32 peak (environment.PeakEstimate.to_dict()), when known.
+    cpu_peak: dict | None = None
+
+    def result(self, backend: str, batch: int) -> BenchResult | None:
+        return next((r for r in self.results if r.backend == backend and r.batch == batch), None)
+
+    def speedups(self) -> list[dict]:
+        """Each measured backend against the baseline at the same batch (ratios of medians)."""
+        out = []
+        for r in self.results:
+            base = self.result(BASELINE, r.batch)
+            if not r.ok or r.backend == BASELINE or base is None or not base.ok:
+                continue
+            out.append({
+                "backend": r.backend,
+                "batch": r.batch,
+                "baseline": BASELINE,
+                "compute": base.compute_ms.median / r.compute_ms.median,
+                "latency": base.latency_ms.median / r.latency_ms.median,
+                "end_to_end": base.end_to_end_ms.median / r.end_to_end_ms.median,
+            })
+        return out
+
+    def efficiency(self) -> list[dict]:
+        """Achieved GFLOP/s of CPU results and their share of the CPU's FP32 peak."""
+        if not self.gflops_per_frame:
+            return []
+        out = []
+        for r in self.results:
+            if not r.ok or str(r.details.get("device", "cpu")) != "cpu":
+                continue
+            achieved = self.gflops_per_frame * r.batch / (r.compute_ms.median / 1000.0)
+            peak = self.cpu_peak["gflops"] if self.cpu_peak else None
+            out.append({"backend": r.backend, "batch": r.batch, "gflops_per_s": achieved,
+                        "peak_gflops_per_s": peak, "fraction_of_peak": achieved / peak if peak else None})
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "created": self.created,
+            "config": self.config,
+            "model": self.model,
+            "environment": self.environment,
+            "figures": FIGURES,
+            "gflops_per_frame": self.gflops_per_frame,
+            "cpu_peak": self.cpu_peak,
+            "results": [r.to_dict() for r in self.results],
+            "speedups": self.speedups(),
+            "efficiency": self.efficiency(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BenchReport":
+        from acnet.errors import InputError
+
+        if d.get("schema") != SCHEMA:
+            raise InputError(f"not an acnet bench report (schema {d.get('schema')!r})")
+        if int(d.get("schema_version", 0)) > SCHEMA_VERSION:
+            raise InputError(f"bench report schema {d['schema_version']} is newer than this acnet; upgrade acnet")
+        return cls(config=d["config"], model=d["model"], environment=d["environment"],
+                   results=tuple(BenchResult.from_dict(r) for r in d["results"]), created=d.get("created", ""),
+                   gflops_per_frame=d.get("gflops_per_frame"), cpu_peak=d.get("cpu_peak"))
+
+    def table(self) -> str:
+        from acnet.benchmarks.report import bench_table
+
+        return bench_table(self)
+
+    def summary(self) -> str:
+        from acnet.benchmarks.report import bench_summary
+
+        return bench_summary(self)
+
+
+# --------------------------------------------------------------------------- artefacts
+
+
+@dataclass
+class Artefacts:
+    """The files one network is available as, and what it says about itself."""
+
+    checkpoint: Path | None = None
+    onnx: Path | None = None
+    engine: Path | None = None
+    #: acnet.runtime.metadata.ModelInfo of whichever artefact was read first.
+    info: object = None
+    description: dict = field(default_factory=dict)
+    gflops_per_frame: float | None = None
+
+
+def classify(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in ONNX_SUFFIXES:
+        return "onnx"
+    if suffix in ENGINE_SUFFIXES:
+        return "engine"
+    return "checkpoint"
+
+
+def resolve_artefacts(config: BenchConfig) -> Artefacts:
+    """Which checkpoint / ONNX / engine to use; raises for missing files."""
+    found = {"checkpoint": config.checkpoint, "onnx": config.onnx, "engine": config.engine}
+    kind = classify(config.model)
+    if found[kind] is not None and Path(found[kind]) != config.model:
+        raise ConfigError(f"two {kind} files given: {config.model} and {found[kind]}")
+    found[kind] = config.model
+    for kind_name, path in found.items():
+        if path is not None and not path.is_file():
+            from acnet.errors import CheckpointError, ModelFileError
+
+            error = CheckpointError if kind_name == "checkpoint" else ModelFileError
+            raise error(f"{kind_name} {path} not found")
+    art = Artefacts(checkpoint=found["checkpoint"], onnx=found["onnx"], engine=found["engine"])
+    art.description = {k: (str(v) if v else None) for k, v in found.items()}
+    return art
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "acnet" / "bench"
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        from acnet.runtime.backends.base import Device
+
+        return str(Device.parse(device))
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _load_torch_model(art: Artefacts, height: int | None, width: int | None):
+    """(model, ModelInfo, GFLOPs per frame) from the checkpoint, or raise Skip."""
+    if art.checkpoint is None:
+        raise Skip("needs the checkpoint: the model given is an ONNX model or engine (add --checkpoint CKPT)")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise Skip("torch is not installed (pip install 'acnet[train]')") from None
+    from acnet.export.onnx import OnnxExportOptions, model_info
+    from acnet.training.checkpoint import load_model
+    from acnet.training.summary import summarize
+
+    model, ckpt = load_model(art.checkpoint)
+    h, w = height or ckpt.input_height, width or ckpt.input_width
+    info = model_info(ckpt, OnnxExportOptions(dynamic_batch=True, verify=False), h, w)
+    gflops = 2 * summarize(ckpt.model_config, h, w).total_macs / 1e9
+    return model, info, gflops
+
+
+def export_for_bench(checkpoint: Path, height: int, width: int, cache_dir: Path) -> Path:
+    """An FP32 dynamic-batch ONNX model of ``checkpoint``, exported once and cached by content hash."""
+    from acnet._io import sha256_file
+    from acnet.export.onnx import OnnxExportOptions, export_onnx
+
+    digest = sha256_file(checkpoint)[:16]
+    path = cache_dir / f"{checkpoint.stem}-{digest}-{height}x{width}-dynbatch.onnx"
+    if path.is_file():
+        log.info("using cached ONNX export %s", path)
+        return path
+    log.info("exporting %s to %s for onnxruntime", checkpoint, path)
+    # Parity is acnet parity's job; the benchmark only needs the graph.
+    export_onnx(checkpoint, path, OnnxExportOptions(height=height, width=width, dynamic_batch=True, verify=False))
+    return path
+
+
+def _frames(info, height: int, width: int, count: int, seed: int):
+    from acnet.export.verify import synthetic_frame
+    from acnet.runtime.preprocess import PreprocessConfig
+
+    raw = [synthetic_frame(height, width, seed + i) for i in range(count)]
+    return raw, PreprocessConfig(height, width, info.normalization)
+
+
+def _skipped(backend: str, batches, reason: str, status: str = "skipped") -> list[BenchResult]:
+    return [BenchResult(backend, b, status, reason) for b in batches]
+
+
+def run_bench(config: BenchConfig) -> BenchReport:
+    """Measure every requested backend at every batch size; see the module docstring."""
+    from tqdm.auto import tqdm
+
+    from acnet.benchmarks.environment import collect_environment, cpu_info
+
+    device = resolve_device(config.device)
+    cuda = device.startswith("cuda")
+    art = resolve_artefacts(config)
+    backends = config.backends or DEFAULT_BACKENDS["cuda" if cuda else "cpu"]
+    results: list[BenchResult] = []
+    height, width = config.height, config.width
+
+    torch_model = info = None
+    torch_skip = None
+    gflops = None
+    if any(b in TORCH_BACKENDS for b in backends) or art.checkpoint is not None:
+        try:
+            torch_model, info, gflops = _load_torch_model(art, height, width)
+            height, width = info.input_height, info.input_width
+        except Skip as exc:
+            torch_skip = str(exc)
+
+    onnx_path, onnx_skip = art.onnx, None
+    if any(b.startswith("onnxruntime") for b in backends) and onnx_path is None:
+        if art.checkpoint is not None and torch_model is not None:
+            onnx_path = export_for_bench(art.checkpoint, height, width, config.cache_dir or default_cache_dir())
+        else:
+            onnx_skip = "no ONNX model: give one (--onnx M.onnx) or a checkpoint to export it from"
+
+    timers = []
+    for name in backends:
+        try:
+            if name in TORCH_BACKENDS:
+                if torch_skip:
+                    raise Skip(torch_skip)
+                from acnet.benchmarks.torch_timer import TorchTimer
+
+                timers.append((name, lambda n=name: TorchTimer(n, torch_model, info, device, config.threads)))
+                continue
+            if name.startswith("onnxruntime"):
+                if onnx_skip:
+                    raise Skip(onnx_skip)
+                path = onnx_path
+            else:
+                if art.engine is None:
+                    raise Skip("no TensorRT engine given (--engine M.engine; build one with `acnet export trt`)")
+                path = art.engine
+            from acnet.benchmarks.runtime_timer import RuntimeTimer
+
+            timers.append((name, lambda n=name, p=path: RuntimeTimer(
+                n, p, device, config.threads, max(config.batches),
+                None if height is None else (height, width))))
+        except Skip as exc:
+            results += _skipped(name, config.batches, str(exc))
+
+    frames_by_batch = {}
+    total = len(timers) * len(config.batches) * config.iters
+    with tqdm(total=total, desc="bench", unit="it", disable=not config.progress, leave=False) as bar:
+        for name, make in timers:
+            bar.set_description(name)
+            try:
+                timer = make()
+            except Skip as exc:
+                results += _skipped(name, config.batches, str(exc))
+                bar.update(config.iters * len(config.batches))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one broken backend must not end the run
+                log.debug("%s could not start", name, exc_info=True)
+                results += _skipped(name, config.batches, _reason(exc), status="error")
+                bar.update(config.iters * len(config.batches))
+                continue
+            try:
+                if info is None:
+                    info = timer.info
+                    height = height or info.input_height
+                    width = width or info.input_width
+                details = timer.details()
+                for batch in config.batches:
+                    if batch not in frames_by_batch:
+                        raw, pre = _frames(info, height, width, batch, config.seed)
+                        frames_by_batch[batch] = make_frames([r for r, _ in raw], [d for _, d in raw], pre)
+                    frames = frames_by_batch[batch]
+                    try:
+                        timer.prepare(frames)
+                        samples = measure(timer, frames, config.warmup, config.iters, config.duration_s, bar)
+                        results.append(result_from_samples(name, batch, samples, details))
+                    except Skip as exc:
+                        results.append(BenchResult(name, batch, "skipped", str(exc), details))
+                        bar.update(config.iters)
+                    except Exception as exc:  # noqa: BLE001
+                        log.debug("%s batch %d failed", name, batch, exc_info=True)
+                        results.append(BenchResult(name, batch, "error", _reason(exc), details))
+                        bar.update(config.iters)
+            finally:
+                timer.close()
+
+    order = {name: i for i, name in enumerate(backends)}
+    results.sort(key=lambda r: (order.get(r.backend, len(order)), r.batch))
+    peak = None if cuda else cpu_info().peak_gflops(config.cpu_clock_ghz, config.fma_units)
+    model = {
+        **art.description,
+        "exported_onnx": str(onnx_path) if onnx_path and onnx_path != art.onnx else None,
+        "height": height,
+        "width": width,
+        "description": _describe(info, height, width),
+        "info": info.to_dict() if info is not None else None,
+    }
+    return BenchReport(
+        config={**config.to_dict(), "device": device, "backends": list(backends)},
+        model=model,
+        environment=collect_environment(),
+        results=tuple(results),
+        created=_utc_now(),
+        gflops_per_frame=gflops,
+        cpu_peak=peak.to_dict() if peak else None,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the message of an acnet error, else the exception's type and first line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text if isinstance(exc, AcnetError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def _describe(info, height, width) -> str:
+    if info is None:
+        return "model could not be opened"
+    return f"ACNet {info.backbone}, {info.num_classes} classes, {height}x{width}"
+
+
+__all__ = ["BenchConfig", "BenchReport", "BenchResult", "run_bench", "BACKENDS", "DEFAULT_BACKENDS"]

@@ -1,0 +1,94 @@
+"""``acnet bench`` and ``acnet parity``.
+
+Exit codes: 0 all measured backends ran (bench) or passed their gate
+(parity); 1 a backend failed; 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from acnet.errors import ConfigError
+
+
+def _batches(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise ConfigError(f"--batch takes comma-separated positive integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise ConfigError(f"--batch takes comma-separated positive integers, got {text!r}")
+    return values
+
+
+def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, markdown) -> None:
+    from acnet._io import atomic_write_text, check_writable
+
+    if json_out:
+        atomic_write_text(check_writable(json_out), report.to_json())
+        click.echo(f"JSON: {json_out}")
+    if markdown_out:
+        atomic_write_text(check_writable(markdown_out), markdown(report))
+        click.echo(f"report: {markdown_out}")
+
+
+@click.command("bench")
+@click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-b", "--backend", "backends", multiple=True, metavar="NAME",
+              help="Backend to measure (repeatable): torch, torch-fp16, torch-bf16, torch[-fp16|-bf16]-compile, "
+                   "onnxruntime, onnxruntime-trt, tensorrt. Default: torch and onnxruntime on CPU; "
+                   "torch, torch-fp16, torch-fp16-compile, onnxruntime, tensorrt on CUDA.")
+@click.option("--batch", "batch_text", default="1", show_default=True, help="Batch sizes, comma-separated, e.g. 1,2,4,8.")
+@click.option("--height", type=int, help="Input height (multiple of 32); default: the model's.")
+@click.option("--width", type=int, help="Input width (multiple of 32); default: the model's.")
+@click.option("--warmup", type=int, default=3, show_default=True, help="Untimed calls first (kernels, caches, graphs).")
+@click.option("--iters", type=int, default=20, show_default=True, help="Timed iterations per backend and batch (at least).")
+@click.option("--duration", type=float, default=0.0, show_default=True, help="Also time for at least this many seconds.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, or auto (CUDA when torch sees a GPU).")
+@click.option("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: theirs).")
+@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), help="Checkpoint of the same network (enables torch when MODEL is ONNX/engine).")
+@click.option("--onnx", "onnx_path", type=click.Path(path_type=Path, dir_okay=False), help="ONNX model for onnxruntime (default: exported from the checkpoint).")
+@click.option("--engine", type=click.Path(path_type=Path, dir_okay=False), help="TensorRT engine for the tensorrt backend.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where ONNX exports made for benchmarking are kept (default ~/.cache/acnet/bench).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic frames every backend gets.")
+@click.option("--cpu-clock-ghz", type=float, help="Core clock for the CPU's FP32 peak (default: what the OS reports, often the base clock).")
+@click.option("--fma-units", type=int, default=2, show_default=True, help="Full-width FMA pipes per core, for the FP32 peak.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the full report (all statistics and samples) as JSON.")
+@click.option("--markdown", "markdown_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the table as markdown.")
+@click.option("--plot", "plot_out", type=click.Path(path_type=Path, dir_okay=False), help="Draw latency vs batch and latency distributions (PNG).")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def bench(model, backends, batch_text, height, width, warmup, iters, duration, device, threads, checkpoint, onnx_path,
+          engine, cache_dir, seed, cpu_clock_ghz, fma_units, json_out, markdown_out, plot_out, progress):
+    """Measure latency and throughput of MODEL (checkpoint, .onnx or .engine) per backend.
+
+    Every backend gets the same frames. Figures follow trtexec: compute
+    (the network alone), latency (with host<->device copies), end-to-end
+    (raw frames to class ids through the runtime) and throughput, each as
+    min/mean/median/p90/p99/max. Backends that cannot run here are listed as
+    skipped with the reason. Exit 1 when a backend fails while running.
+    """
+    from acnet._io import check_writable
+    from acnet.benchmarks.bench import BenchConfig, run_bench
+    from acnet.benchmarks.report import bench_markdown
+
+    for out in (json_out, markdown_out, plot_out):
+        if out:
+            check_writable(out)
+    config = BenchConfig(
+        model=model, checkpoint=checkpoint, onnx=onnx_path, engine=engine, backends=backends,
+        batches=_batches(batch_text), height=height, width=width, warmup=warmup, iters=iters, duration_s=duration,
+        device=device, threads=threads, cache_dir=cache_dir, seed=seed, cpu_clock_ghz=cpu_clock_ghz,
+        fma_units=fma_units, progress=progress,
+    )
+    report = run_bench(config)
+    click.echo(report.table())
+    _write_outputs(report, json_out, markdown_out, bench_markdown)
+    if plot_out:
+        from acnet.benchmarks.plot import plot_bench
+
+        click.echo(f"plot: {plot_bench(report, plot_out)}")
+    if any(r.status == "error" for r in report.results):
+        sys.exit(1)

@@ -1,0 +1,139 @@
+"""Human-readable tables and markdown for bench and parity reports.
+
+JSON is each report's ``to_json()``; this module only formats.
+"""
+
+from __future__ import annotations
+
+from acnet.benchmarks.environment import environment_lines
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}" if value < 100 else f"{value:.1f}" if value < 1000 else f"{value:.0f}"
+
+
+def _grid(header: list[str], rows: list[list[str]], markdown: bool = False) -> list[str]:
+    """Aligned text columns, or a markdown table."""
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        return lines + ["| " + " | ".join(r) + " |" for r in rows]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    fmt = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- bench
+
+
+def bench_rows(report) -> tuple[list[str], list[list[str]], list[str]]:
+    """(header, rows, notes) of a bench report; skipped backends become notes."""
+    speedups = {(s["backend"], s["batch"]): s for s in report.speedups()}
+    efficiency = {(e["backend"], e["batch"]): e for e in report.efficiency()}
+    header = ["backend", "precision", "batch", "compute ms", "latency ms", "p90", "p99", "end-to-end ms",
+              "overhead", "images/s", "speed-up"]
+    if efficiency:
+        header.append("% FP32 peak")
+    rows, notes = [], []
+    for r in report.results:
+        if not r.ok:
+            label = "skipped" if r.status == "skipped" else "FAILED"
+            note = f"{r.backend} (batch {r.batch}): {label}: {r.reason}"
+            if note not in notes:
+                notes.append(note)
+            continue
+        s = speedups.get((r.backend, r.batch))
+        row = [
+            r.backend,
+            str(r.details.get("precision", "")),
+            str(r.batch),
+            _ms(r.compute_ms.median),
+            _ms(r.latency_ms.median),
+            _ms(r.latency_ms.p90),
+            _ms(r.latency_ms.p99),
+            _ms(r.end_to_end_ms.median),
+            f"{100 * r.overhead:+.1f}%",
+            f"{r.throughput_ips.median:.2f}",
+            f"{s['latency']:.2f}x" if s else ("1.00x" if r.backend == "torch" else "-"),
+        ]
+        if efficiency:
+            e = efficiency.get((r.backend, r.batch))
+            row.append(f"{100 * e['fraction_of_peak']:.0f}%" if e and e["fraction_of_peak"] else "-")
+        rows.append(row)
+    return header, rows, notes
+
+
+def _skip_notes_collapsed(notes: list[str]) -> list[str]:
+    """One line per backend when every batch was skipped for the same reason."""
+    out: list[str] = []
+    seen: dict[tuple[str, str], int] = {}
+    for note in notes:
+        backend, _, rest = note.partition(" (batch ")
+        reason = rest.partition("): ")[2]
+        key = (backend, reason)
+        if key in seen:
+            out[seen[key]] = f"{backend}: {reason}"
+            continue
+        seen[key] = len(out)
+        out.append(note)
+    return out
+
+
+def bench_head(report) -> list[str]:
+    cfg, model = report.config, report.model
+    lines = [
+        f"acnet bench: {model.get('description', '')}".rstrip(),
+        f"device {cfg.get('device')}, input {model.get('height')}x{model.get('width')}, "
+        f"warm-up {cfg.get('warmup')} calls, {cfg.get('iters')} timed iterations (medians unless noted)",
+    ]
+    lines += environment_lines(report.environment)
+    return lines
+
+
+def bench_legend(report) -> list[str]:
+    lines = [
+        "compute: the network alone (CUDA events on GPU; wall clock on CPU)",
+        "latency: host arrays in -> host logits out (adds H2D and D2H copies on GPU); p90/p99 are of latency",
+        "end-to-end: raw frames -> class ids through the runtime (preprocess, network, resize, argmax)",
+        "overhead: end-to-end / latency - 1; speed-up: torch FP32 eager latency / this latency (same run)",
+    ]
+    if report.gflops_per_frame and report.cpu_peak:
+        lines.append(f"% FP32 peak: {report.gflops_per_frame:.1f} GFLOPs per frame x batch / compute, "
+                     f"against {report.cpu_peak['formula']}")
+    return lines
+
+
+def bench_table(report) -> str:
+    header, rows, notes = bench_rows(report)
+    lines = bench_head(report) + [""]
+    lines += _grid(header, rows) if rows else ["(nothing measured)"]
+    lines += [""] + bench_legend(report)
+    notes = _skip_notes_collapsed(notes)
+    if notes:
+        lines += [""] + notes
+    return "\n".join(lines)
+
+
+def bench_markdown(report) -> str:
+    header, rows, notes = bench_rows(report)
+    lines = ["# acnet bench", ""] + [f"- {line}" for line in bench_head(report)] + [""]
+    lines += _grid(header, rows, markdown=True) if rows else ["(nothing measured)"]
+    lines += [""] + [f"- {line}" for line in bench_legend(report)]
+    notes = _skip_notes_collapsed(notes)
+    if notes:
+        lines += ["", "Not measured:", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def bench_summary(report) -> str:
+    """A few lines for ``acnet quickstart``: median latency per backend at each batch."""
+    lines = []
+    speedups = {(s["backend"], s["batch"]): s for s in report.speedups()}
+    for r in report.results:
+        if r.ok:
+            s = speedups.get((r.backend, r.batch))
+            extra = f", {s['latency']:.2f}x torch" if s else ""
+            lines.append(f"{r.backend} batch {r.batch}: {_ms(r.latency_ms.median)} ms latency, "
+                         f"{_ms(r.end_to_end_ms.median)} ms end-to-end, {r.throughput_ips.median:.1f} images/s{extra}")
+    lines += _skip_notes_collapsed([f"{r.backend} (batch {r.batch}): {r.status}: {r.reason}"
+                                    for r in report.results if not r.ok])
+    return "\n".join(lines)

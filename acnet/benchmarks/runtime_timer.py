@@ -1,0 +1,193 @@
+"""The runtime's backends as benchmark backends: ONNX Runtime and TensorRT.
+
+Each timer opens one :class:`acnet.runtime.Segmenter`, exactly as an
+application would, and times two things on it:
+
+- the raw backend (``segmenter.backend.run``): normalised host arrays in,
+  host logits out; that is the *latency* figure;
+- ``segmenter.segment_batch``: raw frames in, class-id maps out; that is the
+  *end-to-end* figure, the runtime's preprocessing and postprocessing included.
+
+*Compute* is the network alone: on CPU the same call as latency (there is no
+copy to leave out); with ONNX Runtime on CUDA a run on inputs and output
+already bound in GPU memory (host clock: ONNX Runtime synchronises at the end
+of a run); with TensorRT, CUDA events on the engine's stream around
+``execute_async_v3``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from acnet.benchmarks.timing import Call, Frames, Skip
+from acnet.errors import BackendUnavailableError
+
+log = logging.getLogger(__name__)
+
+CPU_EP = "CPUExecutionProvider"
+CUDA_EP = "CUDAExecutionProvider"
+TRT_EP = "TensorrtExecutionProvider"
+
+
+def _ort_providers(name: str, device: str) -> list | None:
+    """Providers for the bench backend ``name``; None: the runtime's own choice (CPU)."""
+    import onnxruntime as ort
+
+    from acnet.runtime.backends.base import Device
+
+    dev = Device.parse(device)
+    available = ort.get_available_providers()
+    if name == "onnxruntime":
+        if not dev.is_cuda:
+            return None
+        if CUDA_EP not in available:
+            raise Skip(f"this onnxruntime has no CUDA provider (has {', '.join(available)}); install onnxruntime-gpu")
+        # CUDA alone, so that TensorRT's provider is measured on its own row.
+        return [(CUDA_EP, {"device_id": dev.index}), CPU_EP]
+    if not dev.is_cuda:
+        raise Skip("the TensorRT execution provider needs a CUDA device (--device cuda)")
+    if TRT_EP not in available:
+        raise Skip(f"this onnxruntime has no TensorRT provider (has {', '.join(available)})")
+    from acnet.runtime.backends.ort import choose_providers
+
+    return choose_providers(dev, available)  # TensorRT first, then CUDA and CPU for what it cannot run
+
+
+class RuntimeTimer:
+    """``onnxruntime``, ``onnxruntime-trt`` or ``tensorrt`` through a Segmenter."""
+
+    def __init__(self, name: str, path: Path, device: str, threads: int | None, batch_size: int,
+                 input_size: tuple[int, int] | None = None) -> None:
+        try:
+            from acnet.runtime.segmenter import Segmenter
+        except ImportError as exc:
+            raise Skip(f"the runtime cannot be imported: {exc}") from None
+        self.name = name
+        self.device = device
+        kwargs: dict = {"batch_size": batch_size, "input_size": input_size}
+        if name.startswith("onnxruntime"):
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                raise Skip("onnxruntime is not installed (pip install onnxruntime)") from None
+            kwargs.update(backend="onnxruntime", threads=threads, providers=_ort_providers(name, device))
+        else:
+            if not device.startswith("cuda"):
+                raise Skip("TensorRT engines run on a CUDA device (--device cuda)")
+            kwargs.update(backend="tensorrt")
+        try:
+            self.segmenter = Segmenter(path, device=device, **kwargs)
+        except BackendUnavailableError as exc:
+            raise Skip(str(exc)) from None
+        self.backend = self.segmenter.backend
+        self.info = self.segmenter.info
+        self._bound = None
+        self._events = None
+
+    def details(self) -> dict:
+        b = self.backend
+        d = {"runtime": b.describe(), "precision": self.info.precision, "device": str(b.device),
+             "model": str(getattr(b, "path", ""))}
+        if self.name.startswith("onnxruntime"):
+            import onnxruntime as ort
+
+            d["framework"] = f"onnxruntime {ort.__version__}"
+            d["providers"] = list(getattr(b, "providers", []))
+            options = b.session.get_session_options()
+            d["graph_optimization_level"] = str(options.graph_optimization_level).split(".")[-1]
+            d["intra_op_threads"] = options.intra_op_num_threads or "default (one per physical core)"
+        else:
+            d["framework"] = f"tensorrt {getattr(b, 'trt_version', '?')}"
+            d["gpu"] = getattr(b, "gpu_name", None)
+        return d
+
+    def prepare(self, frames: Frames) -> None:
+        limits = self.backend.limits
+        n = frames.batch
+        if limits.fixed and n != limits.minimum:
+            raise Skip(f"the model has a fixed batch of {limits.minimum}; export with --dynamic-batch to run batch {n}")
+        if n < limits.minimum or (limits.maximum is not None and n > limits.maximum):
+            raise Skip(f"batch {n} is outside the model's range ({limits})")
+        if self.backend.device.is_cuda:
+            if self.name.startswith("onnxruntime"):
+                self._bound = self._bind_on_device(frames)
+            else:
+                self._events = _CudaEvents()
+
+    def _bind_on_device(self, frames: Frames):
+        """Inputs and output in GPU memory, bound once: runs then time the network alone."""
+        import onnxruntime as ort
+
+        b = self.backend
+        index = b.device.index
+        binding = b.session.io_binding()
+        rgb = ort.OrtValue.ortvalue_from_numpy(frames.rgb_batch, "cuda", index)
+        depth = ort.OrtValue.ortvalue_from_numpy(frames.depth_batch, "cuda", index)
+        out_shape = b.signature.output_shape(b.info, frames.rgb_batch.shape)
+        out_type = np.float32 if b.info.output == "logits" else np.int32
+        out = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, out_type, "cuda", index)
+        binding.bind_ortvalue_input(b.signature.rgb, rgb)
+        binding.bind_ortvalue_input(b.signature.depth, depth)
+        binding.bind_ortvalue_output(b.signature.output, out)
+        return binding, (rgb, depth, out)
+
+    def run(self, frames: Frames) -> Call:
+        t0 = time.perf_counter()
+        out = self.backend.run(frames.rgb_batch, frames.depth_batch)
+        latency = time.perf_counter() - t0
+        if not self.backend.device.is_cuda:
+            return Call(latency, latency, out)
+        if self._bound is not None:
+            binding = self._bound[0]
+            t1 = time.perf_counter()
+            self.backend.session.run_with_iobinding(binding)
+            return Call(time.perf_counter() - t1, latency, out)
+        # TensorRT: the device buffers still hold this batch from the call above.
+        return Call(self._events.time_engine(self.backend), latency, out)
+
+    def end_to_end(self, frames: Frames) -> list[np.ndarray]:
+        return self.segmenter.segment_batch(zip(frames.rgb, frames.depth))
+
+    def close(self) -> None:
+        self._bound = None
+        self.segmenter.close()
+
+
+class _CudaEvents:
+    """A pair of CUDA events (cuda-python) timing one engine execution on its stream."""
+
+    def __init__(self) -> None:
+        try:
+            from cuda.bindings import runtime as cudart
+        except ImportError:
+            try:
+                from cuda import cudart
+            except ImportError:
+                raise Skip("cuda-python is not installed (pip install 'acnet[tensorrt]')") from None
+        self.rt = cudart
+        self.start = self._check(cudart.cudaEventCreate())
+        self.end = self._check(cudart.cudaEventCreate())
+
+    def _check(self, result):
+        err, *values = result if isinstance(result, tuple) else (result,)
+        if err != self.rt.cudaError_t.cudaSuccess:
+            raise BackendUnavailableError(f"CUDA event call failed: {getattr(err, 'name', err)}")
+        return values[0] if values else None
+
+    def time_engine(self, backend) -> float:
+        """Seconds between events recorded right before and after ``execute_async_v3``.
+
+        Uses the TensorRT backend's execution context and stream, whose
+        addresses and input shapes the preceding ``run`` has set.
+        """
+        rt, stream, context = self.rt, backend._stream, backend._context
+        self._check(rt.cudaEventRecord(self.start, stream))
+        if not context.execute_async_v3(stream):
+            raise BackendUnavailableError("TensorRT failed to execute the engine")
+        self._check(rt.cudaEventRecord(self.end, stream))
+        self._check(rt.cudaEventSynchronize(self.end))
+        return float(self._check(rt.cudaEventElapsedTime(self.start, self.end))) / 1000.0

@@ -1,0 +1,213 @@
+"""PyTorch as a benchmark backend: eager FP32, FP16/bf16 autocast, torch.compile.
+
+Variants are named ``torch[-fp16|-bf16][-compile]``:
+
+- ``torch``: eager FP32 in the default NCHW layout with PyTorch's default
+  settings, the baseline every speed-up is quoted against;
+- ``-fp16`` / ``-bf16``: autocast to that type with channels_last weights
+  and inputs, and ``cudnn.benchmark`` on CUDA (FP16 needs CUDA);
+- ``-compile``: ``torch.compile``; on CUDA with mode ``reduce-overhead``,
+  which replays CUDA graphs, on CPU the default Inductor mode.
+
+On CUDA, compute time comes from CUDA events recorded on the stream right
+before and after the network (the copies run before the first event and after
+the second), latency from the host clock around copy-in, network and copy-out.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+
+from acnet.benchmarks.timing import Call, Frames, Skip
+from acnet.errors import ConfigError
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def parse_variant(name: str) -> tuple[str, bool]:
+    """``"torch-fp16-compile"`` -> ``("fp16", True)``."""
+    parts = name.split("-")
+    if parts[0] != "torch" or len(parts) > 3:
+        raise ConfigError(f"unknown torch backend {name!r}")
+    rest = parts[1:]
+    compiled = bool(rest) and rest[-1] == "compile"
+    if compiled:
+        rest = rest[:-1]
+    precision = rest[0] if rest else "fp32"
+    if precision not in PRECISIONS or len(rest) > 1:
+        raise ConfigError(f"unknown torch backend {name!r}; use torch[-fp16|-bf16][-compile]")
+    return precision, compiled
+
+
+class TorchTimer:
+    """Runs a checkpoint's network with PyTorch on CPU or CUDA."""
+
+    def __init__(self, name: str, model, info, device: str = "cpu", threads: int | None = None) -> None:
+        """``model`` is the eval-mode FP32 network; variants that change it work on a copy."""
+        import torch
+
+        self.torch = torch
+        self.name = name
+        self.precision, self.compiled = parse_variant(name)
+        self.device = torch.device(device)
+        self.info = info
+        self.cuda = self.device.type == "cuda"
+        if self.cuda and not torch.cuda.is_available():
+            raise Skip("CUDA is not available to torch")
+        if self.precision == "fp16" and not self.cuda:
+            raise Skip("FP16 autocast needs CUDA; on CPU use torch-bf16")
+        if self.precision == "bf16" and self.cuda and not torch.cuda.is_bf16_supported():
+            raise Skip("this GPU has no bf16 support")
+        if threads is not None and not self.cuda:
+            torch.set_num_threads(int(threads))
+        self.channels_last = self.precision != "fp32"
+        if self.channels_last or self.compiled:
+            model = copy.deepcopy(model)
+        model = model.to(self.device).eval()
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        #: cuDNN autotuning, set per call (a context, not a global switch).
+        self.cudnn_benchmark = self.cuda and (self.precision != "fp32" or self.compiled)
+        self.model = model
+        self._fn = self._build()
+        self._inputs = None
+        self._segmenter = None
+
+    def _build(self):
+        torch = self.torch
+        amp = self.precision != "fp32"
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
+        model = self.model
+
+        def forward(rgb, depth):
+            with torch.autocast(self.device.type, dtype=dtype, enabled=amp):
+                return model(rgb, depth).float()
+
+        if not self.compiled:
+            return forward
+        mode = "reduce-overhead" if self.cuda else None
+        return torch.compile(forward, mode=mode, dynamic=False)
+
+    def details(self) -> dict:
+        torch = self.torch
+        d = {
+            "framework": f"torch {torch.__version__}",
+            "precision": self.precision,
+            "device": str(self.device),
+            "layout": "channels_last" if self.channels_last else "NCHW",
+            "compiled": ("torch.compile mode=reduce-overhead (CUDA graphs)" if self.cuda else "torch.compile (Inductor, CPU)")
+            if self.compiled else None,
+        }
+        if self.cuda:
+            d["cudnn_benchmark"] = self.cudnn_benchmark
+            d["cudnn_allow_tf32"] = bool(torch.backends.cudnn.allow_tf32)
+            d["gpu"] = torch.cuda.get_device_name(self.device)
+        else:
+            d["threads"] = torch.get_num_threads()
+        return d
+
+    def prepare(self, frames: Frames) -> None:
+        torch = self.torch
+        rgb = torch.from_numpy(frames.rgb_batch)
+        depth = torch.from_numpy(frames.depth_batch)
+        if self.cuda:
+            rgb, depth = rgb.pin_memory(), depth.pin_memory()
+            self._events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+        self._inputs = (rgb, depth)
+
+    def _forward(self, rgb, depth):
+        torch = self.torch
+        if self.compiled and self.cuda:
+            torch.compiler.cudagraph_mark_step_begin()
+        if self.channels_last:
+            rgb = rgb.contiguous(memory_format=torch.channels_last)
+            depth = depth.contiguous(memory_format=torch.channels_last)
+        if not self.cuda:
+            return self._fn(rgb, depth)
+        with torch.backends.cudnn.flags(enabled=True, benchmark=self.cudnn_benchmark):
+            return self._fn(rgb, depth)
+
+    def run(self, frames: Frames) -> Call:
+        torch = self.torch
+        rgb, depth = self._inputs
+        with torch.inference_mode():
+            if not self.cuda:
+                t0 = time.perf_counter()
+                out = self._forward(rgb, depth)
+                t1 = time.perf_counter()
+                host = out.numpy()
+                return Call(t1 - t0, time.perf_counter() - t0, host)
+            start, end = self._events
+            t0 = time.perf_counter()
+            rgb_d = rgb.to(self.device, non_blocking=True)
+            depth_d = depth.to(self.device, non_blocking=True)
+            start.record()
+            out = self._forward(rgb_d, depth_d)
+            end.record()
+            host = out.cpu()  # synchronises
+            latency = time.perf_counter() - t0
+            end.synchronize()
+            return Call(start.elapsed_time(end) / 1000.0, latency, host.numpy())
+
+    def end_to_end(self, frames: Frames) -> list[np.ndarray]:
+        if self._segmenter is None:
+            self._segmenter = segmenter_around(_TorchBackend(self), max(frames.batch, 1))
+        return self._segmenter.segment_batch(zip(frames.rgb, frames.depth))
+
+    def host_run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """Normalised host arrays -> host FP32 logits, untimed (the runtime's backend contract)."""
+        torch = self.torch
+        with torch.inference_mode():
+            return self._forward(torch.from_numpy(rgb).to(self.device), torch.from_numpy(depth).to(self.device)).cpu().numpy()
+
+    def close(self) -> None:
+        self._inputs = None
+        self._segmenter = None
+        self.model = None
+        self._fn = None
+        if self.cuda:
+            self.torch.cuda.empty_cache()
+
+
+class _TorchBackend:
+    """A :class:`TorchTimer` seen as a runtime backend (``acnet.runtime.backends.Backend``)."""
+
+    name = "torch"
+
+    def __init__(self, timer: TorchTimer) -> None:
+        from acnet.runtime.backends.base import BatchLimits, Device
+
+        self.timer = timer
+        self.info = timer.info
+        self.device = Device.parse(str(timer.device))
+        self.limits = BatchLimits()
+
+    def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        return self.timer.host_run(rgb, depth)
+
+    def describe(self) -> str:
+        return f"{self.timer.name} on {self.device}"
+
+    def close(self) -> None:
+        pass
+
+
+def segmenter_around(backend, batch_size: int):
+    """A :class:`acnet.runtime.Segmenter` over an already open backend.
+
+    The Segmenter opens its backend from a file; PyTorch has no file to open,
+    so this sets the few attributes its constructor would and keeps every
+    method (preprocessing, batching, resizing, argmax) the runtime's own.
+    """
+    from acnet.runtime.preprocess import PreprocessConfig
+    from acnet.runtime.segmenter import Segmenter
+
+    seg = Segmenter.__new__(Segmenter)
+    seg.backend = backend
+    seg.info = backend.info
+    seg.config = PreprocessConfig(backend.info.input_height, backend.info.input_width, backend.info.normalization)
+    seg.batch_size = backend.limits.chunk_size(batch_size)
+    return seg
