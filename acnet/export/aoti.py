@@ -1,0 +1,306 @@
+"""Checkpoint -> AOTInductor package (.pt2) for the C library, verified against PyTorch.
+
+``torch._inductor.aoti_compile_and_package`` compiles the eval-mode network
+ahead of time into a shared library inside a ``.pt2`` zip archive, which
+libtorch's model-package loader runs without Python (acnet/runtime/c). The
+package's own metadata (``aot_inductor.metadata``, a string map stored in
+the archive) carries the :class:`ModelInfo` as JSON under
+:data:`METADATA_KEY`, so the C library builds its preprocessing from the
+package alone. :func:`read_package_info` reads it back without torch.
+
+A CPU package holds machine code for the exporting machine's vector ISA
+(recorded by inductor as ``AOTI_CPU_ISA``); the C library refuses to run it
+on a CPU that lacks that ISA. A CUDA package holds kernels for the exporting
+GPU's architecture.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+import acnet
+from acnet._io import atomic_write_with, check_writable
+from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, ParityError
+from acnet.runtime.backends.base import Device
+from acnet.runtime.metadata import ModelInfo
+from acnet.training.config import STRIDE, check_input_size
+
+log = logging.getLogger(__name__)
+
+#: Package metadata key holding ``json.dumps(ModelInfo.to_dict())``.
+METADATA_KEY = "acnet.model_info"
+#: Package metadata key holding the torch version that compiled it.
+TORCH_VERSION_KEY = "acnet.torch_version"
+#: Upper bound of a dynamic batch dimension (as the ONNX export).
+MAX_DYNAMIC_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class AotiExportOptions:
+    """How to compile; ``height``/``width`` default to the checkpoint's input size."""
+
+    #: "cpu", "cuda" or "cuda:N": the package runs on this kind of device only.
+    device: str = "cpu"
+    #: FP16 weights and compute with FP32 inputs and outputs (CUDA only).
+    fp16: bool = False
+    height: int | None = None
+    width: int | None = None
+    #: Fixed batch size, or 0 for a dynamic batch (1..MAX_DYNAMIC_BATCH).
+    #: The C library runs one frame at a time: it takes batch 1 or 0.
+    batch: int = 1
+    #: Run the package and PyTorch on the same frame; refuse a disagreement.
+    verify: bool = True
+
+    def __post_init__(self) -> None:
+        device = Device.parse(self.device)  # ConfigError for anything but cpu/cuda/cuda:N
+        object.__setattr__(self, "device", str(device))
+        check_input_size(self.height or STRIDE, self.width or STRIDE)  # None: the checkpoint's
+        if not isinstance(self.batch, int) or isinstance(self.batch, bool) or not 0 <= self.batch <= MAX_DYNAMIC_BATCH:
+            raise ConfigError(f"batch must be 0 (dynamic) or 1..{MAX_DYNAMIC_BATCH}, got {self.batch!r}")
+        if self.fp16 and not device.is_cuda:
+            raise ConfigError("--fp16 needs --device cuda: inductor's CPU kernels run FP16 slower than FP32")
+
+
+@dataclass(frozen=True)
+class AotiExport:
+    """What :func:`compile_package` wrote and how well it matches PyTorch."""
+
+    output: Path
+    info: ModelInfo
+    device: str
+    #: None when verification was skipped.
+    verification: object | None  # acnet.export.verify.Verification
+    report_path: Path | None
+    seconds: float
+    size_bytes: int
+
+    def summary(self) -> str:
+        info = self.info
+        batch = "dynamic batch" if info.batch == 0 else f"batch {info.batch}"
+        lines = [
+            f"wrote {self.output} (AOTInductor, {self.device}, {info.precision}, {batch}, "
+            f"{info.input_height}x{info.input_width}, {self.size_bytes / 2**20:.1f} MiB) in {self.seconds:.1f} s"
+        ]
+        v = self.verification
+        if v is None:
+            lines.append("not verified (--no-verify)")
+        else:
+            verdict = "passed" if v.passed else "FAILED"
+            lines.append(
+                f"AOTInductor vs PyTorch, batch {v.input_shape[0]} at {v.input_shape[1]}x{v.input_shape[2]}: "
+                f"max |dlogits| {v.max_abs_err:.3g} (relative {v.rel_err:.2g}), "
+                f"argmax agreement {100 * v.agreement:.3f}% (need {100 * v.min_agreement:.1f}%): {verdict}"
+            )
+            lines.append(f"report: {self.report_path}")
+        return "\n".join(lines)
+
+
+def package_info(checkpoint_info, options: AotiExportOptions, height: int, width: int) -> ModelInfo:
+    """The metadata a package compiled from ``checkpoint_info`` carries."""
+    config = checkpoint_info.model_config
+    return ModelInfo(
+        acnet_version=acnet.__version__,
+        backbone=config.backbone,
+        num_classes=config.num_classes,
+        class_names=tuple(checkpoint_info.class_names),
+        input_height=height,
+        input_width=width,
+        normalization=checkpoint_info.normalization,
+        fusion=config.fusion,
+        output="logits",
+        precision="fp16" if options.fp16 else "fp32",
+        batch=options.batch,
+        dynamic_hw=False,
+        source_sha256=checkpoint_info.sha256,
+    )
+
+
+def _fp16_with_fp32_io(model):
+    """The network in FP16, taking and returning FP32 tensors (what ModelInfo promises)."""
+    import torch
+
+    class HalfPrecision(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner.half()
+
+        def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+            return self.inner(rgb.half(), depth.half()).float()
+
+    return HalfPrecision(model)
+
+
+def compile_package(
+    checkpoint: str | os.PathLike,
+    output: str | os.PathLike,
+    options: AotiExportOptions = AotiExportOptions(),
+) -> AotiExport:
+    """Compile a checkpoint into an AOTInductor package, verify it, write it atomically.
+
+    Raises :class:`CheckpointError` for a bad checkpoint, :class:`ConfigError`
+    for a bad size or output path, :class:`BackendUnavailableError` when the
+    requested CUDA device is missing and :class:`ParityError` when the package
+    disagrees with PyTorch (unless ``options.verify`` is False). Nothing is
+    written unless every check passes.
+    """
+    import torch
+
+    from acnet.export import verify as v
+    from acnet.training.checkpoint import load_model
+
+    start = time.perf_counter()
+    output = check_writable(output)
+    if output.suffix != ".pt2":
+        raise ConfigError(f"an AOTInductor package must be named *.pt2, got {output.name}")
+    device = Device.parse(options.device)
+    if device.is_cuda:
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError("--device cuda needs a CUDA GPU visible to torch; none is available here")
+        if device.index >= torch.cuda.device_count():
+            raise BackendUnavailableError(f"{device} requested but torch sees {torch.cuda.device_count()} GPU(s)")
+
+    model, ckpt = load_model(checkpoint)  # FP32 on the CPU: also the verification reference
+    height = options.height or ckpt.input_height
+    width = options.width or ckpt.input_width
+    check_input_size(height, width)
+    info = package_info(ckpt, options, height, width)
+
+    target = copy.deepcopy(model).to(str(device))
+    if options.fp16:
+        target = _fp16_with_fp32_io(target)
+    target.eval()
+    batch = 2 if options.batch == 0 else options.batch
+    example = (torch.zeros(batch, 3, height, width, device=str(device)), torch.zeros(batch, 1, height, width, device=str(device)))
+    dynamic_shapes = None
+    if options.batch == 0:
+        dim = torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)
+        dynamic_shapes = ({0: dim}, {0: dim})
+
+    log.info("exporting %s (%s, %d classes) at %dx%d for %s", Path(checkpoint).name, ckpt.model_config.backbone, info.num_classes, height, width, device)
+    with torch.no_grad():
+        try:
+            program = torch.export.export(target, example, dynamic_shapes=dynamic_shapes)
+        except Exception as exc:  # torch.export raises many internal types
+            raise ModelFileError(f"torch.export failed: {_first_line(exc)}") from exc
+
+    metadata = {METADATA_KEY: json.dumps(info.to_dict()), TORCH_VERSION_KEY: torch.__version__.split("+")[0]}
+    with tempfile.TemporaryDirectory(prefix=".aoti-", dir=output.parent) as work:
+        compiled = Path(work) / "model.pt2"
+        log.info("compiling with AOTInductor (a minute or more on a CPU)")
+        try:
+            torch._inductor.aoti_compile_and_package(
+                program,
+                package_path=str(compiled),
+                inductor_configs={"aot_inductor.metadata": metadata},
+            )
+        except Exception as exc:
+            raise ModelFileError(f"AOTInductor compilation failed: {_first_line(exc)}") from exc
+
+        verification = None
+        if options.verify:
+            verification = _verify(compiled, model, info, device, batch, v)
+            if not verification.passed:
+                raise ParityError(
+                    f"AOTInductor package disagrees with PyTorch: max |dlogits| {verification.max_abs_err:.3g}, "
+                    f"agreement {100 * verification.agreement:.3f}% (need {100 * verification.min_agreement:.1f}%); "
+                    f"not writing {output} (use --no-verify to keep it anyway)"
+                )
+        size = compiled.stat().st_size
+        atomic_write_with(output, lambda tmp: os.replace(compiled, tmp))
+
+    report = v.report_path(output)
+    if verification is not None:
+        v.write_report(output, verification, info, {"backend": "aoti", "device": str(device), "checkpoint": str(checkpoint)})
+    elif report.exists():
+        report.unlink()  # a stale report would vouch for a package it never saw
+    return AotiExport(
+        output=output,
+        info=info,
+        device=str(device),
+        verification=verification,
+        report_path=report if verification is not None else None,
+        seconds=time.perf_counter() - start,
+        size_bytes=size,
+    )
+
+
+def export_aoti(
+    checkpoint: str | os.PathLike,
+    output: str | os.PathLike,
+    options: AotiExportOptions = AotiExportOptions(),
+) -> Path:
+    """Compile ``checkpoint`` into the AOTInductor package ``output`` (see :func:`compile_package`)."""
+    return compile_package(checkpoint, output, options).output
+
+
+def _verify(package: Path, reference_model, info: ModelInfo, device: Device, batch: int, v):
+    """Run the package and the FP32 PyTorch model on the same synthetic frames."""
+    import torch
+
+    rgb, depth = v.check_inputs(info, info.input_height, info.input_width, batch)
+    with torch.inference_mode():
+        reference = reference_model(torch.from_numpy(rgb), torch.from_numpy(depth)).float().numpy()
+        try:
+            runner = torch._inductor.aoti_load_package(str(package), device_index=device.index if device.is_cuda else -1)
+            candidate = runner(torch.from_numpy(rgb).to(str(device)), torch.from_numpy(depth).to(str(device)))
+        except Exception as exc:
+            raise ModelFileError(f"the compiled package does not run: {_first_line(exc)}") from exc
+    candidate = candidate.float().cpu().numpy()
+    result = v.compare_logits(reference, candidate, v.MIN_AGREEMENT.get(info.precision, v.MIN_AGREEMENT["fp32"]))
+    log.debug("AOTInductor vs PyTorch: %s", result)
+    return result
+
+
+def read_package_info(path: str | os.PathLike) -> ModelInfo:
+    """The :class:`ModelInfo` inside an acnet ``.pt2`` package, read without torch."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"package {path} not found")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith("_metadata.json") and "/aotinductor/" in n]
+            for name in names:
+                meta = json.loads(archive.read(name))
+                if isinstance(meta, dict) and METADATA_KEY in meta:
+                    return ModelInfo.from_dict(json.loads(meta[METADATA_KEY]), source=str(path))
+    except (zipfile.BadZipFile, json.JSONDecodeError, OSError) as exc:
+        raise ModelFileError(f"{path} is not a readable AOTInductor package ({exc})") from None
+    raise ModelFileError(f"{path} carries no acnet metadata; export it with `acnet export aoti`")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@click.command("aoti")
+@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Where to write the .pt2 package.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N: the package runs there only.")
+@click.option("--fp16", is_flag=True, help="FP16 weights and compute, FP32 inputs/outputs (CUDA only).")
+@click.option("--height", type=int, help="Input height (multiple of 32); default: the checkpoint's.")
+@click.option("--width", type=int, help="Input width (multiple of 32); default: the checkpoint's.")
+@click.option("--batch", type=int, default=None, help="Fixed batch size (default 1; the C library runs batch 1).")
+@click.option("--dynamic-batch", is_flag=True, help="Symbolic batch dimension (1..1024).")
+@click.option("--verify/--no-verify", default=True, show_default=True, help="Compare the package with PyTorch.")
+def aoti_command(checkpoint, output, device, fp16, height, width, batch, dynamic_batch, verify):
+    """Compile CHECKPOINT into an AOTInductor package for the C library (acnet capi)."""
+    if batch is not None and dynamic_batch:
+        raise ConfigError("give either --batch or --dynamic-batch, not both")
+    if batch is not None and batch < 1:
+        raise ConfigError(f"--batch must be at least 1, got {batch}")
+    options = AotiExportOptions(
+        device=device, fp16=fp16, height=height, width=width, batch=0 if dynamic_batch else (batch or 1), verify=verify
+    )
+    click.echo(f"compiling {checkpoint} with AOTInductor for {options.device}; this takes a minute or more", err=True)
+    click.echo(compile_package(checkpoint, output, options).summary())
