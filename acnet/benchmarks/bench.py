@@ -310,7 +310,7 @@ def default_cache_dir() -> Path:
     return Path(root) / "acnet" / "bench"
 
 
-def _utc_now() -> str:
+def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -490,7 +490,7 @@ def run_bench(config: BenchConfig) -> BenchReport:
         model=model,
         environment=collect_environment(),
         results=tuple(results),
-        created=_utc_now(),
+        created=utc_now(),
         gflops_per_frame=gflops,
         cpu_peak=peak.to_dict() if peak else None,
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from acnet.benchmarks.parity import DEFAULT_GATES
 from acnet.errors import ConfigError
 
 
@@ -92,3 +93,64 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
         click.echo(f"plot: {plot_bench(report, plot_out)}")
     if any(r.status == "error" for r in report.results):
         sys.exit(1)
+
+
+@click.command("parity")
+@click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--onnx", "onnx_paths", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="FP32 ONNX model to check (repeatable). Default when no model is given: export one.")
+@click.option("--fp16-onnx", "fp16_paths", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="FP16 ONNX model to check (repeatable).")
+@click.option("--engine", "engines", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="TensorRT engine to check (repeatable; needs TensorRT and a GPU).")
+@click.option("--data", required=True, help="Dataset spec: synthetic[:N][?size=HxW], folder:ROOT, nyuv2-mat:FILE.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--limit", type=int, help="Use at most the first N frames.")
+@click.option("--device", help="Device of the exported models (default: cpu for ONNX, cuda for engines).")
+@click.option("--reference-device", default="cpu", show_default=True, help="Device of the PyTorch FP32 reference.")
+@click.option("--threads", type=int, help="CPU threads for PyTorch and ONNX Runtime.")
+@click.option("--fp32-agreement", type=float, default=DEFAULT_GATES["fp32"].min_agreement_pct, show_default=True,
+              help="Least per-pixel agreement (%) for FP32 models.")
+@click.option("--fp32-dmiou", type=float, default=DEFAULT_GATES["fp32"].max_delta_miou_points, show_default=True,
+              help="Largest |ΔmIoU| (points) for FP32 models.")
+@click.option("--fp16-agreement", type=float, default=DEFAULT_GATES["fp16"].min_agreement_pct, show_default=True,
+              help="Least per-pixel agreement (%) for FP16 models.")
+@click.option("--fp16-dmiou", type=float, default=DEFAULT_GATES["fp16"].max_delta_miou_points, show_default=True,
+              help="Largest |ΔmIoU| (points) for FP16 models.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where an ONNX export made for the check is kept.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as JSON.")
+@click.option("--report", "markdown_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as markdown.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def parity(checkpoint, onnx_paths, fp16_paths, engines, data, split, limit, device, reference_device, threads,
+           fp32_agreement, fp32_dmiou, fp16_agreement, fp16_dmiou, cache_dir, json_out, markdown_out, progress):
+    """Compare exported models of CHECKPOINT with PyTorch FP32 on a dataset.
+
+    Reports max/mean logits error, per-pixel agreement and mIoU against the
+    labels with ΔmIoU, and gates each model by its precision. Exit 1 when a
+    model fails its gate, so CI can depend on it.
+    """
+    from acnet._io import check_writable
+    from acnet.benchmarks.parity import Candidate, Gate, ParityConfig, run_parity
+    from acnet.benchmarks.report import parity_markdown
+
+    for out in (json_out, markdown_out):
+        if out:
+            check_writable(out)
+    candidates = [Candidate(_label("onnx", p, onnx_paths), p, "onnxruntime") for p in onnx_paths]
+    candidates += [Candidate(_label("onnx-fp16", p, fp16_paths), p, "onnxruntime") for p in fp16_paths]
+    candidates += [Candidate(_label("tensorrt", p, engines), p, "tensorrt") for p in engines]
+    config = ParityConfig(
+        checkpoint=checkpoint, data=data, candidates=candidates, split=split, limit=limit, device=device,
+        reference_device=reference_device, threads=threads, cache_dir=cache_dir, progress=progress,
+        gates={"fp32": Gate(fp32_agreement, fp32_dmiou), "fp16": Gate(fp16_agreement, fp16_dmiou)},
+    )
+    report = run_parity(config)
+    click.echo(report.table())
+    _write_outputs(report, json_out, markdown_out, parity_markdown)
+    if not report.passed:
+        sys.exit(1)
+
+
+def _label(kind: str, path: Path, all_paths) -> str:
+    """"onnx", or "onnx:NAME" when several models of a kind are checked."""
+    return kind if len(all_paths) == 1 else f"{kind}:{path.name}"

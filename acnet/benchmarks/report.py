@@ -15,8 +15,9 @@ def _ms(value: float) -> str:
 def _grid(header: list[str], rows: list[list[str]], markdown: bool = False) -> list[str]:
     """Aligned text columns, or a markdown table."""
     if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        return lines + ["| " + " | ".join(r) + " |" for r in rows]
+        cell = lambda c: str(c).replace("|", "\\|")
+        lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        return lines + ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
     fmt = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
@@ -136,4 +137,84 @@ def bench_summary(report) -> str:
                          f"{_ms(r.end_to_end_ms.median)} ms end-to-end, {r.throughput_ips.median:.1f} images/s{extra}")
     lines += _skip_notes_collapsed([f"{r.backend} (batch {r.batch}): {r.status}: {r.reason}"
                                     for r in report.results if not r.ok])
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- parity
+
+
+def _opt(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def parity_rows(report) -> tuple[list[str], list[list[str]]]:
+    header = ["model", "backend", "precision", "max |Δlogit|", "mean |Δlogit|", "agreement", "worst frame",
+              "mIoU ref", "mIoU", "ΔmIoU pts", "gate", "result"]
+    rows = []
+    for r in report.results:
+        rows.append([
+            r.label,
+            r.backend,
+            r.precision,
+            _opt(r.max_abs_logits, ".3g"),
+            _opt(r.mean_abs_logits, ".3g"),
+            f"{r.agreement_pct:.3f}%",
+            f"{r.worst_frame_agreement_pct:.2f}% ({r.worst_frame})",
+            _opt(None if r.miou_reference is None else 100 * r.miou_reference, ".2f"),
+            _opt(None if r.miou is None else 100 * r.miou, ".2f"),
+            _opt(r.delta_miou_points, "+.3f"),
+            f"≥{r.gate.min_agreement_pct}%, ≤{r.gate.max_delta_miou_points} pts",
+            "pass" if r.passed else "FAIL",
+        ])
+    return header, rows
+
+
+def parity_head(report) -> list[str]:
+    ref, data = report.reference, report.data
+    return [
+        f"acnet parity: {ref['backbone']}, {ref['num_classes']} classes, input {ref['input_size'][0]}x{ref['input_size'][1]}; "
+        f"reference PyTorch FP32 on {ref.get('device')}",
+        f"data: {data['spec']} ({data['split']}), {data['frames']} frames, {data['labelled_pixels']:,} labelled pixels",
+    ] + environment_lines(report.environment)
+
+
+def _parity_notes(report) -> list[str]:
+    notes = []
+    for r in report.results:
+        notes.append(f"{r.label}: {r.runtime}")
+        if r.failures:
+            notes.append(f"{r.label} FAILED: " + "; ".join(r.failures))
+        if r.note:
+            notes.append(f"{r.label}: note: {r.note}")
+    return notes
+
+
+PARITY_LEGEND = (
+    "Δlogit: logits error against PyTorch at the model's input size; agreement: share of pixels with the same "
+    "class as PyTorch at each frame's size; mIoU in points (%), ΔmIoU = model - reference"
+)
+
+
+def parity_table(report) -> str:
+    header, rows = parity_rows(report)
+    lines = parity_head(report) + [""] + _grid(header, rows) + ["", PARITY_LEGEND] + _parity_notes(report)
+    lines.append("PASSED" if report.passed else "FAILED: at least one model is outside its gate")
+    return "\n".join(lines)
+
+
+def parity_markdown(report) -> str:
+    header, rows = parity_rows(report)
+    lines = ["# acnet parity", ""] + [f"- {line}" for line in parity_head(report)] + [""]
+    lines += _grid(header, rows, markdown=True) + ["", PARITY_LEGEND, ""] + [f"- {n}" for n in _parity_notes(report)]
+    lines += ["", "**PASSED**" if report.passed else "**FAILED**: at least one model is outside its gate"]
+    return "\n".join(lines) + "\n"
+
+
+def parity_summary(report) -> str:
+    lines = []
+    for r in report.results:
+        miou = "" if r.delta_miou_points is None else f", ΔmIoU {r.delta_miou_points:+.3f} pts"
+        err = "" if r.max_abs_logits is None else f", max |Δlogit| {r.max_abs_logits:.3g}"
+        verdict = "pass" if r.passed else "FAIL (" + "; ".join(r.failures) + ")"
+        lines.append(f"{r.label} ({r.precision}, {r.backend}): agreement {r.agreement_pct:.3f}%{miou}{err}: {verdict}")
     return "\n".join(lines)

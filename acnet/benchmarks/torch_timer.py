@@ -103,7 +103,7 @@ class TorchTimer:
         }
         if self.cuda:
             d["cudnn_benchmark"] = self.cudnn_benchmark
-            d["cudnn_allow_tf32"] = bool(torch.backends.cudnn.allow_tf32)
+            d["cudnn_allow_tf32"] = self.precision != "fp32"
             d["gpu"] = torch.cuda.get_device_name(self.device)
         else:
             d["threads"] = torch.get_num_threads()
@@ -127,7 +127,9 @@ class TorchTimer:
             depth = depth.contiguous(memory_format=torch.channels_last)
         if not self.cuda:
             return self._fn(rgb, depth)
-        with torch.backends.cudnn.flags(enabled=True, benchmark=self.cudnn_benchmark):
+        # FP32 means FP32: no TF32 convolutions (PyTorch's default allows them).
+        with torch.backends.cudnn.flags(enabled=True, benchmark=self.cudnn_benchmark, deterministic=False,
+                                        allow_tf32=self.precision != "fp32"):
             return self._fn(rgb, depth)
 
     def run(self, frames: Frames) -> Call:
@@ -154,7 +156,7 @@ class TorchTimer:
 
     def end_to_end(self, frames: Frames) -> list[np.ndarray]:
         if self._segmenter is None:
-            self._segmenter = segmenter_around(_TorchBackend(self), max(frames.batch, 1))
+            self._segmenter = segmenter_around(TorchBackend(self), max(frames.batch, 1))
         return self._segmenter.segment_batch(zip(frames.rgb, frames.depth))
 
     def host_run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -172,7 +174,7 @@ class TorchTimer:
             self.torch.cuda.empty_cache()
 
 
-class _TorchBackend:
+class TorchBackend:
     """A :class:`TorchTimer` seen as a runtime backend (``acnet.runtime.backends.Backend``)."""
 
     name = "torch"

@@ -1,0 +1,354 @@
+"""``acnet parity``: does an exported model give the answers PyTorch gives?
+
+The reference is the checkpoint's network in PyTorch FP32 (TF32 off on
+CUDA). Every candidate (ONNX Runtime on an FP32 or FP16 ONNX model, a
+TensorRT engine) runs through the runtime's :class:`~acnet.runtime.Segmenter`
+as users run it, and the reference runs through the same Segmenter code around
+PyTorch, so both see identical input tensors and identical postprocessing.
+
+Per candidate, over the frames of a dataset:
+
+- max and mean absolute logits error, at the model's input size;
+- per-pixel argmax agreement of the class maps at each frame's own size;
+- mIoU of the reference and of the candidate against the labels
+  (:class:`acnet.training.metrics.ConfusionMatrix`, void ignored), and ΔmIoU.
+
+A candidate passes when agreement and |ΔmIoU| are within the thresholds of its
+precision (FP32: ≥ 99.9 % and ≤ 0.05 points; FP16: ≥ 99.5 % and ≤ 0.2 points).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from acnet.errors import ConfigError, ModelFileError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "acnet.parity"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Thresholds for one precision: agreement in percent, |ΔmIoU| in mIoU points."""
+
+    min_agreement_pct: float
+    max_delta_miou_points: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_agreement_pct <= 100.0:
+            raise ConfigError(f"agreement threshold must be a percentage in [0, 100], got {self.min_agreement_pct}")
+        if self.max_delta_miou_points < 0:
+            raise ConfigError(f"ΔmIoU threshold must be non-negative, got {self.max_delta_miou_points}")
+
+    def to_dict(self) -> dict:
+        return {"min_agreement_pct": self.min_agreement_pct, "max_delta_miou_points": self.max_delta_miou_points}
+
+
+#: Default gates per precision.
+DEFAULT_GATES = {"fp32": Gate(99.9, 0.05), "fp16": Gate(99.5, 0.2)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One artefact to check: a label for the report, its path and backend."""
+
+    label: str
+    path: Path
+    #: Runtime backend name: "onnxruntime" or "tensorrt".
+    backend: str = "auto"
+
+
+@dataclass(frozen=True)
+class ParityConfig:
+    checkpoint: Path
+    #: Dataset spec (``acnet.training.data.spec``), e.g. "synthetic:8?size=120x160".
+    data: str
+    candidates: tuple[Candidate, ...] = ()
+    split: str = "test"
+    #: At most this many frames (the first ones).
+    limit: int | None = None
+    #: Device of the candidates; None: the runtime's default (cpu for ONNX, cuda for engines).
+    device: str | None = None
+    #: Device of the PyTorch reference.
+    reference_device: str = "cpu"
+    threads: int | None = None
+    gates: dict = field(default_factory=lambda: dict(DEFAULT_GATES))
+    #: Where an ONNX model exported because none was given is kept.
+    cache_dir: Path | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "checkpoint", Path(self.checkpoint))
+        object.__setattr__(self, "candidates", tuple(self.candidates))
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}")
+        labels = [c.label for c in self.candidates]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"candidate labels must be unique, got {labels}")
+        for key in ("fp32", "fp16"):
+            if key not in self.gates:
+                raise ConfigError(f"no parity gate for {key}")
+
+
+class _Accumulator:
+    """Running sums for one candidate over many frames."""
+
+    def __init__(self, num_classes: int) -> None:
+        from acnet.training.metrics import ConfusionMatrix
+
+        self.confusion = ConfusionMatrix(num_classes)
+        self.max_abs = 0.0
+        self.abs_sum = 0.0
+        self.logit_count = 0
+        self.agree = 0
+        self.pixels = 0
+        self.worst: tuple[float, str] | None = None
+        self.finite = True
+
+    def add(self, name: str, ref_logits, logits, ref_labels: np.ndarray, labels: np.ndarray, truth: np.ndarray) -> None:
+        if logits is not None and ref_logits is not None:
+            if logits.shape != ref_logits.shape:
+                raise ModelFileError(f"the model returns logits of shape {logits.shape}, PyTorch {ref_logits.shape}")
+            if not np.isfinite(logits).all():
+                self.finite = False
+            diff = np.abs(logits.astype(np.float32) - ref_logits)
+            self.max_abs = max(self.max_abs, float(np.nanmax(diff)) if diff.size else 0.0)
+            self.abs_sum += float(np.nansum(diff, dtype=np.float64))
+            self.logit_count += diff.size
+        same = int(np.count_nonzero(labels == ref_labels))
+        self.agree += same
+        self.pixels += labels.size
+        score = (same / labels.size, name)
+        self.worst = score if self.worst is None else min(self.worst, score)
+        self.confusion.update(labels, truth)
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    """How one candidate compares with the PyTorch reference."""
+
+    label: str
+    path: str
+    backend: str
+    precision: str
+    gate: Gate
+    frames: int
+    max_abs_logits: float | None
+    mean_abs_logits: float | None
+    agreement_pct: float
+    worst_frame: str
+    worst_frame_agreement_pct: float
+    miou_reference: float | None
+    miou: float | None
+    delta_miou_points: float | None
+    passed: bool
+    failures: tuple[str, ...]
+    runtime: str = ""
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["gate"] = self.gate.to_dict()
+        d["failures"] = list(self.failures)
+        return d
+
+
+def judge(agreement_pct: float, delta_points: float | None, gate: Gate, finite: bool = True) -> tuple[str, ...]:
+    """Why a candidate fails ``gate`` (empty when it passes)."""
+    failures = []
+    if not finite:
+        failures.append("logits contain NaN or infinity")
+    if not agreement_pct >= gate.min_agreement_pct:
+        failures.append(f"agreement {agreement_pct:.3f}% < {gate.min_agreement_pct}%")
+    if delta_points is not None and not abs(delta_points) <= gate.max_delta_miou_points:
+        failures.append(f"|ΔmIoU| {abs(delta_points):.3f} points > {gate.max_delta_miou_points}")
+    return tuple(failures)
+
+
+def _result(candidate: Candidate, runtime: str, precision: str, gate: Gate, acc: _Accumulator,
+            ref: _Accumulator, frames: int, note: str) -> ParityResult:
+    ref_miou, miou = ref.confusion.miou(), acc.confusion.miou()
+    has_miou = not (math.isnan(ref_miou) or math.isnan(miou))
+    delta = 100.0 * (miou - ref_miou) if has_miou else None
+    agreement = 100.0 * acc.agree / acc.pixels if acc.pixels else 0.0
+    failures = judge(agreement, delta, gate, acc.finite)
+    if not has_miou:
+        note = (note + "; " if note else "") + "no labelled pixels: ΔmIoU not gated"
+    return ParityResult(
+        label=candidate.label,
+        path=str(candidate.path),
+        backend=candidate.backend,
+        precision=precision,
+        gate=gate,
+        frames=frames,
+        max_abs_logits=acc.max_abs if acc.logit_count else None,
+        mean_abs_logits=acc.abs_sum / acc.logit_count if acc.logit_count else None,
+        agreement_pct=agreement,
+        worst_frame=acc.worst[1] if acc.worst else "",
+        worst_frame_agreement_pct=100.0 * acc.worst[0] if acc.worst else 0.0,
+        miou_reference=ref_miou if has_miou else None,
+        miou=miou if has_miou else None,
+        delta_miou_points=delta,
+        passed=not failures,
+        failures=failures,
+        runtime=runtime,
+        note=note,
+    )
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    config: dict
+    reference: dict
+    data: dict
+    environment: dict
+    results: tuple[ParityResult, ...]
+    created: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "created": self.created,
+            "passed": self.passed,
+            "config": self.config,
+            "reference": self.reference,
+            "data": self.data,
+            "environment": self.environment,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def table(self) -> str:
+        from acnet.benchmarks.report import parity_table
+
+        return parity_table(self)
+
+    def markdown(self) -> str:
+        from acnet.benchmarks.report import parity_markdown
+
+        return parity_markdown(self)
+
+    def summary(self) -> str:
+        from acnet.benchmarks.report import parity_summary
+
+        return parity_summary(self)
+
+
+def _open_candidate(candidate: Candidate, config: ParityConfig, batch_size: int = 1):
+    from acnet.runtime.segmenter import Segmenter
+
+    kwargs = {"threads": config.threads} if candidate.path.suffix.lower() == ".onnx" else {}
+    return Segmenter(candidate.path, backend=candidate.backend, device=config.device, batch_size=batch_size, **kwargs)
+
+
+def run_parity(config: ParityConfig) -> ParityReport:
+    """Run the reference and every candidate over the dataset; see the module docstring."""
+    from tqdm.auto import tqdm
+
+    from acnet.benchmarks.bench import utc_now, default_cache_dir, export_for_bench
+    from acnet.benchmarks.environment import collect_environment
+    from acnet.benchmarks.torch_timer import TorchTimer, TorchBackend, segmenter_around
+    from acnet.export.onnx import OnnxExportOptions, model_info
+    from acnet.runtime.preprocess import postprocess_logits
+    from acnet.training.checkpoint import load_model
+    from acnet.training.data.spec import open_dataset
+
+    model, ckpt = load_model(config.checkpoint)
+    dataset = open_dataset(config.data, config.split)
+    if dataset.num_classes != ckpt.model_config.num_classes:
+        raise ConfigError(
+            f"the checkpoint predicts {ckpt.model_config.num_classes} classes but {config.data} has {dataset.num_classes}"
+        )
+    count = len(dataset) if config.limit is None else min(config.limit, len(dataset))
+    if count == 0:
+        raise ConfigError(f"{config.data} ({config.split}) has no frames")
+
+    candidates = list(config.candidates)
+    if not candidates:
+        path = export_for_bench(config.checkpoint, ckpt.input_height, ckpt.input_width,
+                                config.cache_dir or default_cache_dir())
+        candidates = [Candidate("onnx", path, "onnxruntime")]
+    segmenters = []
+    try:
+        for c in candidates:
+            seg = _open_candidate(c, config)
+            segmenters.append(seg)
+            if seg.info.num_classes != ckpt.model_config.num_classes:
+                raise ModelFileError(f"{c.path} has {seg.info.num_classes} classes, the checkpoint {ckpt.model_config.num_classes}")
+        # The reference runs at the size the candidates run at (all must agree).
+        sizes = {seg.input_size for seg in segmenters}
+        if len(sizes) > 1:
+            raise ConfigError(f"the models to check run at different input sizes: {sorted(sizes)}")
+        height, width = sizes.pop()
+        info = model_info(ckpt, OnnxExportOptions(dynamic_batch=True, verify=False), height, width)
+        timer = TorchTimer("torch", model, info, config.reference_device, config.threads)
+        reference = segmenter_around(TorchBackend(timer), 1)
+
+        notes = []
+        for c, seg in zip(candidates, segmenters):
+            source = seg.info.source_sha256
+            notes.append("" if not source or source == ckpt.sha256 else
+                         f"exported from another checkpoint (sha256 {source[:12]}…, this one {ckpt.sha256[:12]}…)")
+            if notes[-1]:
+                log.warning("%s: %s", c.path, notes[-1])
+
+        ref_acc = _Accumulator(dataset.num_classes)
+        accs = [_Accumulator(dataset.num_classes) for _ in candidates]
+        for index in tqdm(range(count), desc="parity", unit="frame", disable=not config.progress, leave=False):
+            frame = dataset[index]
+            h, w = frame.size
+            ref_logits = reference.logits(frame.rgb, frame.depth)
+            ref_labels = postprocess_logits(ref_logits, h, w)
+            ref_acc.add(frame.name, None, None, ref_labels, ref_labels, frame.label)
+            for seg, acc in zip(segmenters, accs):
+                if seg.outputs_labels:
+                    logits, labels = None, seg.segment(frame.rgb, frame.depth)
+                else:
+                    logits = seg.logits(frame.rgb, frame.depth)
+                    labels = postprocess_logits(logits, h, w)
+                acc.add(frame.name, ref_logits, logits, ref_labels, labels, frame.label)
+
+        results = []
+        for c, seg, acc, note in zip(candidates, segmenters, accs, notes):
+            precision = seg.info.precision
+            gate = config.gates.get(precision, config.gates["fp32"])
+            results.append(_result(c, seg.backend.describe(), precision, gate, acc, ref_acc, count, note))
+        runtime_ref = timer.details()
+    finally:
+        for seg in segmenters:
+            seg.close()
+
+    return ParityReport(
+        config={
+            "checkpoint": str(config.checkpoint),
+            "data": config.data,
+            "split": config.split,
+            "limit": config.limit,
+            "device": config.device,
+            "reference_device": config.reference_device,
+            "gates": {k: g.to_dict() for k, g in config.gates.items()},
+        },
+        reference={"checkpoint_sha256": ckpt.sha256, "backbone": ckpt.model_config.backbone,
+                   "num_classes": ckpt.model_config.num_classes, "input_size": [height, width],
+                   "miou": ref_acc.confusion.miou() if ref_acc.confusion.total else None, **runtime_ref},
+        data={"spec": config.data, "split": config.split, "source": dataset.source, "frames": count,
+              "labelled_pixels": ref_acc.confusion.total},
+        environment=collect_environment(),
+        results=tuple(results),
+        created=utc_now(),
+    )
