@@ -302,3 +302,41 @@ def test_backend_choice():
     assert choose_backend("m.onnx") == "onnxruntime"
     assert choose_backend("m.ENGINE") == "tensorrt" and choose_backend("m.plan") == "tensorrt"
     assert choose_backend("m.bin", "onnxruntime") == "onnxruntime"
+
+
+class NumpyBackend:
+    """The tiny model in numpy, as a backend from no file (e.g. a benchmark's reference)."""
+
+    name = "numpy"
+
+    def __init__(self, limits: BatchLimits) -> None:
+        from runtime_models import weights
+
+        self.info = tiny_info()
+        self.device = Device()
+        self.limits = limits
+        self.kernel = weights()[:, :, 0, 0]
+        self.batches: list[int] = []
+
+    def run(self, rgb, depth):
+        self.batches.append(rgb.shape[0])
+        return np.einsum("ck,nkhw->nchw", self.kernel, np.concatenate([rgb, depth], axis=1)).astype(np.float32)
+
+    def describe(self) -> str:
+        return "numpy"
+
+    def close(self) -> None:
+        pass
+
+
+def test_segmenter_around_any_backend():
+    from acnet.runtime.backends import Backend
+
+    backend = NumpyBackend(BatchLimits(1, 2))
+    assert isinstance(backend, Backend)
+    seg = Segmenter.from_backend(backend, batch_size=5)
+    assert seg.batch_size == 2
+    frames = [frame(30, 50, seed) for seed in range(3)]
+    for labels, f in zip(seg.segment_batch(frames), frames):
+        np.testing.assert_array_equal(labels, reference_labels(*f, seg.info))
+    assert backend.batches == [2, 1]

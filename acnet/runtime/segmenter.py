@@ -63,14 +63,31 @@ class Segmenter:
     ) -> None:
         if batch_size is not None and int(batch_size) < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        self.backend: Backend = open_backend(
+        opened = open_backend(
             path, backend, device, threads=threads, providers=providers, io_binding=io_binding, input_size=input_size
         )
-        self.info: ModelInfo = self.backend.info
+        self._attach(opened, batch_size, input_size)
+        log.info("opened %s: %s", path, self.backend.describe())
+
+    @classmethod
+    def from_backend(cls, backend: Backend, batch_size: int | None = None, input_size: tuple[int, int] | None = None) -> "Segmenter":
+        """A Segmenter around an already open :class:`~acnet.runtime.backends.Backend`.
+
+        For backends that do not come from a file (a benchmark's PyTorch
+        reference, say): every step around the network stays the runtime's.
+        """
+        if batch_size is not None and int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        seg = cls.__new__(cls)
+        seg._attach(backend, batch_size, input_size)
+        return seg
+
+    def _attach(self, backend: Backend, batch_size: int | None, input_size: tuple[int, int] | None) -> None:
+        self.backend = backend
+        self.info: ModelInfo = backend.info
         height, width = self._input_size(input_size)
         self.config = PreprocessConfig(height, width, self.info.normalization)
-        self.batch_size = self.backend.limits.chunk_size(batch_size or DEFAULT_BATCH)
-        log.info("opened %s: %s", path, self.backend.describe())
+        self.batch_size = backend.limits.chunk_size(batch_size or DEFAULT_BATCH)
 
     def _input_size(self, size: tuple[int, int] | None) -> tuple[int, int]:
         nominal = (self.info.input_height, self.info.input_width)

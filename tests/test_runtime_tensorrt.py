@@ -1,0 +1,372 @@
+"""The TensorRT backend: its GPU-free logic with fakes here, the real thing where TensorRT exists.
+
+The fakes follow the documented TensorRT 10/11 name-based API and
+cuda-python's runtime API closely enough to drive the backend's whole run:
+buffers allocated once, addresses bound once, shapes set when the batch
+changes, one stream.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from runtime_models import NUM_CLASSES, frame, reference_labels, reference_logits, tiny_info, weights
+
+from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
+from acnet.runtime import Segmenter
+from acnet.runtime.backends import trt as trt_backend
+from acnet.runtime.backends.base import BatchLimits
+from acnet.runtime.backends.trt import CudaRuntime, TensorRTBackend, TensorSpec, describe_engine, plan_engine
+
+H, W = 32, 64
+
+
+# --------------------------------------------------------------------------- fakes
+
+
+class FakeCuda:
+    """Device memory as numpy byte arrays keyed by fake pointers."""
+
+    def __init__(self) -> None:
+        self.memory: dict[int, np.ndarray] = {}
+        self.host: list[np.ndarray] = []
+        self.freed: list[int] = []
+        self.freed_host = 0
+        self.streams: list[int] = []
+        self.copies = 0
+
+    def set_device(self, index):
+        self.device = index
+
+    def device_name(self, index):
+        return "Fake GPU"
+
+    def malloc(self, nbytes):
+        ptr = 0x1000 * (len(self.memory) + 1)
+        self.memory[ptr] = np.zeros(nbytes, np.uint8)
+        return ptr
+
+    def host_empty(self, count, dtype):
+        array = np.empty(count, dtype)
+        self.host.append(array)
+        return array
+
+    def free(self, ptr):
+        self.freed.append(ptr)
+
+    def free_host(self, array):
+        self.freed_host += 1
+
+    def stream_create(self):
+        self.streams.append(77)
+        return 77
+
+    def stream_destroy(self, stream):
+        self.streams.remove(stream)
+
+    def memcpy_htod_async(self, dst, src, stream):
+        assert stream == 77
+        self.memory[dst][: src.nbytes] = np.ascontiguousarray(src).view(np.uint8).ravel()
+        self.copies += 1
+
+    def memcpy_dtoh_async(self, dst, src, stream):
+        assert stream == 77
+        dst.view(np.uint8)[:] = self.memory[src][: dst.nbytes]
+
+    def stream_synchronize(self, stream):
+        assert stream == 77
+
+
+class FakeEngine:
+    """IO tensors: rgb, depth -> logits (the tiny 1x1-conv model)."""
+
+    def __init__(self, cuda: FakeCuda, batch=-1, profile_batch=(1, 2, 4), hw=(H, W), dtype=np.float32, out_dtype=np.float32, classes=NUM_CLASSES):
+        self.cuda = cuda
+        h, w = hw
+        self.tensors = {
+            "rgb": ("in", (batch, 3, h, w), dtype),
+            "depth": ("in", (batch, 1, h, w), dtype),
+            "logits": ("out", (batch, classes, h, w), out_dtype),
+        }
+        lo, opt, hi = profile_batch
+        self.profiles = {
+            "rgb": ((lo, 3, H, W), (opt, 3, H, W), (hi, 3, H, W)),
+            "depth": ((lo, 1, H, W), (opt, 1, H, W), (hi, 1, H, W)),
+        }
+        self.num_io_tensors = 3
+        self.contexts: list[FakeContext] = []
+
+    def get_tensor_name(self, i):
+        return list(self.tensors)[i]
+
+    def get_tensor_mode(self, name):
+        return FakeTrt.TensorIOMode.INPUT if self.tensors[name][0] == "in" else FakeTrt.TensorIOMode.OUTPUT
+
+    def get_tensor_shape(self, name):
+        return self.tensors[name][1]
+
+    def get_tensor_dtype(self, name):
+        return self.tensors[name][2]
+
+    def get_tensor_profile_shape(self, name, profile):
+        assert profile == 0
+        return self.profiles[name]
+
+    def create_execution_context(self):
+        self.contexts.append(FakeContext(self))
+        return self.contexts[-1]
+
+
+class FakeContext:
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+        self.addresses: dict[str, int] = {}
+        self.address_calls = 0
+        self.shape_calls: list[tuple[str, tuple]] = []
+        self.shapes = {n: s for n, (_, s, _) in engine.tensors.items()}
+        self.streams: list[int] = []
+
+    def set_tensor_address(self, name, ptr):
+        self.addresses[name] = ptr
+        self.address_calls += 1
+
+    def set_input_shape(self, name, shape):
+        lo, _, hi = self.engine.profiles[name]
+        if not all(a <= b <= c for a, b, c in zip(lo, shape, hi)):
+            return False
+        self.shape_calls.append((name, tuple(shape)))
+        self.shapes[name] = tuple(shape)
+        return True
+
+    def get_tensor_shape(self, name):
+        n = self.shapes["rgb"][0]
+        return (n, *self.engine.tensors["logits"][1][1:]) if name == "logits" else self.shapes[name]
+
+    def execute_async_v3(self, stream_handle):
+        self.streams.append(stream_handle)
+        mem = self.engine.cuda.memory
+        read = lambda name: mem[self.addresses[name]].view(self.engine.tensors[name][2])  # noqa: E731
+        n = self.shapes["rgb"][0]
+        rgb = read("rgb")[: n * 3 * H * W].reshape(n, 3, H, W).astype(np.float32)
+        depth = read("depth")[: n * H * W].reshape(n, 1, H, W).astype(np.float32)
+        logits = np.einsum("ck,nkhw->nchw", weights()[:, :, 0, 0], np.concatenate([rgb, depth], 1))
+        out = logits.astype(self.engine.tensors["logits"][2]).ravel().view(np.uint8)
+        mem[self.addresses["logits"]][: out.size] = out
+        return True
+
+
+class FakeTrt:
+    """The parts of the ``tensorrt`` module the backend touches."""
+
+    __version__ = "10.9.0.34"
+
+    class TensorIOMode:
+        INPUT = "INPUT"
+        OUTPUT = "OUTPUT"
+
+    class Logger:
+        WARNING = 2
+
+        def __init__(self, level):
+            self.level = level
+
+    engine: FakeEngine | None = None
+
+    class Runtime:
+        def __init__(self, logger):
+            self.logger = logger
+
+        def deserialize_cuda_engine(self, data):
+            return FakeTrt.engine if data == b"FAKE-ENGINE" else None
+
+    @staticmethod
+    def nptype(dtype):
+        return dtype
+
+
+@pytest.fixture
+def sidecar_checks() -> list[dict]:
+    return []
+
+
+@pytest.fixture
+def engine_file(tmp_path, monkeypatch, sidecar_checks) -> Path:
+    """A fake engine file; its sidecar check records what it was asked."""
+    path = tmp_path / "tiny.engine"
+    path.write_bytes(b"FAKE-ENGINE")
+
+    def fake_engine_info(p, trt_version, gpu_name):
+        sidecar_checks.append({"path": p, "trt_version": trt_version, "gpu_name": gpu_name})
+        return tiny_info(batch=0, precision="fp16")
+
+    monkeypatch.setattr(trt_backend, "engine_info", fake_engine_info)
+    return path
+
+
+def _backend(path, cuda=None, **engine_kw):
+    cuda = cuda or FakeCuda()
+    FakeTrt.engine = FakeEngine(cuda, **engine_kw)
+    return TensorRTBackend(path, "cuda:0", trt=FakeTrt, cuda=cuda), cuda
+
+
+# --------------------------------------------------------------------------- running
+
+
+def test_dynamic_batch_engine_runs_with_buffers_and_bindings_made_once(engine_file, sidecar_checks):
+    backend, cuda = _backend(engine_file)
+    assert sidecar_checks == [{"path": engine_file, "trt_version": "10.9.0.34", "gpu_name": "Fake GPU"}]
+    assert backend.limits == BatchLimits(1, 4)
+    context = FakeTrt.engine.contexts[0]
+    seg = Segmenter.from_backend(backend, batch_size=3)
+    assert seg.batch_size == 3
+    frames = [frame(40 + i, 70, seed=i) for i in range(5)]
+    for _ in range(2):
+        for labels, f in zip(seg.segment_batch(frames), frames):
+            np.testing.assert_array_equal(labels, reference_labels(*f, seg.info))
+    # allocated for the profile's largest batch, once; addresses bound once
+    assert len(cuda.memory) == 3 and len(cuda.host) == 3
+    assert cuda.host[0].size == 4 * 3 * H * W and cuda.host[2].size == 4 * NUM_CLASSES * H * W
+    assert context.address_calls == 3 and len(FakeTrt.engine.contexts) == 1
+    # input shapes set only when the batch changes: 3, 2, 3, 2
+    assert [s for name, s in context.shape_calls if name == "rgb"] == [(3, 3, H, W), (2, 3, H, W)] * 2
+    assert context.streams == [77] * 4 and cuda.streams == [77]
+    np.testing.assert_allclose(seg.logits(*frames[0]), reference_logits(*frames[0], seg.info), rtol=1e-5, atol=1e-5)
+    assert "TensorRT 10.9.0.34 on cuda:0 (Fake GPU), dynamic batch 1..4" in backend.describe()
+    backend.close()
+    assert sorted(cuda.freed) == sorted(cuda.memory) and cuda.freed_host == 3 and cuda.streams == []
+    backend.close()  # twice is harmless
+
+
+def test_profile_minimum_batch_is_padded(engine_file):
+    backend, _ = _backend(engine_file, profile_batch=(2, 2, 8))
+    seg = Segmenter.from_backend(backend)
+    rgb, depth = frame(H, W, seed=3)
+    np.testing.assert_array_equal(seg.segment(rgb, depth), reference_labels(rgb, depth, seg.info))
+    assert FakeTrt.engine.contexts[0].shape_calls[0] == ("rgb", (2, 3, H, W))
+
+
+def test_fp16_engine_io_is_cast_to_and_from_float32(engine_file):
+    backend, cuda = _backend(engine_file, dtype=np.float16, out_dtype=np.float16)
+    seg = Segmenter.from_backend(backend)
+    rgb, depth = frame(H, W, seed=1)
+    logits = seg.logits(rgb, depth)
+    assert logits.dtype == np.float32 and cuda.host[0].dtype == np.float16
+    np.testing.assert_allclose(logits, reference_logits(rgb, depth, seg.info), atol=0.05)
+
+
+def test_results_are_copies_not_views_of_the_pinned_buffer(engine_file):
+    backend, _ = _backend(engine_file)
+    a = backend.run(*[x[None] for x in Segmenter.from_backend(backend).preprocess(*frame(H, W, 1))])
+    kept = a.copy()
+    backend.run(*[x[None] for x in Segmenter.from_backend(backend).preprocess(*frame(H, W, 2))])
+    np.testing.assert_array_equal(a, kept)
+
+
+def test_refusals(engine_file, tmp_path):
+    with pytest.raises(ConfigError, match="CUDA device"):
+        TensorRTBackend(engine_file, "cpu", trt=FakeTrt, cuda=FakeCuda())
+    broken = tmp_path / "broken.engine"
+    broken.write_bytes(b"garbage")
+    with pytest.raises(ModelFileError, match="could not deserialize"):
+        TensorRTBackend(broken, "cuda", trt=FakeTrt, cuda=FakeCuda())
+    with pytest.raises(ModelFileError, match="7 classes but its metadata lists 5"):
+        _backend(engine_file, classes=NUM_CLASSES + 2)
+
+
+# --------------------------------------------------------------------------- engine plans
+
+
+def _specs(batch=None, profile=((1, 3, H, W), (2, 3, H, W), (8, 3, H, W)), hw=(H, W), out=np.float32):
+    d_profile = None if profile is None else tuple((p[0], 1, *p[2:]) for p in profile)
+    return [
+        TensorSpec("rgb", True, np.dtype(np.float32), (batch, 3, *hw), profile),
+        TensorSpec("depth", True, np.dtype(np.float32), (batch, 1, *hw), d_profile),
+        TensorSpec("logits", False, np.dtype(out), (batch, NUM_CLASSES, *hw)),
+    ]
+
+
+def test_plan_for_dynamic_and_fixed_batches():
+    plan = plan_engine(_specs(), tiny_info(batch=0), "e")
+    assert plan.limits == BatchLimits(1, 8)
+    assert plan.buffer_shapes == {"rgb": (8, 3, H, W), "depth": (8, 1, H, W), "logits": (8, NUM_CLASSES, H, W)}
+    fixed = plan_engine(_specs(batch=2, profile=None), tiny_info(batch=2), "e")
+    assert fixed.limits == BatchLimits(2, 2) and fixed.buffer_shapes["logits"] == (2, NUM_CLASSES, H, W)
+
+
+def test_plan_for_dynamic_height_and_width():
+    profile = ((1, 3, 32, 32), (1, 3, 64, 96), (4, 3, 128, 160))
+    plan = plan_engine(_specs(hw=(None, None), profile=profile), tiny_info(batch=0, dynamic_hw=True), "e", size=(96, 128))
+    assert plan.buffer_shapes["rgb"] == (4, 3, 96, 128) and (plan.height, plan.width) == (96, 128)
+    with pytest.raises(ModelFileError, match="allows width 32..160, not 192"):
+        plan_engine(_specs(hw=(None, None), profile=profile), tiny_info(batch=0, dynamic_hw=True), "e", size=(96, 192))
+
+
+def test_plan_refuses_engines_that_do_not_fit_their_metadata():
+    with pytest.raises(ModelFileError, match="no optimisation profile"):
+        plan_engine(_specs(profile=None), tiny_info(batch=0), "e")
+    with pytest.raises(ModelFileError, match="expected a float type"):
+        plan_engine(_specs(out=np.int32), tiny_info(batch=0), "e")
+    with pytest.raises(ModelFileError, match="height 32 but its metadata says 64"):
+        plan_engine(_specs(), tiny_info(batch=0, input_height=64), "e")
+
+
+def test_describe_engine_reads_the_name_based_api():
+    engine = FakeEngine(FakeCuda())
+    specs = {s.name: s for s in describe_engine(engine, FakeTrt)}
+    assert specs["rgb"].is_input and not specs["logits"].is_input
+    assert specs["rgb"].shape == (None, 3, H, W) and specs["rgb"].profile[2] == (4, 3, H, W)
+    assert specs["logits"].profile is None and specs["logits"].dtype == np.float32
+
+
+# --------------------------------------------------------------------------- CUDA wrapper
+
+
+class FakeCudart:
+    """cuda-python's runtime module: every call returns (error, *values)."""
+
+    class cudaError_t:  # noqa: N801 (cuda-python's names)
+        cudaSuccess = 0
+        cudaErrorMemoryAllocation = 2
+
+    class cudaMemcpyKind:  # noqa: N801
+        cudaMemcpyHostToDevice = 1
+        cudaMemcpyDeviceToHost = 2
+
+    def __init__(self) -> None:
+        self.buffers = []
+        self.calls = []
+
+    def cudaMallocHost(self, nbytes):  # noqa: N802
+        buf = (ctypes.c_uint8 * nbytes)()
+        self.buffers.append(buf)
+        return (0, ctypes.addressof(buf))
+
+    def cudaMalloc(self, nbytes):  # noqa: N802
+        return (self.cudaError_t.cudaErrorMemoryAllocation, 0)
+
+    def cudaMemcpyAsync(self, dst, src, nbytes, kind, stream):  # noqa: N802
+        self.calls.append((dst, src, nbytes, kind, stream))
+        return (0,)
+
+
+def test_cuda_runtime_wraps_pinned_memory_and_reports_errors():
+    rt = FakeCudart()
+    cuda = CudaRuntime(rt)
+    host = cuda.host_empty(6, np.float32)
+    assert host.shape == (6,) and host.dtype == np.float32
+    host[:] = np.arange(6)
+    np.testing.assert_array_equal(np.frombuffer(rt.buffers[0], np.float32), np.arange(6))  # the pinned buffer itself
+    cuda.memcpy_htod_async(0xABC, host, 5)
+    assert rt.calls[-1] == (0xABC, host.ctypes.data, 24, 1, 5)
+    with pytest.raises(BackendUnavailableError, match="cudaMalloc failed"):
+        cuda.malloc(100)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed here")
+def test_missing_tensorrt_names_the_extra(tmp_path, engine_file):
+    with pytest.raises(BackendUnavailableError, match=r"acnet\[tensorrt\]"):
+        Segmenter(engine_file)
