@@ -132,10 +132,16 @@ def test_bad_inputs_are_one_line_exit_2(tmp_path, model):
         ((corrupt, "--rgb", rgb_path, "--depth", depth_path), "not a usable ONNX model"),
         ((model, "--rgb", rgb_path, "--depth", depth_path, "--device", "tpu"), "unknown device"),
         ((model, "--rgb", rgb_path, "--depth", depth_path, "--depth-scale", "-1"), "depth_scale must be positive"),
+        ((model, "--rgb", rgb_path, "--depth", depth_path, "--alpha", "2"), "--alpha must lie in [0, 1]"),
+        ((model, "--rgb", rgb_path, "--depth", depth_path, "--batch-size", "0"), "batch_size must be at least 1"),
+        ((model, "--rgb", rgb_path, "--depth", depth_path, "--backend", "tensorrt"), "is an ONNX model"),
     ]
     for args, message in cases:
         line = _error_line(_infer(*args, "-o", out))
         assert message in line, (args, line)
+    output_is_a_file = tmp_path / "taken"
+    output_is_a_file.write_text("")
+    assert "cannot create output directory" in _error_line(_infer(model, "--rgb", rgb_path, "--depth", depth_path, "-o", output_is_a_file))
 
 
 def test_error_through_the_real_command_line(tmp_path, model):

@@ -23,12 +23,12 @@ OUTPUTS = ("labels", "color", "overlay")
     default=None,
     help="Metres per depth unit (default: 0.001 for 16-bit files, i.e. millimetres; 1 for float files).",
 )
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="Folder for the PNGs.")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the PNGs.")
 @click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt"]), default="auto", show_default=True)
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cpu for .onnx, cuda:0 for engines]")
 @click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads.")
 @click.option("--batch-size", type=int, default=None, help="Frames per run for dynamic-batch models.")
-@click.option("--alpha", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True, help="Colour weight in the overlay.")
+@click.option("--alpha", type=float, default=0.5, show_default=True, help="Colour weight in the overlay, 0..1.")
 def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, batch_size, alpha):
     """Segment RGB-D images with MODEL (.onnx, or a TensorRT .engine/.plan).
 
@@ -43,6 +43,10 @@ def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, bat
     from acnet.runtime.images import pair_inputs, write_png
     from acnet.runtime.segmenter import Segmenter
 
+    from acnet.errors import ConfigError
+
+    if not 0.0 <= alpha <= 1.0:
+        raise ConfigError(f"--alpha must lie in [0, 1], got {alpha}")
     pairs = pair_inputs(rgb, depth)
     check_writable(out_dir / "legend.png")
     with Segmenter(model, backend=backend, device=device, threads=threads, batch_size=batch_size) as seg:
