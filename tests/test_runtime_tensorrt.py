@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,9 +19,9 @@ from runtime_models import NUM_CLASSES, frame, reference_labels, reference_logit
 
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
 from acnet.runtime import Segmenter
-from acnet.runtime.backends import trt as trt_backend
 from acnet.runtime.backends.base import BatchLimits
 from acnet.runtime.backends.trt import CudaRuntime, TensorRTBackend, TensorSpec, describe_engine, plan_engine
+from acnet.runtime.sidecar import EngineSidecar, TensorShape, write_sidecar
 
 H, W = 32, 64
 
@@ -42,8 +43,8 @@ class FakeCuda:
     def set_device(self, index):
         self.device = index
 
-    def device_name(self, index):
-        return "Fake GPU"
+    def device_info(self, index):
+        return "Fake GPU", (8, 9)
 
     def malloc(self, nbytes):
         ptr = 0x1000 * (len(self.memory) + 1)
@@ -188,22 +189,31 @@ class FakeTrt:
         return dtype
 
 
-@pytest.fixture
-def sidecar_checks() -> list[dict]:
-    return []
+def _sidecar(engine: Path, info=None, trt_version="10.9.0.34", gpu="Fake GPU") -> Path:
+    profile = TensorShape("float32", (1, 3, H, W), (2, 3, H, W), (4, 3, H, W))
+    return write_sidecar(
+        engine,
+        EngineSidecar(
+            tensorrt_version=trt_version,
+            gpu_name=gpu,
+            compute_capability="8.9",
+            precision="fp16",
+            inputs={"rgb": profile, "depth": profile},
+            outputs={"logits": TensorShape("float32", (-1, NUM_CLASSES, H, W), (-1, NUM_CLASSES, H, W), (-1, NUM_CLASSES, H, W))},
+            source_onnx="tiny.onnx",
+            source_onnx_sha256="",
+            info=info or tiny_info(batch=0, precision="fp16"),
+            engine_size=engine.stat().st_size,
+        ),
+    )
 
 
 @pytest.fixture
-def engine_file(tmp_path, monkeypatch, sidecar_checks) -> Path:
-    """A fake engine file; its sidecar check records what it was asked."""
+def engine_file(tmp_path) -> Path:
+    """A fake engine file with a real sidecar."""
     path = tmp_path / "tiny.engine"
     path.write_bytes(b"FAKE-ENGINE")
-
-    def fake_engine_info(p, trt_version, gpu_name):
-        sidecar_checks.append({"path": p, "trt_version": trt_version, "gpu_name": gpu_name})
-        return tiny_info(batch=0, precision="fp16")
-
-    monkeypatch.setattr(trt_backend, "engine_info", fake_engine_info)
+    _sidecar(path)
     return path
 
 
@@ -216,9 +226,9 @@ def _backend(path, cuda=None, **engine_kw):
 # --------------------------------------------------------------------------- running
 
 
-def test_dynamic_batch_engine_runs_with_buffers_and_bindings_made_once(engine_file, sidecar_checks):
+def test_dynamic_batch_engine_runs_with_buffers_and_bindings_made_once(engine_file):
     backend, cuda = _backend(engine_file)
-    assert sidecar_checks == [{"path": engine_file, "trt_version": "10.9.0.34", "gpu_name": "Fake GPU"}]
+    assert backend.info.precision == "fp16" and backend.compute_capability == (8, 9)
     assert backend.limits == BatchLimits(1, 4)
     context = FakeTrt.engine.contexts[0]
     seg = Segmenter.from_backend(backend, batch_size=3)
@@ -271,10 +281,31 @@ def test_refusals(engine_file, tmp_path):
         TensorRTBackend(engine_file, "cpu", trt=FakeTrt, cuda=FakeCuda())
     broken = tmp_path / "broken.engine"
     broken.write_bytes(b"garbage")
+    _sidecar(broken)
     with pytest.raises(ModelFileError, match="could not deserialize"):
         TensorRTBackend(broken, "cuda", trt=FakeTrt, cuda=FakeCuda())
     with pytest.raises(ModelFileError, match="7 classes but its metadata lists 5"):
         _backend(engine_file, classes=NUM_CLASSES + 2)
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "message"),
+    [
+        ({"trt_version": "10.8.0.1"}, "built for TensorRT 10.8.0.1 \\(this machine has 10.9.0.34\\)"),
+        ({"gpu": "NVIDIA Jetson AGX Orin"}, "the GPU 'NVIDIA Jetson AGX Orin' \\(this one is 'Fake GPU'\\)"),
+        (None, "has no sidecar"),
+    ],
+)
+def test_engine_from_another_tensorrt_or_gpu_is_refused(tmp_path, sidecar, message):
+    path = tmp_path / "other.engine"
+    path.write_bytes(b"FAKE-ENGINE")
+    if sidecar is not None:
+        _sidecar(path, **sidecar)
+    cuda = FakeCuda()
+    FakeTrt.engine = FakeEngine(cuda)
+    with pytest.raises(ModelFileError, match=message):
+        TensorRTBackend(path, "cuda", trt=FakeTrt, cuda=cuda)
+    assert not cuda.memory  # refused before anything was allocated
 
 
 # --------------------------------------------------------------------------- engine plans
@@ -345,6 +376,9 @@ class FakeCudart:
         self.buffers.append(buf)
         return (0, ctypes.addressof(buf))
 
+    def cudaGetDeviceProperties(self, index):  # noqa: N802
+        return (0, SimpleNamespace(name=b"NVIDIA H100 80GB HBM3" + bytes(235), major=9, minor=0))
+
     def cudaMalloc(self, nbytes):  # noqa: N802
         return (self.cudaError_t.cudaErrorMemoryAllocation, 0)
 
@@ -364,6 +398,7 @@ def test_cuda_runtime_wraps_pinned_memory_and_reports_errors():
     assert rt.calls[-1] == (0xABC, host.ctypes.data, 24, 1, 5)
     with pytest.raises(BackendUnavailableError, match="cudaMalloc failed"):
         cuda.malloc(100)
+    assert cuda.device_info(0) == ("NVIDIA H100 80GB HBM3", (9, 0))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed here")

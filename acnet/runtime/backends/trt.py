@@ -27,6 +27,7 @@ import numpy as np
 from acnet.errors import BackendUnavailableError, ConfigError, InputError, ModelFileError
 from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, Signature, resolve_signature
 from acnet.runtime.metadata import ModelInfo
+from acnet.runtime.sidecar import check_engine_compatible, read_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,12 @@ class CudaRuntime:
     def set_device(self, index: int) -> None:
         self._call("cudaSetDevice", self._rt.cudaSetDevice(index))
 
-    def device_name(self, index: int) -> str:
+    def device_info(self, index: int) -> tuple[str, tuple[int, int]]:
+        """(GPU name, compute capability) of device ``index``."""
         props = self._call("cudaGetDeviceProperties", self._rt.cudaGetDeviceProperties(index))
         name = props.name
-        return (name.decode(errors="replace") if isinstance(name, bytes) else str(name)).rstrip("\x00").strip()
+        name = (name.decode(errors="replace") if isinstance(name, bytes) else str(name)).split("\x00")[0].strip()
+        return name, (int(props.major), int(props.minor))
 
     def malloc(self, nbytes: int) -> int:
         return int(self._call("cudaMalloc", self._rt.cudaMalloc(nbytes)))
@@ -206,12 +209,10 @@ def plan_engine(specs: list[TensorSpec], info: ModelInfo, source: str, size: tup
     return EnginePlan(signature, height, width, buffer_shapes, dtypes)
 
 
-def engine_info(path: Path, trt_version: str, gpu_name: str) -> ModelInfo:
+def engine_info(path: Path, trt_version: str, gpu_name: str, compute_capability: tuple[int, int]) -> ModelInfo:
     """The engine's metadata from its sidecar, refusing a TensorRT or GPU mismatch."""
-    from acnet.runtime.sidecar import check_engine_compatible, read_sidecar
-
     sidecar = read_sidecar(path)
-    check_engine_compatible(sidecar, trt_version=trt_version, gpu_name=gpu_name)
+    check_engine_compatible(sidecar, trt_version, gpu_name, compute_capability, engine=path)
     return sidecar.info
 
 
@@ -240,9 +241,9 @@ class TensorRTBackend:
         trt = trt if trt is not None else load_tensorrt()
         cuda = cuda if cuda is not None else CudaRuntime.load()
         cuda.set_device(self.device.index)
-        self.gpu_name = cuda.device_name(self.device.index)
+        self.gpu_name, self.compute_capability = cuda.device_info(self.device.index)
         self.trt_version = str(trt.__version__)
-        self.info: ModelInfo = engine_info(self.path, self.trt_version, self.gpu_name)
+        self.info: ModelInfo = engine_info(self.path, self.trt_version, self.gpu_name, self.compute_capability)
 
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
