@@ -1,0 +1,135 @@
+"""Dataset spec strings: one text names a data source and its options.
+
+Syntax: ``KIND[:TARGET][?KEY=VALUE&KEY=VALUE...]``
+
+``synthetic[:N][?size=HxW&seed=S&split=train|test]``
+    Procedural scenes (the default); N frames (256 train / 64 test if not given).
+``nyuv2-mat:PATH[?split=train|test|all&depth=filled|raw]``
+    The official ``nyu_depth_v2_labeled.mat``.
+``folder:ROOT[?split=NAME&labels=DIR&depth_scale=0.001&depth_format=mm|sunrgbd]``
+    A prepared folder ``ROOT/SPLIT/{rgb,depth,DIR}``.
+
+A bare path is accepted too: a directory means ``folder:``, a ``.mat`` file
+``nyuv2-mat:``. A ``split`` in the spec wins over the one the caller asks for
+(e.g. training opens ``split=train``, evaluation ``split=test``). Paths may
+not contain ``?``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from acnet.errors import ConfigError
+from acnet.training.data.base import RGBDDataset
+
+KINDS = {
+    "synthetic": ("size", "seed", "split"),
+    "nyuv2-mat": ("split", "depth"),
+    "folder": ("split", "labels", "depth_scale", "depth_format"),
+}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A parsed spec: ``kind``, ``target`` (path or frame count, may be empty) and options."""
+
+    kind: str
+    target: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> "DatasetSpec":
+        text = text.strip()
+        if not text:
+            raise ConfigError("empty dataset spec; try 'synthetic', 'folder:DIR' or 'nyuv2-mat:FILE'")
+        head, _, query = text.partition("?")
+        kind, sep, target = head.partition(":")
+        if kind not in KINDS:
+            path = Path(head)
+            if path.is_dir():
+                kind, target = "folder", head
+            elif path.suffix.lower() == ".mat":
+                kind, target = "nyuv2-mat", head
+            else:
+                hint = f"no such file or folder {head!r}; " if sep == "" else ""
+                raise ConfigError(
+                    f"unknown dataset spec {text!r}: {hint}use synthetic[:N], folder:ROOT or nyuv2-mat:FILE "
+                    "(options after '?', e.g. folder:data/nyuv2?split=test)"
+                )
+        try:
+            pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+        except ValueError:
+            raise ConfigError(f"dataset spec {text!r}: options must look like ?key=value&key=value") from None
+        options = dict(pairs)
+        unknown = sorted(set(options) - set(KINDS[kind]))
+        if unknown:
+            raise ConfigError(
+                f"dataset spec {text!r}: unknown option {unknown[0]!r} for {kind} (allowed: {', '.join(KINDS[kind])})"
+            )
+        if kind != "synthetic" and not target:
+            raise ConfigError(f"dataset spec {text!r} needs a path: {kind}:PATH")
+        return cls(kind, target, options)
+
+    def with_split(self, split: str) -> "DatasetSpec":
+        return DatasetSpec(self.kind, self.target, {**self.options, "split": split})
+
+    def __str__(self) -> str:
+        text = self.kind + (f":{self.target}" if self.target else "")
+        if self.options:
+            text += "?" + "&".join(f"{k}={v}" for k, v in self.options.items())
+        return text
+
+    def open(self, split: str = "test") -> RGBDDataset:
+        """Build the dataset; a ``split`` option in the spec overrides ``split``."""
+        split = self.options.get("split", split)
+        opts = self.options
+        if self.kind == "synthetic":
+            from acnet.training.data.synthetic import DEFAULT_SIZE, SyntheticScenes
+
+            count = _int(self.target, "frame count", self) if self.target else None
+            height, width = _size(opts["size"], self) if "size" in opts else DEFAULT_SIZE
+            seed = _int(opts.get("seed", "0"), "seed", self)
+            return SyntheticScenes(count, height, width, seed, split)
+        if self.kind == "nyuv2-mat":
+            from acnet.training.data.nyuv2_mat import NYUv2Mat
+
+            return NYUv2Mat(self.target, split=split, depth=opts.get("depth", "filled"))
+        from acnet.training.data.folder import FolderDataset
+
+        return FolderDataset(
+            self.target,
+            split=split,
+            labels=opts.get("labels"),
+            depth_scale=_float(opts.get("depth_scale", "0.001"), "depth_scale", self),
+            depth_format=opts.get("depth_format", "mm"),
+        )
+
+
+def _int(value: str, what: str, spec: DatasetSpec) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"dataset spec {spec}: {what} must be an integer, got {value!r}") from None
+
+
+def _float(value: str, what: str, spec: DatasetSpec) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"dataset spec {spec}: {what} must be a number, got {value!r}") from None
+
+
+def _size(value: str, spec: DatasetSpec) -> tuple[int, int]:
+    h, sep, w = value.lower().partition("x")
+    if not sep:
+        raise ConfigError(f"dataset spec {spec}: size must be HxW, e.g. 120x160, got {value!r}")
+    return _int(h, "height", spec), _int(w, "width", spec)
+
+
+def open_dataset(spec: str | DatasetSpec, split: str = "test") -> RGBDDataset:
+    """Open the dataset a spec string names; see the module docstring for the syntax."""
+    if not isinstance(spec, DatasetSpec):
+        spec = DatasetSpec.parse(spec)
+    return spec.open(split)
