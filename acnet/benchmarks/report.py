@@ -34,13 +34,9 @@ def bench_rows(report) -> tuple[list[str], list[list[str]], list[str]]:
               "overhead", "images/s", "speed-up"]
     if efficiency:
         header.append("% FP32 peak")
-    rows, notes = [], []
+    rows = []
     for r in report.results:
         if not r.ok:
-            label = "skipped" if r.status == "skipped" else "FAILED"
-            note = f"{r.backend} (batch {r.batch}): {label}: {r.reason}"
-            if note not in notes:
-                notes.append(note)
             continue
         s = speedups.get((r.backend, r.batch))
         row = [
@@ -60,23 +56,21 @@ def bench_rows(report) -> tuple[list[str], list[list[str]], list[str]]:
             e = efficiency.get((r.backend, r.batch))
             row.append(f"{100 * e['fraction_of_peak']:.0f}%" if e and e["fraction_of_peak"] else "-")
         rows.append(row)
-    return header, rows, notes
+    return header, rows, not_measured(report.results)
 
 
-def _skip_notes_collapsed(notes: list[str]) -> list[str]:
-    """One line per backend when every batch was skipped for the same reason."""
-    out: list[str] = []
-    seen: dict[tuple[str, str], int] = {}
-    for note in notes:
-        backend, _, rest = note.partition(" (batch ")
-        reason = rest.partition("): ")[2]
-        key = (backend, reason)
-        if key in seen:
-            out[seen[key]] = f"{backend}: {reason}"
-            continue
-        seen[key] = len(out)
-        out.append(note)
-    return out
+def not_measured(results) -> list[str]:
+    """One line per backend and reason: "tensorrt: skipped: ..." or "onnxruntime (batch 2, 4): skipped: ..."."""
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for r in results:
+        if not r.ok:
+            groups.setdefault((r.backend, r.status, r.reason), []).append(r.batch)
+    lines = []
+    for (backend, status, reason), batches in groups.items():
+        every = len(batches) == sum(1 for r in results if r.backend == backend)
+        where = backend if every else f"{backend} (batch {', '.join(map(str, batches))})"
+        lines.append(f"{where}: {'skipped' if status == 'skipped' else 'FAILED'}: {reason}")
+    return lines
 
 
 def bench_head(report) -> list[str]:
@@ -108,7 +102,6 @@ def bench_table(report) -> str:
     lines = bench_head(report) + [""]
     lines += _grid(header, rows) if rows else ["(nothing measured)"]
     lines += [""] + bench_legend(report)
-    notes = _skip_notes_collapsed(notes)
     if notes:
         lines += [""] + notes
     return "\n".join(lines)
@@ -119,7 +112,6 @@ def bench_markdown(report) -> str:
     lines = ["# acnet bench", ""] + [f"- {line}" for line in bench_head(report)] + [""]
     lines += _grid(header, rows, markdown=True) if rows else ["(nothing measured)"]
     lines += [""] + [f"- {line}" for line in bench_legend(report)]
-    notes = _skip_notes_collapsed(notes)
     if notes:
         lines += ["", "Not measured:", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
@@ -135,8 +127,7 @@ def bench_summary(report) -> str:
             extra = f", {s['latency']:.2f}x torch" if s else ""
             lines.append(f"{r.backend} batch {r.batch}: {_ms(r.latency_ms.median)} ms latency, "
                          f"{_ms(r.end_to_end_ms.median)} ms end-to-end, {r.throughput_ips.median:.1f} images/s{extra}")
-    lines += _skip_notes_collapsed([f"{r.backend} (batch {r.batch}): {r.status}: {r.reason}"
-                                    for r in report.results if not r.ok])
+    lines += not_measured(report.results)
     return "\n".join(lines)
 
 

@@ -1,0 +1,273 @@
+"""acnet bench: measurement logic, JSON schema, skipped backends, CLI. Never asserts a speed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from acnet.benchmarks.bench import (
+    SCHEMA,
+    BenchConfig,
+    BenchReport,
+    BenchResult,
+    result_from_samples,
+    run_bench,
+)
+from acnet.benchmarks.stats import FIELDS
+from acnet.benchmarks.timing import FIGURES, Call, Frames, Samples, measure
+from acnet.cli import main
+from acnet.errors import ConfigError
+
+H, W = 64, 96
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, tiny_config):
+    import torch
+
+    from acnet.runtime.preprocess import Normalization
+    from acnet.training.checkpoint import make_record, save_checkpoint
+    from acnet.training.model import build_model
+
+    torch.manual_seed(0)
+    config = dataclasses.replace(tiny_config, num_classes=9)
+    model = build_model(config).eval()
+    path = tmp_path_factory.mktemp("bench") / "tiny.pt"
+    names = [f"class{i}" for i in range(9)]
+    save_checkpoint(path, make_record(model, config, names, Normalization(), (H, W)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def onnx_model(checkpoint):
+    from acnet.export.onnx import OnnxExportOptions, export_onnx
+
+    path = checkpoint.with_suffix(".onnx")
+    export_onnx(checkpoint, path, OnnxExportOptions(dynamic_batch=True, verify=False))
+    return path
+
+
+# --------------------------------------------------------------------------- the timing loop
+
+
+class FakeTimer:
+    """Scripted compute/latency times; counts calls so warm-up can be checked."""
+
+    name = "fake"
+
+    def __init__(self, times):
+        self.times = list(times)
+        self.runs = 0
+        self.e2e = 0
+
+    def run(self, frames):
+        t = self.times[self.runs]
+        self.runs += 1
+        return Call(t, 2 * t)
+
+    def end_to_end(self, frames):
+        self.e2e += 1
+        return []
+
+
+def _frames(batch=1):
+    rgb = tuple(np.zeros((H, W, 3), np.uint8) for _ in range(batch))
+    depth = tuple(np.zeros((H, W), np.uint16) for _ in range(batch))
+    return Frames(rgb, depth, np.zeros((batch, 3, H, W), np.float32), np.zeros((batch, 1, H, W), np.float32))
+
+
+def test_warmup_calls_are_never_timed():
+    # The first (cold) call takes 100 s; with one warm-up call it must not appear.
+    timer = FakeTimer([100.0, 1.0, 2.0, 3.0])
+    samples = measure(timer, _frames(), warmup=1, iters=3)
+    assert samples.compute == [1.0, 2.0, 3.0]
+    assert samples.latency == [2.0, 4.0, 6.0]
+    assert len(samples.end_to_end) == 3
+    assert (timer.runs, timer.e2e) == (4, 4)
+
+
+def test_warmup_and_iters_must_be_positive():
+    with pytest.raises(ConfigError, match="first call"):
+        measure(FakeTimer([1.0] * 3), _frames(), warmup=0, iters=2)
+    with pytest.raises(ConfigError):
+        BenchConfig("m.pt", iters=0)
+    with pytest.raises(ConfigError, match="batch"):
+        BenchConfig("m.pt", batches=(1, 0))
+    with pytest.raises(ConfigError, match="unknown backend"):
+        BenchConfig("m.pt", backends=("tensorflow",))
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        BenchConfig("m.pt", height=100, width=96)
+
+
+def test_result_statistics_come_from_the_samples():
+    samples = Samples(compute=[0.010, 0.030, 0.020], latency=[0.011, 0.031, 0.021], end_to_end=[0.020, 0.040, 0.025])
+    r = result_from_samples("fake", 2, samples, {"precision": "fp32"})
+    assert r.compute_ms.median == pytest.approx(20.0)
+    assert r.latency_ms.max == pytest.approx(31.0)
+    assert r.end_to_end_ms.min == pytest.approx(20.0)
+    assert r.throughput_ips.max == pytest.approx(2 / 0.020)  # fastest call, 2 images
+    assert r.overhead == pytest.approx(25.0 / 21.0 - 1)
+    assert r.samples_ms["latency_ms"] == pytest.approx([11.0, 31.0, 21.0])
+
+
+# --------------------------------------------------------------------------- real runs, tiny model
+
+
+def _check_schema(d: dict) -> None:
+    assert d["schema"] == SCHEMA and d["schema_version"] == 1
+    for key in ("created", "config", "model", "environment", "figures", "results", "speedups", "efficiency",
+                "gflops_per_frame", "cpu_peak"):
+        assert key in d, key
+    assert set(d["figures"]) == set(FIGURES)
+    for r in d["results"]:
+        assert {"backend", "batch", "status", "reason", "details", "overhead", "samples_ms", *FIGURES} <= set(r)
+        if r["status"] == "ok":
+            assert r["reason"] is None
+            for fig in FIGURES:
+                stats = r[fig]
+                assert set(stats) == {"n", *FIELDS}
+                assert stats["min"] <= stats["median"] <= stats["p90"] <= stats["p99"] <= stats["max"]
+            for fig in ("compute_ms", "latency_ms", "end_to_end_ms"):
+                assert len(r["samples_ms"][fig]) == r[fig]["n"]
+        else:
+            assert r["status"] in ("skipped", "error")
+            assert r["reason"], r
+            assert all(r[fig] is None for fig in FIGURES)
+
+
+def test_bench_checkpoint_torch_and_onnxruntime(checkpoint, onnx_model):
+    config = BenchConfig(checkpoint, onnx=onnx_model, backends=("torch", "onnxruntime", "torch-fp16", "tensorrt"),
+                         batches=(1, 2), warmup=1, iters=2, device="cpu", threads=1, progress=False)
+    report = run_bench(config)
+    d = json.loads(report.to_json())
+    _check_schema(d)
+    status = {(r["backend"], r["batch"]): r["status"] for r in d["results"]}
+    assert status == {("torch", 1): "ok", ("torch", 2): "ok", ("onnxruntime", 1): "ok", ("onnxruntime", 2): "ok",
+                      ("torch-fp16", 1): "skipped", ("torch-fp16", 2): "skipped",
+                      ("tensorrt", 1): "skipped", ("tensorrt", 2): "skipped"}
+    reasons = {r["backend"]: r["reason"] for r in d["results"] if r["status"] == "skipped"}
+    assert "CUDA" in reasons["torch-fp16"]
+    assert "engine" in reasons["tensorrt"]
+    # speed-ups are ratios of medians of the same run, against torch FP32
+    s = {(x["backend"], x["batch"]): x for x in d["speedups"]}
+    ort1, torch1 = report.result("onnxruntime", 1), report.result("torch", 1)
+    assert s[("onnxruntime", 1)]["latency"] == pytest.approx(torch1.latency_ms.median / ort1.latency_ms.median)
+    assert d["gflops_per_frame"] > 0 and d["efficiency"]
+    assert d["model"]["height"] == H and d["model"]["width"] == W
+    # the report reads back, and the table names every backend and every reason
+    again = BenchReport.from_dict(d)
+    assert again.result("torch", 2).latency_ms == report.result("torch", 2).latency_ms
+    table = report.table()
+    for text in ("torch", "onnxruntime", reasons["tensorrt"], reasons["torch-fp16"], "end-to-end"):
+        assert text in table
+
+
+def test_same_input_reaches_every_backend(checkpoint, onnx_model, monkeypatch):
+    """Every timer is handed the identical normalised batch."""
+    from acnet.benchmarks import runtime_timer, torch_timer
+
+    seen = []
+    for cls in (torch_timer.TorchTimer, runtime_timer.RuntimeTimer):
+        original = cls.prepare
+
+        def spy(self, frames, original=original):
+            seen.append((self.name, frames.rgb_batch.copy(), frames.depth_batch.copy()))
+            return original(self, frames)
+
+        monkeypatch.setattr(cls, "prepare", spy)
+    run_bench(BenchConfig(checkpoint, onnx=onnx_model, backends=("torch", "onnxruntime"), warmup=1, iters=1,
+                          device="cpu", progress=False))
+    assert [name for name, *_ in seen] == ["torch", "onnxruntime"]
+    assert np.array_equal(seen[0][1], seen[1][1]) and np.array_equal(seen[0][2], seen[1][2])
+    assert seen[0][1].std() > 0.1  # a real-looking frame, not zeros
+
+
+def test_onnx_only_skips_torch_with_reason(onnx_model, tmp_path):
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, ["bench", str(onnx_model), "-b", "torch", "-b", "onnxruntime", "--iters", "1",
+                                       "--warmup", "1", "--device", "cpu", "--no-progress", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    d = json.loads(out.read_text())
+    _check_schema(d)
+    torch_row = next(r for r in d["results"] if r["backend"] == "torch")
+    assert torch_row["status"] == "skipped" and "checkpoint" in torch_row["reason"]
+    assert next(r for r in d["results"] if r["backend"] == "onnxruntime")["status"] == "ok"
+    assert "torch: skipped" in result.output
+
+
+def test_fixed_batch_model_skips_other_batches(checkpoint, tmp_path):
+    from acnet.export.onnx import OnnxExportOptions, export_onnx
+
+    fixed = tmp_path / "fixed.onnx"
+    export_onnx(checkpoint, fixed, OnnxExportOptions(batch=1, verify=False))
+    report = run_bench(BenchConfig(fixed, backends=("onnxruntime",), batches=(1, 2), warmup=1, iters=1,
+                                   device="cpu", progress=False))
+    assert report.result("onnxruntime", 1).ok
+    skipped = report.result("onnxruntime", 2)
+    assert skipped.status == "skipped" and "--dynamic-batch" in skipped.reason
+
+
+def test_failing_backend_exits_1(onnx_model, monkeypatch, tmp_path):
+    from acnet.benchmarks import runtime_timer
+
+    def broken(self, frames):
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(runtime_timer.RuntimeTimer, "run", broken)
+    out = tmp_path / "b.json"
+    result = CliRunner().invoke(main, ["bench", str(onnx_model), "-b", "onnxruntime", "--iters", "1", "--warmup", "1",
+                                       "--device", "cpu", "--no-progress", "--json", str(out)])
+    assert result.exit_code == 1, result.output
+    row = json.loads(out.read_text())["results"][0]
+    assert row["status"] == "error" and "device lost" in row["reason"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["missing.pt"], "not found"),
+        (["{onnx}", "--batch", "1,x"], "--batch"),
+        (["{onnx}", "--warmup", "0"], "warmup"),
+        (["{onnx}", "--height", "100", "--width", "96"], "multiple of 32"),
+        (["{onnx}", "-b", "tensorflow"], "unknown backend"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(onnx_model, tmp_path, args, message):
+    args = [a.replace("{onnx}", str(onnx_model)) for a in args]
+    result = CliRunner().invoke(main, ["bench", *args, "--no-progress"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("acnet: error:") and message in lines[0]
+
+
+def _fake_report() -> BenchReport:
+    rng = np.random.default_rng(0)
+    results = []
+    for backend, base in (("torch", 0.02), ("onnxruntime", 0.01)):
+        for batch in (1, 2, 4):
+            t = list(base * batch * (1 + 0.1 * rng.random(5)))
+            results.append(result_from_samples(backend, batch, Samples(t, t, [x * 1.05 for x in t]), {"precision": "fp32"}))
+    results.append(BenchResult("tensorrt", 1, "skipped", "TensorRT is not installed"))
+    env = {"cpu": {"model": "test CPU", "usable_cpus": 2, "logical_cpus": 2, "simd": "AVX2"},
+           "gpu": {"value": None, "reason": "none"}, "driver": {"value": None, "reason": "none"},
+           "cuda": {"value": None, "reason": "none"},
+           "packages": {k: {"value": "1"} for k in ("acnet", "torch", "onnxruntime", "tensorrt")}}
+    return BenchReport(config={"device": "cpu", "iters": 5, "warmup": 1}, model={"description": "test", "height": H, "width": W},
+                       environment=env, results=tuple(results))
+
+
+def test_plot_and_markdown(tmp_path):
+    from acnet.benchmarks.plot import plot_bench
+    from acnet.benchmarks.report import bench_markdown
+
+    report = _fake_report()
+    png = plot_bench(report, tmp_path / "plot.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = bench_markdown(report)
+    assert md.count("| onnxruntime |") == 3 and "TensorRT is not installed" in md
+    speedup = next(s for s in report.speedups() if s["backend"] == "onnxruntime" and s["batch"] == 2)
+    assert speedup["latency"] > 1.5  # the fake ORT is twice as fast by construction
