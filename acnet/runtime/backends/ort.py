@@ -86,7 +86,6 @@ class OnnxRuntimeBackend:
         threads: int | None = None,
         providers: list | None = None,
         io_binding: bool | None = None,
-        trt_cache_dir: str | os.PathLike | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -101,7 +100,7 @@ class OnnxRuntimeBackend:
                 raise ConfigError(f"threads must be at least 1, got {threads}")
             options.intra_op_num_threads = int(threads)
         if providers is None:
-            providers = choose_providers(self.device, ort.get_available_providers(), trt_cache_dir)
+            providers = choose_providers(self.device, ort.get_available_providers())
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own classes for every kind of bad file
