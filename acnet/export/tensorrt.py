@@ -1,0 +1,497 @@
+"""ONNX -> TensorRT engine, with a JSON sidecar that says where it can run.
+
+The build uses TensorRT's Python API: builder, network, ``OnnxParser``,
+builder config with a workspace limit, an optimisation profile for dynamic
+inputs, an optional timing cache, then ``build_serialized_network``.
+
+How FP16 is obtained depends on the TensorRT release, read from
+``tensorrt.__version__`` (never guessed):
+
+- TensorRT 10: an FP32 ONNX is built with ``BuilderFlag.FP16`` (weak typing);
+  an FP16 ONNX from ``acnet export onnx --fp16`` is built as a strongly typed
+  network, so the float32 parts it keeps stay float32.
+- TensorRT 11: precision flags are gone and every network is strongly typed,
+  so the engine is built from an FP16 ONNX, converted on the fly with
+  :func:`acnet.export.fp16.convert_to_fp16` when given an FP32 one.
+
+Those decisions are pure functions (:func:`plan_build`,
+:func:`network_flags`, :func:`resolve_batch`) tested with a fake module;
+``tensorrt`` itself is imported only when an engine is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+import acnet
+from acnet._io import atomic_write_bytes, check_writable, sha256_file
+from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
+from acnet.runtime.backends.trt import INSTALL_HINT, CudaRuntime, load_tensorrt
+from acnet.runtime.metadata import ModelInfo
+from acnet.runtime.sidecar import EngineSidecar, TensorShape, parse_version, sidecar_path, write_sidecar
+
+log = logging.getLogger(__name__)
+
+#: Oldest TensorRT this builder supports (name-based I/O, set_memory_pool_limit).
+MIN_TRT_MAJOR = 10
+#: First TensorRT without precision builder flags (always strongly typed).
+STRONGLY_TYPED_MAJOR = 11
+DEFAULT_WORKSPACE_GB = 2.0
+#: Largest batch of a dynamic-batch engine unless --max-batch says otherwise.
+DEFAULT_MAX_BATCH = 8
+
+
+@dataclass(frozen=True)
+class TrtBuildOptions:
+    """How to build; batches default to the ONNX's fixed batch or 1..8 (opt 1) when dynamic."""
+
+    fp16: bool = False
+    workspace_gb: float = DEFAULT_WORKSPACE_GB
+    min_batch: int | None = None
+    opt_batch: int | None = None
+    max_batch: int | None = None
+    #: Read before the build (if present) and written back after it.
+    timing_cache: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.workspace_gb > 0:
+            raise ConfigError(f"--workspace-gb must be positive, got {self.workspace_gb}")
+
+
+# --------------------------------------------------------------------------- version-dependent decisions
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a given TensorRT release needs to build the requested precision."""
+
+    trt_version: str
+    precision: str  # "fp16" | "fp32"
+    #: Names in ``trt.NetworkDefinitionCreationFlag`` to set.
+    network_flags: tuple[str, ...]
+    #: Names in ``trt.BuilderFlag`` to set.
+    builder_flags: tuple[str, ...]
+    #: Convert the FP32 ONNX to FP16 before parsing (TensorRT 11).
+    convert_to_fp16: bool
+    #: How the precision is obtained, in words (recorded in the sidecar).
+    fp16_source: str
+
+
+def tensorrt_version(trt) -> str:
+    """The imported TensorRT's version string; refuses to guess when it has none."""
+    version = getattr(trt, "__version__", None)
+    if not version or not isinstance(version, str):
+        raise BackendUnavailableError("cannot tell which TensorRT is installed (tensorrt.__version__ is missing); reinstall it")
+    parse_version(version)
+    return version
+
+
+def plan_build(trt_version: str, onnx_precision: str, want_fp16: bool) -> BuildPlan:
+    """Decide network flags, builder flags and conversion for a TensorRT release.
+
+    ``onnx_precision`` is "fp16" for a model from ``acnet export onnx --fp16``.
+    An FP16 model always gives an FP16 engine, with or without ``want_fp16``.
+    """
+    major = parse_version(trt_version)[0]
+    if major < MIN_TRT_MAJOR:
+        raise BackendUnavailableError(f"TensorRT {trt_version} is too old: acnet builds engines with TensorRT {MIN_TRT_MAJOR} or newer")
+    fp16_model = onnx_precision == "fp16"
+    if major >= STRONGLY_TYPED_MAJOR:
+        # Strong typing is always on: the ONNX's types are the engine's types.
+        if fp16_model:
+            return BuildPlan(trt_version, "fp16", (), (), False, "FP16 ONNX (strongly typed)")
+        if want_fp16:
+            return BuildPlan(trt_version, "fp16", (), (), True, "FP32 ONNX converted to FP16 (strongly typed)")
+        return BuildPlan(trt_version, "fp32", (), (), False, "none (FP32)")
+    if fp16_model:
+        # Keep the model's own types (its FP32 ReduceMean) instead of letting the builder choose.
+        return BuildPlan(trt_version, "fp16", ("STRONGLY_TYPED",), (), False, "FP16 ONNX (strongly typed)")
+    if want_fp16:
+        return BuildPlan(trt_version, "fp16", (), ("FP16",), False, "BuilderFlag.FP16")
+    return BuildPlan(trt_version, "fp32", (), (), False, "none (FP32)")
+
+
+def network_flags(trt, plan: BuildPlan) -> int:
+    """The ``create_network`` bit mask for ``plan`` from the module's enum."""
+    mask = 0
+    for name in plan.network_flags:
+        flag = getattr(trt.NetworkDefinitionCreationFlag, name, None)
+        if flag is None:
+            raise BackendUnavailableError(f"TensorRT {plan.trt_version} has no NetworkDefinitionCreationFlag.{name}")
+        mask |= 1 << int(flag)
+    return mask
+
+
+def builder_flags(trt, plan: BuildPlan) -> list:
+    flags = []
+    for name in plan.builder_flags:
+        flag = getattr(trt.BuilderFlag, name, None)
+        if flag is None:
+            raise BackendUnavailableError(f"TensorRT {plan.trt_version} has no BuilderFlag.{name}")
+        flags.append(flag)
+    return flags
+
+
+def resolve_batch(fixed: int | None, min_batch: int | None, opt_batch: int | None, max_batch: int | None) -> tuple[int, int, int]:
+    """(min, opt, max) batch of the profile.
+
+    ``fixed`` is the ONNX's batch, or None when it is dynamic. A fixed-batch
+    model takes only its own batch; a dynamic one defaults to 1..8, opt = min.
+    """
+    given = [b for b in (min_batch, opt_batch, max_batch) if b is not None]
+    if any(b < 1 for b in given):
+        raise ConfigError(f"batch sizes must be positive, got {given}")
+    if fixed is not None:
+        if any(b != fixed for b in given):
+            raise ConfigError(
+                f"the ONNX model has a fixed batch of {fixed}; export it with `acnet export onnx --dynamic-batch` "
+                "to build an engine for a range of batch sizes"
+            )
+        return fixed, fixed, fixed
+    lo = min_batch or 1
+    hi = max_batch or max(DEFAULT_MAX_BATCH, lo, opt_batch or 0)
+    opt = opt_batch or lo
+    if not lo <= opt <= hi:
+        raise ConfigError(f"need --min-batch <= --opt-batch <= --max-batch, got {lo}, {opt}, {hi}")
+    return lo, opt, hi
+
+
+# --------------------------------------------------------------------------- the ONNX side
+
+
+@dataclass(frozen=True)
+class OnnxSource:
+    """An acnet ONNX model read for building."""
+
+    path: Path
+    proto: object  # onnx.ModelProto
+    info: ModelInfo
+    precision: str
+    sha256: str
+    #: name -> (dtype, shape) with str for symbolic dims.
+    inputs: dict
+    outputs: dict
+
+
+def read_onnx(path: str | os.PathLike) -> OnnxSource:
+    """Load and check an ONNX file exported by acnet (its metadata is required)."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    from acnet.export.graph import io_signature, read_metadata
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"ONNX model {path} not found")
+    try:
+        proto = onnx.load(str(path))
+    except (DecodeError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path} is not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else 'corrupt'})") from None
+    if not proto.graph.node:
+        raise ModelFileError(f"{path} is not a readable ONNX model (no graph)")
+    info = read_metadata(proto, source=str(path))
+    sig = io_signature(proto)
+    missing = {"rgb", "depth"} - set(sig["inputs"])
+    if missing:
+        raise ModelFileError(f"{path} lacks the inputs {sorted(missing)}; was it exported by `acnet export onnx`?")
+    fp16 = any(init.data_type == onnx.TensorProto.FLOAT16 for init in proto.graph.initializer)
+    return OnnxSource(path, proto, info, "fp16" if fp16 else "fp32", sha256_file(path), sig["inputs"], sig["outputs"])
+
+
+def profile_shapes(source: OnnxSource, batch: tuple[int, int, int]) -> tuple[dict[str, TensorShape], dict[str, TensorShape]]:
+    """Input profiles and output shapes for ``batch`` (min, opt, max).
+
+    A symbolic first dimension is the batch; symbolic ``height`` and
+    ``width`` are fixed to the model's input size.
+    """
+    sizes = {"height": source.info.input_height, "width": source.info.input_width}
+
+    def concrete(name: str, shape: tuple, b: int) -> tuple[int, ...]:
+        dims = []
+        for i, d in enumerate(shape):
+            if isinstance(d, int) and d > 0:
+                dims.append(d)
+            elif i == 0:
+                dims.append(b)
+            elif d in sizes:
+                dims.append(sizes[d])
+            else:
+                raise ModelFileError(f"{source.path}: tensor {name!r} has an unknown dimension {d!r}")
+        return tuple(dims)
+
+    def shapes(values: dict) -> dict[str, TensorShape]:
+        return {
+            name: TensorShape(_DTYPES.get(dtype, dtype), *(concrete(name, shape, b) for b in batch))
+            for name, (dtype, shape) in values.items()
+        }
+
+    return shapes(source.inputs), shapes(source.outputs)
+
+
+#: ONNX dtype names (as :func:`acnet.export.graph.io_signature` gives them) -> numpy's.
+_DTYPES = {"float": "float32", "float16": "float16", "int32": "int32", "int64": "int64"}
+
+
+# --------------------------------------------------------------------------- GPU
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    compute_capability: str  # "major.minor"
+
+
+class _GpuQuery(CudaRuntime):
+    """The runtime's CUDA wrapper plus the one fact export needs beyond it."""
+
+    def compute_capability(self, index: int) -> str:
+        props = self._call("cudaGetDeviceProperties", self._rt.cudaGetDeviceProperties(index))
+        return f"{props.major}.{props.minor}"
+
+
+def query_gpu(index: int = 0, cuda: CudaRuntime | None = None) -> GpuInfo:
+    """Name and compute capability of CUDA device ``index`` (via cuda-python)."""
+    cuda = cuda if cuda is not None else _GpuQuery.load()
+    try:
+        cuda.set_device(index)
+        return GpuInfo(cuda.device_name(index), cuda.compute_capability(index))
+    except BackendUnavailableError as exc:
+        raise BackendUnavailableError(f"no usable NVIDIA GPU ({exc}); TensorRT engines are built on the GPU they will run on") from None
+
+
+# --------------------------------------------------------------------------- building
+
+
+def parser_error_message(parser, proto, source: str) -> str:
+    """One line naming the first node the ONNX parser failed on (all are logged)."""
+    lines = []
+    nodes = proto.graph.node
+    for i in range(int(parser.num_errors)):
+        error = parser.get_error(i)
+        index = int(error.node()) if hasattr(error, "node") else -1
+        name = _text(error, "node_name")
+        op = _text(error, "node_operator")
+        if 0 <= index < len(nodes):
+            name = name or nodes[index].name
+            op = op or nodes[index].op_type
+        where = f"node {index} {name!r} ({op})" if index >= 0 else "the graph"
+        lines.append(f"{where}: {_text(error, 'desc') or 'unknown error'}")
+    for line in lines:
+        log.error("ONNX parser: %s", line)
+    if not lines:
+        return f"TensorRT cannot parse {source} (no details reported)"
+    more = f" (and {len(lines) - 1} more errors, logged above)" if len(lines) > 1 else ""
+    return f"TensorRT cannot parse {source}: {lines[0]}{more}"
+
+
+def _text(obj, method: str) -> str:
+    fn = getattr(obj, method, None)
+    try:
+        value = fn() if callable(fn) else fn
+    except Exception:  # an older binding without the accessor
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def progress_monitor(trt):
+    """A tqdm view of the builder's phases, or None where TensorRT has no IProgressMonitor."""
+    base = getattr(trt, "IProgressMonitor", None)
+    if base is None:
+        return None
+    from tqdm import tqdm
+
+    class Monitor(base):
+        # TensorRT calls these from its own threads.
+        def __init__(self) -> None:
+            base.__init__(self)
+            self._bars: dict[str, tqdm] = {}
+            self._lock = threading.Lock()
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            with self._lock:
+                self._bars[phase_name] = tqdm(total=num_steps, desc=phase_name, position=len(self._bars), leave=False, disable=None)
+
+        def step_complete(self, phase_name, step):
+            with self._lock:
+                bar = self._bars.get(phase_name)
+                if bar is not None:
+                    bar.update(max(0, step + 1 - bar.n))
+            return True  # False would cancel the build
+
+        def phase_finish(self, phase_name):
+            with self._lock:
+                bar = self._bars.pop(phase_name, None)
+                if bar is not None:
+                    bar.close()
+
+    return Monitor()
+
+
+@dataclass(frozen=True)
+class TrtBuildReport:
+    engine: Path
+    sidecar_path: Path
+    sidecar: EngineSidecar
+    seconds: float
+    trtexec: str
+
+    def summary(self) -> str:
+        s = self.sidecar
+        lo, opt, hi = s.batch_range
+        batch = str(lo) if lo == hi else f"{lo}..{hi} (opt {opt})"
+        return "\n".join(
+            [
+                f"wrote {self.engine} ({s.precision}, TensorRT {s.tensorrt_version} on {s.gpu_name} "
+                f"(compute {s.compute_capability}), batch {batch}, {s.engine_size / 2**20:.1f} MiB) in {self.seconds:.0f} s",
+                f"sidecar: {self.sidecar_path}",
+                f"trtexec equivalent: {self.trtexec}",
+            ]
+        )
+
+
+def trtexec_command(onnx_path: str, engine_path: str, plan: BuildPlan, inputs: dict[str, TensorShape], workspace_gb: float, timing_cache: str | None = None) -> str:
+    """The ``trtexec`` command line that builds the same engine by hand."""
+    args = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={engine_path}"]
+    if "FP16" in plan.builder_flags:
+        args.append("--fp16")
+    if "STRONGLY_TYPED" in plan.network_flags:
+        args.append("--stronglyTyped")
+    if any(s.min != s.max for s in inputs.values()):
+        for key, attr in (("--minShapes", "min"), ("--optShapes", "opt"), ("--maxShapes", "max")):
+            shapes = ",".join(f"{name}:{'x'.join(map(str, getattr(s, attr)))}" for name, s in inputs.items())
+            args.append(f"{key}={shapes}")
+    args.append(f"--memPoolSize=workspace:{int(workspace_gb * 1024)}M")
+    if timing_cache:
+        args.append(f"--timingCacheFile={timing_cache}")
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def build_engine(
+    onnx_path: str | os.PathLike,
+    engine_path: str | os.PathLike,
+    options: TrtBuildOptions = TrtBuildOptions(),
+    *,
+    trt=None,
+    gpu: GpuInfo | None = None,
+) -> TrtBuildReport:
+    """Build a TensorRT engine from an acnet ONNX model and write it with its sidecar.
+
+    ``trt`` and ``gpu`` are for tests (a fake module and device); by default
+    TensorRT is imported and the GPU queried. Raises
+    :class:`BackendUnavailableError` without TensorRT or a GPU,
+    :class:`ModelFileError` when parsing or building fails.
+    """
+    start = time.perf_counter()
+    engine_path = check_writable(engine_path)
+    if options.timing_cache is not None:
+        check_writable(options.timing_cache)
+    source = read_onnx(onnx_path)
+    fixed = source.inputs["rgb"][1][0]
+    batch = resolve_batch(fixed if isinstance(fixed, int) and fixed > 0 else None, options.min_batch, options.opt_batch, options.max_batch)
+    inputs, outputs = profile_shapes(source, batch)
+
+    trt = trt if trt is not None else load_tensorrt()
+    version = tensorrt_version(trt)
+    plan = plan_build(version, source.precision, options.fp16)
+    gpu = gpu if gpu is not None else query_gpu()
+    log.info("TensorRT %s on %s (compute %s): %s engine, FP16 from %s", version, gpu.name, gpu.compute_capability, plan.precision, plan.fp16_source)
+
+    proto = source.proto
+    if plan.convert_to_fp16:
+        from acnet.export.fp16 import convert_to_fp16
+
+        log.info("TensorRT %s networks are strongly typed: converting %s to FP16 first", version, source.path.name)
+        proto = convert_to_fp16(proto)
+    data = proto.SerializeToString()
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    try:
+        builder = trt.Builder(logger)
+    except Exception as exc:  # no driver, no device
+        raise BackendUnavailableError(f"TensorRT cannot create a builder on this machine ({exc}); {INSTALL_HINT}") from None
+    network = builder.create_network(network_flags(trt, plan))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(data, str(source.path)):
+        raise ModelFileError(parser_error_message(parser, proto, str(source.path)))
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gb * 2**30))
+    for flag in builder_flags(trt, plan):
+        config.set_flag(flag)
+    if any(s.min != s.max for s in inputs.values()):
+        profile = builder.create_optimization_profile()
+        for name, shape in inputs.items():
+            profile.set_shape(name, shape.min, shape.opt, shape.max)
+        config.add_optimization_profile(profile)
+    cache_path = options.timing_cache
+    if cache_path is not None:
+        cached = cache_path.read_bytes() if cache_path.is_file() else b""
+        config.set_timing_cache(config.create_timing_cache(cached), False)
+        log.info("timing cache %s (%s)", cache_path, f"{len(cached)} bytes" if cached else "new")
+
+    monitor = progress_monitor(trt)
+    if monitor is not None:
+        config.progress_monitor = monitor  # must outlive the build
+    log.info("building the engine; TensorRT times its kernels, which takes minutes for ACNet-ResNet50")
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ModelFileError(f"TensorRT {version} failed to build an engine from {source.path} (see its log above)")
+    engine_bytes = bytes(memoryview(serialized))
+    atomic_write_bytes(engine_path, engine_bytes)
+    if cache_path is not None:
+        atomic_write_bytes(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
+
+    lo, _, hi = batch
+    sidecar = EngineSidecar(
+        tensorrt_version=version,
+        gpu_name=gpu.name,
+        compute_capability=gpu.compute_capability,
+        precision=plan.precision,
+        inputs=inputs,
+        outputs=outputs,
+        source_onnx=source.path.name,
+        source_onnx_sha256=source.sha256,
+        info=source.info.with_(precision=plan.precision, batch=lo if lo == hi else 0, dynamic_hw=False),
+        engine_size=len(engine_bytes),
+        engine_sha256=sha256_file(engine_path),
+        acnet_version=acnet.__version__,
+        build={
+            "fp16_source": plan.fp16_source,
+            "network_flags": list(plan.network_flags),
+            "builder_flags": list(plan.builder_flags),
+            "workspace_gb": options.workspace_gb,
+            "timing_cache": str(cache_path) if cache_path else None,
+        },
+    )
+    written = write_sidecar(engine_path, sidecar)
+    return TrtBuildReport(
+        engine=engine_path,
+        sidecar_path=written,
+        sidecar=sidecar,
+        seconds=time.perf_counter() - start,
+        trtexec=trtexec_command(str(source.path), str(engine_path), plan, inputs, options.workspace_gb, str(cache_path) if cache_path else None),
+    )
+
+
+@click.command("trt")
+@click.argument("onnx_model", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False), help="Where to write the engine.")
+@click.option("--fp16", is_flag=True, help="FP16 engine (TensorRT 10: BuilderFlag.FP16; 11: via an FP16 ONNX).")
+@click.option("--workspace-gb", type=float, default=DEFAULT_WORKSPACE_GB, show_default=True, help="Builder workspace limit.")
+@click.option("--min-batch", type=int, help="Smallest batch (dynamic-batch models).")
+@click.option("--opt-batch", type=int, help="Batch TensorRT tunes for (default: the min).")
+@click.option("--max-batch", type=int, help=f"Largest batch (default {DEFAULT_MAX_BATCH}).")
+@click.option("--timing-cache", type=click.Path(path_type=Path, dir_okay=False), help="Reuse and update this timing cache file.")
+def trt_command(onnx_model, output, fp16, workspace_gb, min_batch, opt_batch, max_batch, timing_cache):
+    """Build a TensorRT engine from ONNX_MODEL (on the GPU it will run on)."""
+    options = TrtBuildOptions(fp16, workspace_gb, min_batch, opt_batch, max_batch, timing_cache)
+    report = build_engine(onnx_model, output, options)
+    click.echo(report.summary())
