@@ -399,6 +399,7 @@ def test_cuda_runtime_wraps_pinned_memory_and_reports_errors():
     with pytest.raises(BackendUnavailableError, match="cudaMalloc failed"):
         cuda.malloc(100)
     assert cuda.device_info(0) == ("NVIDIA H100 80GB HBM3", (9, 0))
+    assert cuda.device_name(0) == "NVIDIA H100 80GB HBM3"  # used by `acnet export trt`
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed here")

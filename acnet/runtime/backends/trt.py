@@ -70,6 +70,9 @@ class CudaRuntime:
     def set_device(self, index: int) -> None:
         self._call("cudaSetDevice", self._rt.cudaSetDevice(index))
 
+    def device_name(self, index: int) -> str:
+        return self.device_info(index)[0]
+
     def device_info(self, index: int) -> tuple[str, tuple[int, int]]:
         """(GPU name, compute capability) of device ``index``."""
         props = self._call("cudaGetDeviceProperties", self._rt.cudaGetDeviceProperties(index))
