@@ -406,3 +406,25 @@ def test_cuda_runtime_wraps_pinned_memory_and_reports_errors():
 def test_missing_tensorrt_names_the_extra(tmp_path, engine_file):
     with pytest.raises(BackendUnavailableError, match=r"acnet\[tensorrt\]"):
         Segmenter(engine_file)
+
+
+# --------------------------------------------------------------------------- the real thing
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="TensorRT is not installed (it needs an NVIDIA GPU machine)")
+@pytest.mark.parametrize("fp16", [False, True])
+def test_real_engine_agrees_with_onnx_runtime(tmp_path, fp16):
+    from runtime_models import make_onnx
+
+    from acnet.export.tensorrt import TrtBuildOptions, build_engine
+
+    onnx_path = make_onnx(tmp_path / "tiny.onnx", batch="N")
+    report = build_engine(onnx_path, tmp_path / "tiny.engine", TrtBuildOptions(fp16=fp16, min_batch=1, opt_batch=2, max_batch=4, workspace_gb=0.5))
+    reference = Segmenter(onnx_path)
+    with Segmenter(report.engine, batch_size=3) as engine:
+        assert engine.backend.name == "tensorrt" and engine.backend.limits == BatchLimits(1, 4)
+        frames = [frame(40 + 8 * i, 72, seed=i) for i in range(5)]  # batches of 3 and 2
+        for got, f in zip(engine.segment_batch(frames), frames):
+            agreement = (got == reference.segment(*f)).mean()
+            assert agreement >= (0.99 if fp16 else 0.999), agreement
+        np.testing.assert_allclose(engine.logits(*frames[0]), reference.logits(*frames[0]), atol=0.05 if fp16 else 1e-4)
