@@ -61,12 +61,14 @@ class Segmenter:
         batch_size: int | None = None,
         input_size: tuple[int, int] | None = None,
     ) -> None:
-        if batch_size is not None and int(batch_size) < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         opened = open_backend(
             path, backend, device, threads=threads, providers=providers, io_binding=io_binding, input_size=input_size
         )
-        self._attach(opened, batch_size, input_size)
+        try:
+            self._attach(opened, batch_size, input_size)
+        except BaseException:
+            opened.close()
+            raise
         log.info("opened %s: %s", path, self.backend.describe())
 
     @classmethod
@@ -76,13 +78,13 @@ class Segmenter:
         For backends that do not come from a file (a benchmark's PyTorch
         reference, say): every step around the network stays the runtime's.
         """
-        if batch_size is not None and int(batch_size) < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         seg = cls.__new__(cls)
         seg._attach(backend, batch_size, input_size)
         return seg
 
     def _attach(self, backend: Backend, batch_size: int | None, input_size: tuple[int, int] | None) -> None:
+        if batch_size is not None and int(batch_size) < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         self.backend = backend
         self.info: ModelInfo = backend.info
         height, width = self._input_size(input_size)
