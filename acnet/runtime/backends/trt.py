@@ -265,6 +265,7 @@ class TensorRTBackend:
         self._cuda = cuda
         self._host: dict[str, np.ndarray] = {}
         self._device: dict[str, int] = {}
+        self._stream: int | None = None
         self._stream = cuda.stream_create()
         for name, shape in self.plan.buffer_shapes.items():
             count = math.prod(shape)
@@ -308,12 +309,14 @@ class TensorRTBackend:
         cuda, self._cuda = self._cuda, None
         if cuda is None:
             return
-        cuda.stream_synchronize(self._stream)
+        if self._stream is not None:
+            cuda.stream_synchronize(self._stream)
         for ptr in self._device.values():
             cuda.free(ptr)
         for array in self._host.values():
             cuda.free_host(array)
-        cuda.stream_destroy(self._stream)
+        if self._stream is not None:
+            cuda.stream_destroy(self._stream)
         self._host.clear()
         self._device.clear()
         self._context = None  # the context goes before its engine
