@@ -302,6 +302,8 @@ def test_backend_choice():
     assert choose_backend("m.onnx") == "onnxruntime"
     assert choose_backend("m.ENGINE") == "tensorrt" and choose_backend("m.plan") == "tensorrt"
     assert choose_backend("m.bin", "onnxruntime") == "onnxruntime"
+    with pytest.raises(ModelFileError, match="acnet export onnx best.pt"):
+        choose_backend("best.pt")
 
 
 class NumpyBackend:

@@ -31,6 +31,11 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
             return "onnxruntime"
         if suffix in ENGINE_SUFFIXES:
             return "tensorrt"
+        if suffix in (".pt", ".pth", ".ckpt"):
+            raise ModelFileError(
+                f"{path} looks like a PyTorch checkpoint; the runtime runs exported models: "
+                f"`acnet export onnx {path} -o model.onnx` first"
+            )
         raise ModelFileError(
             f"cannot tell what kind of model {path} is from its suffix {suffix!r}: "
             f"expected .onnx or .engine/.plan, or pass the backend explicitly"
