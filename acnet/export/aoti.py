@@ -302,5 +302,4 @@ def aoti_command(checkpoint, output, device, fp16, height, width, batch, dynamic
     options = AotiExportOptions(
         device=device, fp16=fp16, height=height, width=width, batch=0 if dynamic_batch else (batch or 1), verify=verify
     )
-    click.echo(f"compiling {checkpoint} with AOTInductor for {options.device}; this takes a minute or more", err=True)
     click.echo(compile_package(checkpoint, output, options).summary())

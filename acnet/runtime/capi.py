@@ -1,0 +1,134 @@
+"""``acnet capi``: build the C library (libacnet.so, acnet.h) and find what it built.
+
+The build is exactly the documented CMake commands::
+
+    cmake -S <acnet>/runtime/c -B build -DACNET_PYTHON=<this python>
+    cmake --build build --parallel
+
+CMake asks ``ACNET_PYTHON`` for ``torch.utils.cmake_prefix_path`` to find the
+torch headers and libraries, so this module never imports torch itself (the
+runtime stays torch-free).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from acnet.errors import BackendUnavailableError, ConfigError
+
+#: The CMake project: CMakeLists.txt, include/acnet.h, src/, examples/, tests/.
+SOURCE_DIR = Path(__file__).resolve().parent / "c"
+#: Where ``acnet capi build`` builds by default (relative to the working directory).
+DEFAULT_BUILD_DIR = Path("build")
+LIBRARY_NAME = "libacnet.so"
+BACKEND_CHOICES = ("auto", "on", "off")
+
+
+def include_dir() -> Path:
+    """The folder holding ``acnet.h``."""
+    return SOURCE_DIR / "include"
+
+
+def cmake_commands(
+    build_dir: str | os.PathLike = DEFAULT_BUILD_DIR,
+    *,
+    build_type: str = "Release",
+    tests: bool = False,
+    aoti: str = "auto",
+    tensorrt: str = "auto",
+    jobs: int | None = None,
+    python: str | None = None,
+) -> list[list[str]]:
+    """The configure and build commands :func:`build` runs."""
+    for name, value in (("aoti", aoti), ("tensorrt", tensorrt)):
+        if value not in BACKEND_CHOICES:
+            raise ConfigError(f"{name} must be one of {', '.join(BACKEND_CHOICES)}, got {value!r}")
+    build_dir = str(build_dir)
+    configure = [
+        "cmake",
+        "-S",
+        str(SOURCE_DIR),
+        "-B",
+        build_dir,
+        f"-DACNET_PYTHON={python or sys.executable}",
+        f"-DCMAKE_BUILD_TYPE={build_type}",
+        f"-DACNET_AOTI={aoti.upper()}",
+        f"-DACNET_TENSORRT={tensorrt.upper()}",
+        f"-DACNET_BUILD_TESTS={'ON' if tests else 'OFF'}",
+    ]
+    compile_ = ["cmake", "--build", build_dir, "--parallel", str(jobs or os.cpu_count() or 1)]
+    return [configure, compile_]
+
+
+def build(build_dir: str | os.PathLike = DEFAULT_BUILD_DIR, *, echo=None, **options) -> Path:
+    """Configure and build the C library; return the path of ``libacnet.so``.
+
+    ``options`` are those of :func:`cmake_commands`. CMake's own output goes
+    to this process's stdout/stderr; ``echo`` (e.g. ``click.echo``) is given
+    each command line before it runs.
+    """
+    if not sys.platform.startswith("linux"):
+        raise BackendUnavailableError(f"the acnet C library builds on Linux only, not {sys.platform}")
+    if shutil.which("cmake") is None:
+        raise BackendUnavailableError("cmake was not found on PATH; install CMake >= 3.18 (e.g. `pip install cmake`)")
+    for step, command in zip(("configure", "build"), cmake_commands(build_dir, **options)):
+        if echo is not None:
+            echo("$ " + shlex.join(command))
+        rc = subprocess.run(command).returncode
+        if rc != 0:
+            raise BackendUnavailableError(f"cmake could not {step} the C library (exit {rc}); see its messages above")
+    return library_path(build_dir)
+
+
+def library_path(build_dir: str | os.PathLike = DEFAULT_BUILD_DIR) -> Path:
+    """``libacnet.so`` in a build folder; ConfigError naming the fix when it is not there."""
+    path = Path(build_dir) / LIBRARY_NAME
+    if not path.is_file():
+        raise ConfigError(f"{path} not found; build the C library first with `acnet capi build --build-dir {build_dir}`")
+    return path
+
+
+def example_path(build_dir: str | os.PathLike = DEFAULT_BUILD_DIR) -> Path:
+    """The ``segment`` example program in a build folder."""
+    path = Path(build_dir) / "segment"
+    if not path.is_file():
+        raise ConfigError(f"{path} not found; build the C library first with `acnet capi build --build-dir {build_dir}`")
+    return path
+
+
+@click.group("capi")
+def capi() -> None:
+    """The C library: libacnet.so with the plain-C header acnet.h."""
+
+
+@capi.command("build")
+@click.option("--build-dir", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_BUILD_DIR, show_default=True)
+@click.option("--build-type", default="Release", show_default=True, help="CMake build type.")
+@click.option("--aoti", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True, help="AOTInductor backend (needs torch).")
+@click.option("--tensorrt", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True, help="TensorRT backend (needs TensorRT and CUDA).")
+@click.option("--tests", is_flag=True, help="Also build the test programs (capi_check, kernels_check).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Parallel compile jobs (default: all cores).")
+def build_command(build_dir, build_type, aoti, tensorrt, tests, jobs):
+    """Build libacnet.so and the segment example with CMake."""
+    lib = build(build_dir, build_type=build_type, aoti=aoti, tensorrt=tensorrt, tests=tests, jobs=jobs, echo=click.echo)
+    click.echo(f"built {lib}")
+    click.echo(f"header: {include_dir() / 'acnet.h'}")
+    click.echo(f"example: {build_dir / 'segment'} MODEL.pt2 RGB.ppm DEPTH.pgm LABELS.pgm")
+
+
+@capi.command("paths")
+@click.option("--build-dir", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_BUILD_DIR, show_default=True)
+def paths_command(build_dir):
+    """Print where the header, sources and built library are (for your own build)."""
+    click.echo(f"source:  {SOURCE_DIR}")
+    click.echo(f"include: {include_dir()}")
+    lib = Path(build_dir) / LIBRARY_NAME
+    click.echo(f"library: {lib.absolute() if lib.is_file() else f'{lib} (not built yet: acnet capi build)'}")
+    click.echo(f"compile: cc app.c -I{include_dir()} -L{Path(build_dir).resolve()} -lacnet -Wl,-rpath,{Path(build_dir).resolve()}")

@@ -1,0 +1,119 @@
+"""What the C-ABI and AOTI tests share, made once per test session.
+
+Compiling an AOTInductor package (~40 s on two cores) and building the C
+library (~20 s) are the slow steps, so each is done once per process and
+cached here (a module imported by several test files is imported once;
+fixtures in two files would run twice). Everything is made through the
+``acnet`` command line, as a user would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+#: Input size of the tiny package: small, so compile and inference are quick.
+HEIGHT, WIDTH = 64, 96
+
+_made: dict[str, object] = {}
+
+
+def _once(key: str, make):
+    if key not in _made:
+        _made[key] = make()
+    return _made[key]
+
+
+def acnet_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``acnet ARGS`` in a fresh interpreter, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "acnet.cli", *args], capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"acnet {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def checkpoint(factory: pytest.TempPathFactory, config) -> Path:
+    """A tiny randomly initialised ACNet checkpoint (fixed seed) for 64x96 inputs."""
+
+    def make() -> Path:
+        import torch
+
+        from acnet.runtime.preprocess import Normalization
+        from acnet.training.checkpoint import make_record, save_checkpoint
+        from acnet.training.model import build_model
+
+        torch.manual_seed(0)
+        model = build_model(config)
+        names = [f"class {i} é" for i in range(1, config.num_classes + 1)]
+        norm = Normalization(rgb_mean=(0.45, 0.42, 0.4), rgb_std=(0.25, 0.26, 0.27), depth_mean=2.5, depth_std=1.1)
+        path = factory.mktemp("capi-ckpt") / "tiny.pt"
+        return save_checkpoint(path, make_record(model, config, names, norm, (HEIGHT, WIDTH)))
+
+    return _once("checkpoint", make)
+
+
+def aoti_package(factory: pytest.TempPathFactory, config) -> tuple[Path, str, float]:
+    """``acnet export aoti`` of :func:`checkpoint` for the CPU: (path, CLI stdout, seconds)."""
+
+    def make():
+        out = factory.mktemp("capi-aoti") / "tiny.pt2"
+        start = time.perf_counter()
+        proc = acnet_cli("export", "aoti", str(checkpoint(factory, config)), "-o", str(out))
+        return out, proc.stdout, time.perf_counter() - start
+
+    return _once("aoti", make)
+
+
+def onnx_model(factory: pytest.TempPathFactory, config) -> Path:
+    """The same checkpoint exported to ONNX, for the Python runtime's Segmenter."""
+
+    def make() -> Path:
+        from acnet.export.onnx import OnnxExportOptions, export_onnx
+
+        out = factory.mktemp("capi-onnx") / "tiny.onnx"
+        export_onnx(checkpoint(factory, config), out, OnnxExportOptions())
+        return out
+
+    return _once("onnx", make)
+
+
+def capi_build(factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """``acnet capi build --tests`` into a temporary folder: (build dir, CLI stdout)."""
+    if shutil.which("cmake") is None or shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("the C library needs cmake and a C++ compiler on PATH")
+
+    def make():
+        build = factory.mktemp("capi-build")
+        proc = acnet_cli("capi", "build", "--build-dir", str(build), "--tests")
+        return build, proc.stdout
+
+    return _once("build", make)
+
+
+# --------------------------------------------------------------------------- netpbm files
+
+
+def write_ppm(path: Path, rgb: np.ndarray) -> Path:
+    h, w = rgb.shape[:2]
+    path.write_bytes(b"P6\n%d %d\n255\n" % (w, h) + np.ascontiguousarray(rgb, np.uint8).tobytes())
+    return path
+
+
+def write_pgm16(path: Path, depth: np.ndarray) -> Path:
+    h, w = depth.shape
+    path.write_bytes(b"P5\n# depth, millimetres\n%d %d\n65535\n" % (w, h) + depth.astype(">u2").tobytes())
+    return path
+
+
+def read_pgm8(path: Path) -> np.ndarray:
+    data = path.read_bytes()
+    magic, dims, maxval, rest = data.split(b"\n", 3)
+    assert magic == b"P5" and maxval == b"255"
+    w, h = (int(v) for v in dims.split())
+    return np.frombuffer(rest, np.uint8).reshape(h, w)

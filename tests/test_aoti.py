@@ -1,0 +1,166 @@
+"""`acnet export aoti`: a verified AOTInductor package that carries its metadata."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from capi_artifacts import HEIGHT, WIDTH, aoti_package, checkpoint
+from click.testing import CliRunner
+
+from acnet.cli import main
+from acnet.errors import ConfigError, ModelFileError
+
+
+@pytest.fixture(scope="session")
+def ckpt(tmp_path_factory, tiny_config):
+    return checkpoint(tmp_path_factory, tiny_config)
+
+
+@pytest.fixture(scope="session")
+def package(tmp_path_factory, tiny_config):
+    return aoti_package(tmp_path_factory, tiny_config)
+
+
+@pytest.mark.slow
+def test_export_writes_a_verified_package_with_its_metadata(package, ckpt):
+    from acnet._io import sha256_file
+    from acnet.export.aoti import read_package_info
+    from acnet.training.checkpoint import checkpoint_info, load_checkpoint
+
+    path, stdout, seconds = package
+    print(f"acnet export aoti (compile + verify) took {seconds:.1f} s")
+    assert path.is_file() and zipfile.is_zipfile(path)
+    assert f"wrote {path}" in stdout and "AOTInductor, cpu, fp32, batch 1, 64x96" in stdout
+    assert "AOTInductor vs PyTorch" in stdout and "passed" in stdout
+
+    info = read_package_info(path)
+    expected = checkpoint_info(load_checkpoint(ckpt), ckpt)
+    assert (info.input_height, info.input_width) == (HEIGHT, WIDTH)
+    assert info.class_names == expected.class_names
+    assert info.normalization == expected.normalization
+    assert info.source_sha256 == sha256_file(ckpt)
+    assert (info.output, info.precision, info.batch) == ("logits", "fp32", 1)
+
+    report = json.loads(path.with_name("tiny.verify.json").read_text())
+    assert report["verification"]["passed"] and report["backend"] == "aoti"
+    assert report["verification"]["agreement"] >= 0.999
+
+
+@pytest.mark.slow
+def test_package_metadata_is_what_libtorch_reads(package):
+    """The C library reads the metadata through the loader; torch's Python binding shows the same map."""
+    import torch
+
+    from acnet.export.aoti import METADATA_KEY, TORCH_VERSION_KEY, read_package_info
+
+    runner = torch._inductor.aoti_load_package(str(package[0]))
+    meta = runner.get_metadata()
+    assert json.loads(meta[METADATA_KEY]) == read_package_info(package[0]).to_dict()
+    assert meta[TORCH_VERSION_KEY] == torch.__version__.split("+")[0]
+    assert meta["AOTI_DEVICE_KEY"] == "cpu"
+
+
+def test_options_refuse_what_cannot_work():
+    from acnet.export.aoti import AotiExportOptions
+
+    assert AotiExportOptions(device="CUDA:1").device == "cuda:1"
+    with pytest.raises(ConfigError, match="unknown device"):
+        AotiExportOptions(device="tpu")
+    with pytest.raises(ConfigError, match="--fp16 needs --device cuda"):
+        AotiExportOptions(fp16=True)
+    with pytest.raises(ConfigError, match="batch must be"):
+        AotiExportOptions(batch=-1)
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        AotiExportOptions(height=100)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-o", "{tmp}/m.bin"], "must be named *.pt2"),
+        (["-o", "{tmp}/m.pt2", "--fp16"], "--fp16 needs --device cuda"),
+        (["-o", "{tmp}/m.pt2", "--height", "70"], "input height must be a positive multiple of 32, got 70"),
+        (["-o", "{tmp}/m.pt2", "--batch", "2", "--dynamic-batch"], "either --batch or --dynamic-batch"),
+        (["-o", "{tmp}/m.pt2", "--device", "gpu"], "unknown device 'gpu'"),
+    ],
+)
+def test_cli_refuses_bad_options_in_one_line(args, message, ckpt, tmp_path):
+    assert message in _one_line_error(["export", "aoti", str(ckpt), *(a.format(tmp=tmp_path) for a in args)])
+    assert not list(tmp_path.iterdir()), "nothing may be written when the export is refused"
+
+
+def _one_line_error(args: list[str]) -> str:
+    """Run the CLI in-process; assert exit 2 with exactly one error line and no traceback."""
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), "an exception escaped the CLI"
+    lines = [line for line in result.output.splitlines() if line.startswith("acnet: error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_cli_missing_or_foreign_checkpoint_is_one_line_exit_2(tmp_path):
+    foreign = tmp_path / "foreign.pt"
+    foreign.write_bytes(b"not a checkpoint at all")
+    for source, message in ((tmp_path / "missing.pt", "not found"), (foreign, "not an acnet checkpoint")):
+        assert message in _one_line_error(["export", "aoti", str(source), "-o", str(tmp_path / "m.pt2")])
+    assert not (tmp_path / "m.pt2").exists()
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_has_cuda(), reason="this machine has a GPU, so --device cuda would compile")
+def test_cuda_export_without_a_gpu_is_refused_before_compiling(ckpt, tmp_path):
+    line = _one_line_error(["export", "aoti", str(ckpt), "-o", str(tmp_path / "m.pt2"), "--device", "cuda"])
+    assert "needs a CUDA GPU" in line
+
+
+def test_read_package_info_refuses_foreign_files(tmp_path):
+    from acnet.export.aoti import read_package_info
+
+    with pytest.raises(ModelFileError, match="not found"):
+        read_package_info(tmp_path / "missing.pt2")
+    text = tmp_path / "text.pt2"
+    text.write_text("hello")
+    with pytest.raises(ModelFileError, match="not a readable AOTInductor package"):
+        read_package_info(text)
+    empty = tmp_path / "empty.pt2"
+    with zipfile.ZipFile(empty, "w") as z:
+        z.writestr("m/data/aotinductor/model/x_metadata.json", json.dumps({"AOTI_DEVICE_KEY": "cpu"}))
+    with pytest.raises(ModelFileError, match="carries no acnet metadata"):
+        read_package_info(empty)
+
+
+def test_fp16_wrapper_takes_and_returns_float32(tiny_config):
+    """What an --fp16 package computes (compiled for CUDA only; checked here in eager mode)."""
+    import torch
+
+    from acnet.export.aoti import _fp16_with_fp32_io
+    from acnet.training.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(tiny_config).eval()
+    rgb, depth = torch.randn(1, 3, 32, 32), torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        reference = model(rgb, depth)
+        half = _fp16_with_fp32_io(copy.deepcopy(model))
+        out = half(rgb, depth)
+    assert out.dtype == torch.float32 and out.shape == reference.shape
+    assert next(half.parameters()).dtype == torch.float16
+    agreement = (out.argmax(1) == reference.argmax(1)).float().mean().item()
+    assert agreement > 0.95
+
+
+def test_export_module_imports_torch_lazily():
+    code = "import sys, acnet.export.aoti; assert 'torch' not in sys.modules, 'imported torch'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
