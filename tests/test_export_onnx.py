@@ -94,3 +94,122 @@ def test_verification_report(exported):
     assert record["verification"]["agreement"] == exported.agreement
     assert record["verification"]["reference_classes"] > 3
     assert ModelInfo.from_dict(record["model_info"]) == exported.info
+
+
+# --------------------------------------------------------------------------- options and the CLI
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from acnet.cli import main
+
+    return CliRunner().invoke(main, ["export", "onnx", *map(str, args)])
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("acnet: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_option_validation():
+    from acnet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        OnnxExportOptions(height=100)
+    with pytest.raises(ConfigError, match="not both"):
+        OnnxExportOptions(batch=2, dynamic_batch=True)
+    with pytest.raises(ConfigError, match="opset"):
+        OnnxExportOptions(opset=11)
+    with pytest.raises(ConfigError, match="batch"):
+        OnnxExportOptions(batch=0)
+
+
+def test_bad_checkpoints_give_one_line_errors(tmp_path, checkpoint):
+    out = tmp_path / "m.onnx"
+    _one_line_error(_cli(tmp_path / "missing.pt", "-o", out), "not found")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(checkpoint.read_bytes()[:4096])
+    _one_line_error(_cli(truncated, "-o", out), "truncated.pt")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    _one_line_error(_cli(garbage, "-o", out), "garbage.pt")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    _one_line_error(_cli(foreign, "-o", out), "not an acnet checkpoint")
+    assert not out.exists()
+
+
+def test_bad_sizes_and_outputs_give_one_line_errors(tmp_path, checkpoint):
+    out = tmp_path / "m.onnx"
+    _one_line_error(_cli(checkpoint, "-o", out, "--height", 100), "multiple of 32", "100")
+    _one_line_error(_cli(checkpoint, "-o", out, "--width", 0), "multiple of 32")
+    _one_line_error(_cli(checkpoint, "-o", out, "--batch", 2, "--dynamic-batch"), "not both")
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a file, not a folder")
+    _one_line_error(_cli(checkpoint, "-o", blocker / "m.onnx"), "cannot create output directory")
+    _one_line_error(_cli(checkpoint, "-o", tmp_path), "is a directory")
+    assert not out.exists()
+
+
+def test_cli_error_in_a_real_process(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    proc = subprocess.run(
+        [sys.executable, "-m", "acnet.cli", "export", "onnx", str(bad), "-o", str(tmp_path / "m.onnx")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("acnet: error: ") and "Traceback" not in proc.stderr
+
+
+def test_failed_verification_is_an_error_unless_no_verify(tmp_path, checkpoint, exported, monkeypatch):
+    import acnet.export.onnx as export_module
+    import acnet.export.verify as verify
+
+    traced = onnx.load(exported.output)  # the tracing itself is tested above; reuse it
+    monkeypatch.setattr(export_module, "trace_to_onnx", lambda *args: traced)
+    out = tmp_path / "m.onnx"
+    out.with_name("m.verify.json").write_text("{}")  # a stale report from an earlier export
+    monkeypatch.setitem(verify.MIN_AGREEMENT, "fp32", 1.01)  # no model can pass this
+    _one_line_error(_cli(checkpoint, "-o", out), "FAILED", "--no-verify")
+    assert not out.exists()
+    result = _cli(checkpoint, "-o", out, "--no-verify")
+    assert result.exit_code == 0, result.output
+    assert "not verified" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # the stale report is gone
+
+
+def test_dynamic_fp16_argmax_export_through_the_cli(tmp_path, checkpoint):
+    out = tmp_path / "labels.onnx"
+    result = _cli(checkpoint, "-o", out, "--dynamic-batch", "--dynamic-hw", "--argmax", "--fp16")
+    assert result.exit_code == 0, result.output
+    assert "agreement" in result.output and "passed" in result.output
+    model = onnx.load(out)
+    assert io_signature(model) == {
+        "inputs": {"rgb": ("float", ("batch", 3, "height", "width")), "depth": ("float", ("batch", 1, "height", "width"))},
+        "outputs": {"labels": ("int32", ("batch", "height", "width"))},
+    }
+    assert len(find_acm_fusions(model)) == 5
+    session = _session(out)
+    info = ModelInfo.from_props(session.get_modelmeta().custom_metadata_map)
+    assert (info.output, info.precision, info.batch, info.dynamic_hw) == ("labels", "fp16", 0, True)
+    report = json.loads(out.with_name("labels.verify.json").read_text())
+    assert report["verification"]["min_agreement"] == 0.995 and report["verification"]["input_shape"][0] == 2
+
+    torch_model, _ = load_model(checkpoint)
+    rgb, depth = check_inputs(info, 96, 128, batch=3, seed=3)  # another batch and size than verified
+    (labels,) = session.run(None, {"rgb": rgb, "depth": depth})
+    assert labels.dtype == np.int32 and labels.shape == (3, 96, 128)
+    with torch.inference_mode():
+        ref = torch_model(torch.from_numpy(rgb), torch.from_numpy(depth)).argmax(1).numpy() + 1
+    assert labels.min() >= 1 and labels.max() <= 13  # class ids: channel + 1, never void
+    assert (labels == ref).mean() >= 0.995
+    assert len(np.unique(ref)) > 3

@@ -60,7 +60,7 @@ class OnnxExportOptions:
     verify: bool = True
 
     def __post_init__(self) -> None:
-        check_input_size(self.height or STRIDE, self.width or STRIDE)  # None: the checkpoint's
+        check_input_size(*(STRIDE if v is None else v for v in (self.height, self.width)))  # None: the checkpoint's
         if not isinstance(self.batch, int) or self.batch < 1:
             raise ConfigError(f"batch must be a positive integer, got {self.batch!r}")
         if self.dynamic_batch and self.batch != 1:
@@ -211,8 +211,8 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     start = time.perf_counter()
     output = check_writable(output)
     model, ckpt = load_model(checkpoint)
-    height = options.height or ckpt.input_height
-    width = options.width or ckpt.input_width
+    height = ckpt.input_height if options.height is None else options.height
+    width = ckpt.input_width if options.width is None else options.width
     check_input_size(height, width)
     info = model_info(ckpt, options, height, width)
 
