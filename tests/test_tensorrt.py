@@ -347,6 +347,25 @@ def test_bad_onnx_inputs(tmp_path):
         build_engine(foreign, tmp_path / "m.engine", trt=trt, gpu=GPU)
 
 
+def test_query_gpu_reads_name_and_compute_capability():
+    from acnet.export.tensorrt import query_gpu
+
+    class Cuda:
+        def __init__(self, fail=False):
+            self.fail = fail
+
+        def set_device(self, index):
+            if self.fail:
+                raise BackendUnavailableError("CUDA cudaSetDevice failed: cudaErrorNoDevice")
+
+        def device_info(self, index):
+            return "NVIDIA Jetson AGX Orin", (8, 7)
+
+    assert query_gpu(0, Cuda()) == GPU
+    with pytest.raises(BackendUnavailableError, match="no usable NVIDIA GPU.*cudaErrorNoDevice"):
+        query_gpu(0, Cuda(fail=True))
+
+
 def test_trtexec_command_for_a_fixed_model():
     from acnet.runtime.sidecar import TensorShape
 

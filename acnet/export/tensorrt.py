@@ -249,22 +249,15 @@ class GpuInfo:
     compute_capability: str  # "major.minor"
 
 
-class _GpuQuery(CudaRuntime):
-    """The runtime's CUDA wrapper plus the one fact export needs beyond it."""
-
-    def compute_capability(self, index: int) -> str:
-        props = self._call("cudaGetDeviceProperties", self._rt.cudaGetDeviceProperties(index))
-        return f"{props.major}.{props.minor}"
-
-
 def query_gpu(index: int = 0, cuda: CudaRuntime | None = None) -> GpuInfo:
     """Name and compute capability of CUDA device ``index`` (via cuda-python)."""
-    cuda = cuda if cuda is not None else _GpuQuery.load()
+    cuda = cuda if cuda is not None else CudaRuntime.load()
     try:
         cuda.set_device(index)
-        return GpuInfo(cuda.device_name(index), cuda.compute_capability(index))
+        name, (major, minor) = cuda.device_info(index)
     except BackendUnavailableError as exc:
         raise BackendUnavailableError(f"no usable NVIDIA GPU ({exc}); TensorRT engines are built on the GPU they will run on") from None
+    return GpuInfo(name, f"{major}.{minor}")
 
 
 # --------------------------------------------------------------------------- building
