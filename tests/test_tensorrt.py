@@ -174,12 +174,28 @@ def fake_trt(version: str, fail_node: int | None = None, build_fails: bool = Fal
         def __init__(self):
             pass
 
+    class Engine:
+        def get_tensor_shape(self, name):
+            return (-1, 3 if name == "rgb" else 1, 64, 96)
+
+        def get_tensor_profile_shape(self, name, index):
+            c = 3 if name == "rgb" else 1
+            return [(1, c, 64, 96), (2, c, 64, 96), (4, c, 64, 96)]
+
+    class Runtime:
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, data):
+            return Engine() if data == b"SERIALIZED-ENGINE" else None
+
     flags = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1}
     builder_flags = {"TF32": 6} if major >= 11 else {"FP16": 0, "TF32": 6}
     module = types.SimpleNamespace(
         __version__=version,
         Logger=Logger,
         Builder=Builder,
+        Runtime=Runtime,
         OnnxParser=Parser,
         IProgressMonitor=IProgressMonitor,
         NetworkDefinitionCreationFlag=types.SimpleNamespace(**flags),
@@ -345,6 +361,25 @@ def test_bad_onnx_inputs(tmp_path):
     onnx.save(model, foreign)
     with pytest.raises(ModelFileError, match="no acnet metadata"):
         build_engine(foreign, tmp_path / "m.engine", trt=trt, gpu=GPU)
+
+
+def test_sidecar_for_an_engine_built_by_hand(tmp_path):
+    from acnet.export.tensorrt import describe_engine_file
+
+    onnx_path = _onnx(tmp_path / "model.onnx")
+    engine = tmp_path / "hand.engine"
+    engine.write_bytes(b"SERIALIZED-ENGINE")  # as trtexec --saveEngine would
+    trt, _ = fake_trt("10.3.0.26")
+    report = describe_engine_file(onnx_path, engine, fp16=True, trt=trt, gpu=GPU)
+    sidecar = read_sidecar(engine)
+    assert sidecar == report.sidecar and engine.read_bytes() == b"SERIALIZED-ENGINE"
+    assert sidecar.batch_range == (1, 2, 4) and sidecar.precision == "fp16" and sidecar.info.batch == 0
+    assert report.summary().startswith("described") and "trtexec" not in report.summary()
+    engine.write_bytes(b"from another TensorRT")
+    with pytest.raises(ModelFileError, match="another TensorRT or for another GPU"):
+        describe_engine_file(onnx_path, engine, trt=trt, gpu=GPU)
+    with pytest.raises(ModelFileError, match="not found"):
+        describe_engine_file(onnx_path, tmp_path / "none.engine", trt=trt, gpu=GPU)
 
 
 def test_query_gpu_reads_name_and_compute_capability():

@@ -334,20 +334,22 @@ class TrtBuildReport:
     sidecar_path: Path
     sidecar: EngineSidecar
     seconds: float
-    trtexec: str
+    #: The equivalent trtexec command; empty for an engine built by hand.
+    trtexec: str = ""
 
     def summary(self) -> str:
         s = self.sidecar
         lo, opt, hi = s.batch_range
         batch = str(lo) if lo == hi else f"{lo}..{hi} (opt {opt})"
-        return "\n".join(
-            [
-                f"wrote {self.engine} ({s.precision}, TensorRT {s.tensorrt_version} on {s.gpu_name} "
-                f"(compute {s.compute_capability}), batch {batch}, {s.engine_size / 2**20:.1f} MiB) in {self.seconds:.0f} s",
-                f"sidecar: {self.sidecar_path}",
-                f"trtexec equivalent: {self.trtexec}",
-            ]
-        )
+        lines = [
+            f"{'wrote' if self.trtexec else 'described'} {self.engine} ({s.precision}, TensorRT {s.tensorrt_version} "
+            f"on {s.gpu_name} (compute {s.compute_capability}), batch {batch}, {s.engine_size / 2**20:.1f} MiB) "
+            f"in {self.seconds:.0f} s",
+            f"sidecar: {self.sidecar_path}",
+        ]
+        if self.trtexec:
+            lines.append(f"trtexec equivalent: {self.trtexec}")
+        return "\n".join(lines)
 
 
 def trtexec_command(onnx_path: str, engine_path: str, plan: BuildPlan, inputs: dict[str, TensorShape], workspace_gb: float, timing_cache: str | None = None) -> str:
@@ -442,21 +444,9 @@ def build_engine(
     if cache_path is not None:
         atomic_write_bytes(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
 
-    lo, _, hi = batch
-    sidecar = EngineSidecar(
-        tensorrt_version=version,
-        gpu_name=gpu.name,
-        compute_capability=gpu.compute_capability,
-        precision=plan.precision,
-        inputs=inputs,
-        outputs=outputs,
-        source_onnx=source.path.name,
-        source_onnx_sha256=source.sha256,
-        info=source.info.with_(precision=plan.precision, batch=lo if lo == hi else 0, dynamic_hw=False),
-        engine_size=len(engine_bytes),
-        engine_sha256=sha256_file(engine_path),
-        acnet_version=acnet.__version__,
-        build={
+    sidecar = _engine_sidecar(
+        source, version, gpu, plan.precision, inputs, outputs, engine_path,
+        {
             "fp16_source": plan.fp16_source,
             "network_flags": list(plan.network_flags),
             "builder_flags": list(plan.builder_flags),
@@ -464,14 +454,78 @@ def build_engine(
             "timing_cache": str(cache_path) if cache_path else None,
         },
     )
-    written = write_sidecar(engine_path, sidecar)
     return TrtBuildReport(
         engine=engine_path,
-        sidecar_path=written,
+        sidecar_path=write_sidecar(engine_path, sidecar),
         sidecar=sidecar,
         seconds=time.perf_counter() - start,
         trtexec=trtexec_command(str(source.path), str(engine_path), plan, inputs, options.workspace_gb, str(cache_path) if cache_path else None),
     )
+
+
+def _engine_sidecar(source: OnnxSource, version: str, gpu: GpuInfo, precision: str, inputs, outputs, engine_path: Path, build: dict) -> EngineSidecar:
+    lo, hi = inputs["rgb"].min[0], inputs["rgb"].max[0]
+    return EngineSidecar(
+        tensorrt_version=version,
+        gpu_name=gpu.name,
+        compute_capability=gpu.compute_capability,
+        precision=precision,
+        inputs=inputs,
+        outputs=outputs,
+        source_onnx=source.path.name,
+        source_onnx_sha256=source.sha256,
+        info=source.info.with_(precision=precision, batch=lo if lo == hi else 0, dynamic_hw=False),
+        engine_size=engine_path.stat().st_size,
+        engine_sha256=sha256_file(engine_path),
+        acnet_version=acnet.__version__,
+        build=build,
+    )
+
+
+def describe_engine_file(
+    onnx_path: str | os.PathLike,
+    engine_path: str | os.PathLike,
+    fp16: bool = False,
+    *,
+    trt=None,
+    gpu: GpuInfo | None = None,
+) -> TrtBuildReport:
+    """Write the sidecar of an engine built by hand (``trtexec``) from ``onnx_path``.
+
+    The engine is deserialized here, which proves it fits this TensorRT and
+    GPU, and its optimisation profile is read from it. TensorRT does not
+    record whether ``--fp16`` was used: say so with ``fp16`` (an FP16 ONNX
+    implies it).
+    """
+    start = time.perf_counter()
+    engine_path = Path(engine_path)
+    if not engine_path.is_file():
+        raise ModelFileError(f"engine {engine_path} not found")
+    source = read_onnx(onnx_path)
+    trt = trt if trt is not None else load_tensorrt()
+    version = tensorrt_version(trt)
+    gpu = gpu if gpu is not None else query_gpu()
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(engine_path.read_bytes())
+    if engine is None:
+        raise ModelFileError(
+            f"TensorRT {version} cannot load {engine_path}: it is corrupt or was built with another TensorRT or for another GPU"
+        )
+    profile = {}
+    for name in ("rgb", "depth"):
+        shape = tuple(int(d) for d in engine.get_tensor_shape(name))
+        if -1 in shape:
+            shape = tuple(tuple(int(d) for d in s) for s in engine.get_tensor_profile_shape(name, 0))
+        else:
+            shape = (shape, shape, shape)
+        profile[name] = shape
+    batch = tuple(s[0] for s in profile["rgb"])
+    inputs, outputs = profile_shapes(source, batch)
+    for name, (lo, opt, hi) in profile.items():
+        if (inputs[name].min, inputs[name].opt, inputs[name].max) != (lo, opt, hi):
+            raise ModelFileError(f"{engine_path} takes {name} shapes {lo}..{hi}, which do not fit {source.path.name}")
+    precision = "fp16" if fp16 or source.precision == "fp16" else "fp32"
+    sidecar = _engine_sidecar(source, version, gpu, precision, inputs, outputs, engine_path, {"fp16_source": "built by hand (trtexec)"})
+    return TrtBuildReport(engine_path, write_sidecar(engine_path, sidecar), sidecar, time.perf_counter() - start)
 
 
 @click.command("trt")
@@ -483,8 +537,16 @@ def build_engine(
 @click.option("--opt-batch", type=int, help="Batch TensorRT tunes for (default: the min).")
 @click.option("--max-batch", type=int, help=f"Largest batch (default {DEFAULT_MAX_BATCH}).")
 @click.option("--timing-cache", type=click.Path(path_type=Path, dir_okay=False), help="Reuse and update this timing cache file.")
-def trt_command(onnx_model, output, fp16, workspace_gb, min_batch, opt_batch, max_batch, timing_cache):
-    """Build a TensorRT engine from ONNX_MODEL (on the GPU it will run on)."""
-    options = TrtBuildOptions(fp16, workspace_gb, min_batch, opt_batch, max_batch, timing_cache)
-    report = build_engine(onnx_model, output, options)
+@click.option("--sidecar-only", is_flag=True, help="Do not build: write the sidecar of an engine built by hand at -o (e.g. by trtexec).")
+def trt_command(onnx_model, output, fp16, workspace_gb, min_batch, opt_batch, max_batch, timing_cache, sidecar_only):
+    """Build a TensorRT engine from ONNX_MODEL (on the GPU it will run on).
+
+    Beside the engine goes ENGINE.json: TensorRT version, GPU, precision,
+    profile and model metadata, which the runtime checks before loading.
+    """
+    if sidecar_only:
+        report = describe_engine_file(onnx_model, output, fp16)
+    else:
+        options = TrtBuildOptions(fp16, workspace_gb, min_batch, opt_batch, max_batch, timing_cache)
+        report = build_engine(onnx_model, output, options)
     click.echo(report.summary())

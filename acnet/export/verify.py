@@ -46,10 +46,10 @@ class Verification:
     input_shape: tuple[int, int, int]
     passed: bool
 
-    def summary(self) -> str:
+    def summary(self, backend: str = "ONNX Runtime") -> str:
         verdict = "passed" if self.passed else "FAILED"
         return (
-            f"ONNX Runtime vs PyTorch, batch {self.input_shape[0]} at {self.input_shape[1]}x{self.input_shape[2]}: "
+            f"{backend} vs PyTorch, batch {self.input_shape[0]} at {self.input_shape[1]}x{self.input_shape[2]}: "
             f"max |dlogits| {self.max_abs_err:.3g} (relative {self.rel_err:.2g}), mean {self.mean_abs_err:.3g}, "
             f"argmax agreement {100 * self.agreement:.3f}% (need {100 * self.min_agreement:.1f}%): {verdict}"
         )
