@@ -23,6 +23,7 @@ import click
 import acnet
 from acnet._io import atomic_write_bytes, check_writable
 from acnet.errors import ConfigError, ModelFileError, ParityError
+from acnet.export.verify import Verification
 from acnet.runtime.metadata import ModelInfo
 from acnet.training.config import STRIDE, check_input_size
 
@@ -83,7 +84,7 @@ class ExportReport:
     mean_abs_err: float | None
     agreement: float | None
     passed: bool | None
-    verification: object | None  # acnet.export.verify.Verification
+    verification: Verification | None
     report_path: Path | None
     seconds: float
     size_bytes: int
@@ -194,7 +195,7 @@ def _rename_dims(proto, names: dict[str, str]) -> None:
                 dim.dim_param = names[dim.dim_param]
 
 
-def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, options: OnnxExportOptions = OnnxExportOptions()) -> ExportReport:
+def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, options: OnnxExportOptions | None = None) -> ExportReport:
     """Export a checkpoint to ONNX, check it, verify it against PyTorch, write it atomically.
 
     Raises :class:`CheckpointError` for a bad checkpoint, :class:`ConfigError`
@@ -209,6 +210,7 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     from acnet.training.checkpoint import load_model
 
     start = time.perf_counter()
+    options = options or OnnxExportOptions()
     output = check_writable(output)
     model, ckpt = load_model(checkpoint)
     height = ckpt.input_height if options.height is None else options.height
