@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from acnet.errors import ConfigError, DataError
+from acnet.errors import ConfigError, DataError, InputError
+from acnet.runtime.images import read_depth, read_rgb
 from acnet.runtime.preprocess import Normalization
 from acnet.training.data import resources
 from acnet.training.data.base import Frame, RGBDDataset, validate_frame
@@ -58,10 +59,18 @@ def _index(folder: Path, suffixes: set[str]) -> dict[str, Path]:
     return files
 
 
-def _read_array(path: Path) -> np.ndarray:
-    """Pixels of an image or ``.npy`` file as an array; DataError naming the file otherwise."""
+def _read(reader, path: Path) -> np.ndarray:
+    """Read with the runtime's image readers, reporting problems as DataError (they name the file)."""
+    try:
+        return reader(path)
+    except InputError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _read_label(path: Path) -> np.ndarray:
+    """Class ids from a single-channel (or palette) image or a ``.npy`` array."""
     if not path.is_file():
-        raise DataError(f"{path} not found")
+        raise DataError(f"labels {path} not found")
     try:
         if path.suffix.lower() == ".npy":
             return np.load(path, allow_pickle=False)
@@ -69,15 +78,9 @@ def _read_array(path: Path) -> np.ndarray:
 
         with Image.open(path) as img:
             img.load()
-            if img.mode == "P":  # palette labels: the indices are the ids
-                return np.asarray(img)
-            if img.mode in ("RGBA", "LA", "CMYK", "YCbCr", "1"):
-                img = img.convert("RGB" if img.mode != "LA" else "L")
-            return np.asarray(img)
-    except DataError:
-        raise
+            return np.asarray(img)  # palette images give their indices, which are the ids
     except Exception as exc:  # PIL and numpy raise many types on damaged files
-        raise DataError(f"{path} is not a readable image: {exc}") from None
+        raise DataError(f"labels {path} is not a readable image: {exc}") from None
 
 
 class FolderDataset(RGBDDataset):
@@ -177,14 +180,11 @@ class FolderDataset(RGBDDataset):
         return self.files[index][0]
 
     def _depth_metres(self, raw: np.ndarray, path: Path) -> np.ndarray:
-        if raw.ndim == 3 and raw.shape[2] == 1:
-            raw = raw[..., 0]
+        """uint16 (or integer .npy) raw units -> metres with the configured scale; float is metres."""
         if raw.dtype.kind == "f":
             return raw.astype(np.float32)
-        if raw.dtype.kind not in "ui" or raw.ndim != 2:
-            raise DataError(f"{path}: depth must be a single-channel 16-bit image, got {raw.dtype} {raw.shape}")
-        if raw.size and (raw.min() < 0 or raw.max() > 0xFFFF):
-            raise DataError(f"{path}: depth values outside 0..65535")
+        if raw.dtype.kind not in "ui" or (raw.size and (raw.min() < 0 or raw.max() > 0xFFFF)):
+            raise DataError(f"depth {path}: expected 16-bit values, got {raw.dtype} {raw.min()}..{raw.max()}")
         raw = raw.astype(np.uint16)
         if self.depth_format == "sunrgbd":
             raw = decode_sunrgbd_depth(raw)
@@ -192,13 +192,9 @@ class FolderDataset(RGBDDataset):
 
     def _load(self, index: int) -> Frame:
         stem, rgb_path, depth_path, label_path = self.files[index]
-        rgb = _read_array(rgb_path)
-        if rgb.ndim == 2:
-            rgb = np.repeat(rgb[..., None], 3, axis=2)
-        if rgb.dtype != np.uint8:
-            raise DataError(f"{rgb_path}: RGB must be 8-bit, got {rgb.dtype}")
-        depth = self._depth_metres(_read_array(depth_path), depth_path)
-        label = _read_array(label_path)
+        rgb = _read(read_rgb, rgb_path)
+        depth = self._depth_metres(_read(read_depth, depth_path), depth_path)
+        label = _read_label(label_path)
         if label.ndim != 2:
             raise DataError(f"{label_path}: labels must be a single-channel image of class ids, got shape {label.shape}")
         if label.dtype.kind not in "ui":
