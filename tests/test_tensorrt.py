@@ -401,6 +401,17 @@ def test_query_gpu_reads_name_and_compute_capability():
         query_gpu(0, Cuda(fail=True))
 
 
+def test_missing_onnx_package_is_named(tmp_path, monkeypatch):
+    import sys
+
+    from acnet.export.tensorrt import read_onnx
+
+    onnx_path = _onnx(tmp_path / "model.onnx")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as on a runtime-only install
+    with pytest.raises(BackendUnavailableError, match="pip install onnx"):
+        read_onnx(onnx_path)
+
+
 def test_trtexec_command_for_a_fixed_model():
     from acnet.runtime.sidecar import TensorShape
 

@@ -183,7 +183,10 @@ class OnnxSource:
 
 def read_onnx(path: str | os.PathLike) -> OnnxSource:
     """Load and check an ONNX file exported by acnet (its metadata is required)."""
-    import onnx
+    try:
+        import onnx
+    except ImportError:  # a runtime-only install building engines on a Jetson
+        raise BackendUnavailableError("reading the ONNX model needs the onnx package: pip install onnx") from None
     from google.protobuf.message import DecodeError
 
     from acnet.export.graph import io_signature, read_metadata
