@@ -46,7 +46,7 @@ def test_export_writes_a_verified_package_with_its_metadata(package, ckpt):
     assert info.source_sha256 == sha256_file(ckpt)
     assert (info.output, info.precision, info.batch) == ("logits", "fp32", 1)
 
-    report = json.loads(path.with_name("tiny.verify.json").read_text())
+    report = json.loads(path.with_name("tiny.aoti.verify.json").read_text())
     assert report["verification"]["passed"] and report["backend"] == "aoti"
     assert report["verification"]["agreement"] >= 0.999
 

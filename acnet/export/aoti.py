@@ -29,7 +29,7 @@ from pathlib import Path
 import click
 
 import acnet
-from acnet._io import atomic_write_with, check_writable
+from acnet._io import atomic_write_text, atomic_write_with, check_writable
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, ParityError
 from acnet.runtime.backends.base import Device
 from acnet.runtime.metadata import ModelInfo
@@ -106,23 +106,17 @@ class AotiExport:
 
 
 def package_info(checkpoint_info, options: AotiExportOptions, height: int, width: int) -> ModelInfo:
-    """The metadata a package compiled from ``checkpoint_info`` carries."""
-    config = checkpoint_info.model_config
-    return ModelInfo(
-        acnet_version=acnet.__version__,
-        backbone=config.backbone,
-        num_classes=config.num_classes,
-        class_names=tuple(checkpoint_info.class_names),
-        input_height=height,
-        input_width=width,
-        normalization=checkpoint_info.normalization,
-        fusion=config.fusion,
-        output="logits",
-        precision="fp16" if options.fp16 else "fp32",
-        batch=options.batch,
-        dynamic_hw=False,
-        source_sha256=checkpoint_info.sha256,
+    """The metadata a package compiled from ``checkpoint_info`` carries.
+
+    The same as an ONNX export with the same precision and batch: logits out,
+    fixed height and width.
+    """
+    from acnet.export.onnx import OnnxExportOptions, model_info
+
+    onnx_like = OnnxExportOptions(
+        height=height, width=width, batch=options.batch or 1, dynamic_batch=options.batch == 0, fp16=options.fp16, verify=False
     )
+    return model_info(checkpoint_info, onnx_like, height, width)
 
 
 def _fp16_with_fp32_io(model):
@@ -218,9 +212,17 @@ def compile_package(
         size = compiled.stat().st_size
         atomic_write_with(output, lambda tmp: os.replace(compiled, tmp))
 
-    report = v.report_path(output)
+    report = report_path(output)
     if verification is not None:
-        v.write_report(output, verification, info, {"backend": "aoti", "device": str(device), "checkpoint": str(checkpoint)})
+        record = {
+            "model": output.name,
+            "backend": "aoti",
+            "device": str(device),
+            "checkpoint": str(checkpoint),
+            "verification": verification.to_dict(),
+            "model_info": info.to_dict(),
+        }
+        atomic_write_text(report, json.dumps(record, indent=2) + "\n")
     elif report.exists():
         report.unlink()  # a stale report would vouch for a package it never saw
     return AotiExport(
@@ -232,6 +234,12 @@ def compile_package(
         seconds=time.perf_counter() - start,
         size_bytes=size,
     )
+
+
+def report_path(package: str | os.PathLike) -> Path:
+    """``model.pt2`` -> ``model.aoti.verify.json`` (beside ``model.verify.json`` of an ONNX export)."""
+    path = Path(package)
+    return path.with_name(path.stem + ".aoti.verify.json")
 
 
 def export_aoti(

@@ -342,8 +342,12 @@ acnet_status acnet_backend(const acnet_session* session, const char** name) {
 
 const char* acnet_last_error(const acnet_session* session) {
   if (!session) return acnet::t_last_error.c_str();
-  std::lock_guard<std::mutex> lock(session->error_mutex);
-  return session->last_error.c_str();
+  try {
+    std::lock_guard<std::mutex> lock(session->error_mutex);
+    return session->last_error.c_str();
+  } catch (...) {  // std::mutex::lock may throw std::system_error
+    return "";
+  }
 }
 
 }  // extern "C"
