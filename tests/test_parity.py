@@ -182,3 +182,19 @@ def test_class_count_mismatch_is_refused(tmp_path, tiny_config):
     result = CliRunner().invoke(main, ["parity", str(ckpt), "--data", "synthetic:1", "--no-progress"])
     assert result.exit_code == 2
     assert "13 classes" in result.output and "9" in result.output
+
+
+def test_engine_without_tensorrt_is_one_line_exit_2(checkpoint, tmp_path):
+    try:
+        import tensorrt  # noqa: F401
+
+        pytest.skip("TensorRT is installed here; this checks the message where it is not")
+    except ImportError:
+        pass
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"not really an engine")
+    result = CliRunner().invoke(main, ["parity", str(checkpoint), "--engine", str(engine), "--data", "synthetic:1",
+                                       "--no-progress"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "tensorrt" in lines[0].lower()

@@ -365,6 +365,28 @@ def export_for_bench(checkpoint: Path, height: int, width: int, cache_dir: Path)
     return path
 
 
+def build_engine_for_bench(onnx_path: Path, batches: tuple[int, ...], cache_dir: Path, device: str = "cuda") -> Path:
+    """An FP16 TensorRT engine for ``onnx_path`` covering ``batches``, built once per GPU and cached.
+
+    The runtime checks the engine's sidecar (TensorRT version, GPU) when it
+    opens it, so a cached engine from another machine is refused, not run.
+    """
+    from acnet.export.tensorrt import TrtBuildOptions, build_engine, query_gpu
+
+    from acnet.runtime.backends.base import Device
+
+    gpu = query_gpu(Device.parse(device).index)
+    slug = "".join(c if c.isalnum() else "-" for c in str(getattr(gpu, "name", "gpu"))).strip("-").lower()
+    low, high = min(batches), max(batches)
+    path = cache_dir / f"{onnx_path.stem}-fp16-b{low}-{high}-{slug}.engine"
+    if path.is_file():
+        log.info("using cached engine %s", path)
+        return path
+    log.info("building an FP16 TensorRT engine %s (minutes)", path)
+    build_engine(onnx_path, path, TrtBuildOptions(fp16=True, min_batch=low, opt_batch=low, max_batch=high), gpu=gpu)
+    return path
+
+
 def _frames(info, height: int, width: int, count: int, seed: int):
     from acnet.export.verify import synthetic_frame
     from acnet.runtime.preprocess import PreprocessConfig
@@ -387,6 +409,8 @@ def run_bench(config: BenchConfig) -> BenchReport:
     cuda = device.startswith("cuda")
     art = resolve_artefacts(config)
     backends = config.backends or DEFAULT_BACKENDS["cuda" if cuda else "cpu"]
+    if not config.backends and art.engine is not None and "tensorrt" not in backends:
+        backends = (*backends, "tensorrt")  # an engine was given: measure it, or say why not
     results: list[BenchResult] = []
     height, width = config.height, config.width
 
@@ -400,12 +424,25 @@ def run_bench(config: BenchConfig) -> BenchReport:
         except Skip as exc:
             torch_skip = str(exc)
 
+    cache_dir = config.cache_dir or default_cache_dir()
+    build_engine = "tensorrt" in backends and art.engine is None and cuda
     onnx_path, onnx_skip = art.onnx, None
-    if any(b.startswith("onnxruntime") for b in backends) and onnx_path is None:
+    if (build_engine or any(b.startswith("onnxruntime") for b in backends)) and onnx_path is None:
         if art.checkpoint is not None and torch_model is not None:
-            onnx_path = export_for_bench(art.checkpoint, height, width, config.cache_dir or default_cache_dir())
+            onnx_path = export_for_bench(art.checkpoint, height, width, cache_dir)
         else:
             onnx_skip = "no ONNX model: give one (--onnx M.onnx) or a checkpoint to export it from"
+    engine_path, engine_skip = art.engine, None
+    if "tensorrt" in backends and engine_path is None:
+        if not cuda:
+            engine_skip = "TensorRT engines run on a CUDA device (--device cuda)"
+        elif onnx_path is None:
+            engine_skip = f"no engine given (--engine M.engine) and none can be built: {onnx_skip}"
+        else:
+            try:
+                engine_path = build_engine_for_bench(onnx_path, config.batches, cache_dir, device)
+            except AcnetError as exc:
+                engine_skip = str(exc)
 
     timers = []
     for name in backends:
@@ -422,9 +459,9 @@ def run_bench(config: BenchConfig) -> BenchReport:
                     raise Skip(onnx_skip)
                 path = onnx_path
             else:
-                if art.engine is None:
-                    raise Skip("no TensorRT engine given (--engine M.engine; build one with `acnet export trt`)")
-                path = art.engine
+                if engine_path is None:
+                    raise Skip(engine_skip)
+                path = engine_path
             from acnet.benchmarks.runtime_timer import RuntimeTimer
 
             timers.append((name, lambda n=name, p=path: RuntimeTimer(

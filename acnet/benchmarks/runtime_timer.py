@@ -127,13 +127,10 @@ class RuntimeTimer:
         binding = b.session.io_binding()
         rgb = ort.OrtValue.ortvalue_from_numpy(frames.rgb_batch, "cuda", index)
         depth = ort.OrtValue.ortvalue_from_numpy(frames.depth_batch, "cuda", index)
-        out_shape = b.signature.output_shape(b.info, frames.rgb_batch.shape)
-        out_type = np.float32 if b.info.output == "logits" else np.int32
-        out = ort.OrtValue.ortvalue_from_shape_and_type(out_shape, out_type, "cuda", index)
         binding.bind_ortvalue_input(b.signature.rgb, rgb)
         binding.bind_ortvalue_input(b.signature.depth, depth)
-        binding.bind_ortvalue_output(b.signature.output, out)
-        return binding, (rgb, depth, out)
+        binding.bind_output(b.signature.output, "cuda", index)  # ORT allocates it on the GPU, in the model's dtype
+        return binding, (rgb, depth)
 
     def run(self, frames: Frames) -> Call:
         t0 = time.perf_counter()
@@ -154,6 +151,9 @@ class RuntimeTimer:
 
     def close(self) -> None:
         self._bound = None
+        if self._events is not None:
+            self._events.close()
+            self._events = None
         self.segmenter.close()
 
 
@@ -177,6 +177,10 @@ class _CudaEvents:
         if err != self.rt.cudaError_t.cudaSuccess:
             raise BackendUnavailableError(f"CUDA event call failed: {getattr(err, 'name', err)}")
         return values[0] if values else None
+
+    def close(self) -> None:
+        for event in (self.start, self.end):
+            self.rt.cudaEventDestroy(event)
 
     def time_engine(self, backend) -> float:
         """Seconds between events recorded right before and after ``execute_async_v3``.
