@@ -18,7 +18,7 @@ from acnet.benchmarks.bench import (
     run_bench,
 )
 from acnet.benchmarks.stats import FIELDS
-from acnet.benchmarks.timing import FIGURES, Call, Frames, Samples, measure
+from acnet.benchmarks.timing import FIGURES, Call, Frames, Samples, measure, measure_all
 from acnet.cli import main
 from acnet.errors import ConfigError
 
@@ -88,6 +88,27 @@ def test_warmup_calls_are_never_timed():
     assert samples.latency == [2.0, 4.0, 6.0]
     assert len(samples.end_to_end) == 3
     assert (timer.runs, timer.e2e) == (4, 4)
+
+
+def test_round_robin_rotates_and_drops_a_failing_timer():
+    calls = []
+
+    class Logged(FakeTimer):
+        def __init__(self, name, fail_at=None):
+            super().__init__([1.0] * 10)
+            self.name, self.fail_at = name, fail_at
+
+        def run(self, frames):
+            calls.append(self.name)
+            if self.runs == self.fail_at:
+                raise RuntimeError("lost")
+            return super().run(frames)
+
+    a, b = Logged("a"), Logged("b", fail_at=2)  # b: warm-up, one timed call, then fails
+    out = measure_all([a, b], _frames(), warmup=1, iters=3)
+    assert calls == ["a", "b", "a", "b", "b", "a"] + ["a"]  # warm-ups, round 1 (a b), round 2 (b fails, a), round 3
+    assert len(out["a"].latency) == 3
+    assert isinstance(out["b"], RuntimeError)
 
 
 def test_warmup_and_iters_must_be_positive():

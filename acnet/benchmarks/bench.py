@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from acnet.benchmarks.stats import Stats, summarize, throughput
-from acnet.benchmarks.timing import FIGURES, Frames, Samples, Skip, make_frames, measure
+from acnet.benchmarks.timing import FIGURES, Samples, Skip, make_frames, measure_all
 from acnet.errors import AcnetError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -470,46 +470,51 @@ def run_bench(config: BenchConfig) -> BenchReport:
         except Skip as exc:
             results += _skipped(name, config.batches, str(exc))
 
-    frames_by_batch = {}
-    total = len(timers) * len(config.batches) * config.iters
-    with tqdm(total=total, desc="bench", unit="it", disable=not config.progress, leave=False) as bar:
+    opened = []  # (name, timer, details), all open at once so batches are measured round-robin
+    try:
         for name, make in timers:
-            bar.set_description(name)
             try:
                 timer = make()
             except Skip as exc:
                 results += _skipped(name, config.batches, str(exc))
-                bar.update(config.iters * len(config.batches))
                 continue
             except Exception as exc:  # noqa: BLE001 - one broken backend must not end the run
                 log.debug("%s could not start", name, exc_info=True)
                 results += _skipped(name, config.batches, _reason(exc), status="error")
-                bar.update(config.iters * len(config.batches))
                 continue
-            try:
-                if info is None:
-                    info = timer.info
-                    height = height or info.input_height
-                    width = width or info.input_width
-                details = timer.details()
-                for batch in config.batches:
-                    if batch not in frames_by_batch:
-                        raw, pre = _frames(info, height, width, batch, config.seed)
-                        frames_by_batch[batch] = make_frames([r for r, _ in raw], [d for _, d in raw], pre)
-                    frames = frames_by_batch[batch]
+            opened.append((name, timer, timer.details()))
+            if info is None:
+                info = timer.info
+                height, width = height or info.input_height, width or info.input_width
+
+        total = len(opened) * len(config.batches) * config.iters
+        with tqdm(total=total, desc="bench", unit="call", disable=not config.progress, leave=False) as bar:
+            for batch in config.batches:
+                bar.set_description(f"batch {batch}")
+                raw, pre = _frames(info, height, width, batch, config.seed) if opened else ([], None)
+                frames = make_frames([r for r, _ in raw], [d for _, d in raw], pre) if opened else None
+                ready = []
+                for name, timer, details in opened:
                     try:
                         timer.prepare(frames)
-                        samples = measure(timer, frames, config.warmup, config.iters, config.duration_s, bar)
-                        results.append(result_from_samples(name, batch, samples, details))
+                        ready.append((name, timer, details))
                     except Skip as exc:
                         results.append(BenchResult(name, batch, "skipped", str(exc), details))
-                        bar.update(config.iters)
                     except Exception as exc:  # noqa: BLE001
                         log.debug("%s batch %d failed", name, batch, exc_info=True)
                         results.append(BenchResult(name, batch, "error", _reason(exc), details))
-                        bar.update(config.iters)
-            finally:
-                timer.close()
+                measured = measure_all([t for _, t, _ in ready], frames, config.warmup, config.iters,
+                                       config.duration_s, bar) if ready else {}
+                for name, _, details in ready:
+                    outcome = measured[name]
+                    if isinstance(outcome, Samples):
+                        results.append(result_from_samples(name, batch, outcome, details))
+                    else:
+                        status = "skipped" if isinstance(outcome, Skip) else "error"
+                        results.append(BenchResult(name, batch, status, _reason(outcome), details))
+    finally:
+        for _, timer, _ in opened:
+            timer.close()
 
     order = {name: i for i, name in enumerate(backends)}
     results.sort(key=lambda r: (order.get(r.backend, len(order)), r.batch))
@@ -536,7 +541,7 @@ def run_bench(config: BenchConfig) -> BenchReport:
 def _reason(exc: BaseException) -> str:
     """One line: the message of an acnet error, else the exception's type and first line."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text if isinstance(exc, AcnetError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+    return text if isinstance(exc, (AcnetError, Skip)) else f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
 def _describe(info, height, width) -> str:

@@ -3,9 +3,10 @@
 A :class:`Timer` wraps one way of running the network (PyTorch eager, ONNX
 Runtime, TensorRT, ...). The loop hands every timer the same frames, warms it
 up (the first calls build kernels, plans, caches and CUDA graphs and are never
-timed), then alternates one timed raw call and one timed end-to-end call per
-iteration, so slow drift on a shared machine affects both alike and their
-ratio (the runtime's overhead) stays meaningful.
+timed), then runs rounds in which every timer makes one timed raw call and one
+timed end-to-end call. Load that comes and goes on a shared machine so hits
+all backends and both figures alike, and ratios of medians from one run (the
+speed-ups, the runtime's overhead) stay meaningful.
 """
 
 from __future__ import annotations
@@ -102,34 +103,67 @@ class Samples:
 
 def measure(timer: Timer, frames: Frames, warmup: int, iters: int, duration_s: float = 0.0,
             progress=None) -> Samples:
-    """Warm ``timer`` up, then time at least ``iters`` iterations and ``duration_s`` seconds.
+    """One timer alone; see :func:`measure_all`. Raises what the timer raises."""
+    (result,) = measure_all([timer], frames, warmup, iters, duration_s, progress).values()
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
-    Each iteration is one raw call and one end-to-end call. ``progress`` (a
-    tqdm-like object) is advanced once per timed iteration.
+
+def measure_all(timers: Sequence[Timer], frames: Frames, warmup: int, iters: int, duration_s: float = 0.0,
+                progress=None) -> dict[str, "Samples | Exception"]:
+    """Warm every timer up, then time at least ``iters`` rounds and ``duration_s`` seconds.
+
+    A round gives each timer one raw call and one end-to-end call, starting
+    with a different timer each round. Interleaving matters on a shared
+    machine: load that comes and goes hits every backend alike, so ratios of
+    medians from one run stay fair. A timer that raises is dropped and its
+    exception returned in its place. ``progress`` (tqdm-like) is advanced
+    once per timed call pair.
     """
     if warmup < 1:
         raise ConfigError("warm-up must be at least 1 call: the first call is never timed")
     if iters < 1:
         raise ConfigError("need at least 1 timed iteration")
-    samples = Samples()
-    start = time.perf_counter()
-    for _ in range(warmup):
-        timer.run(frames)
-        timer.end_to_end(frames)
-    samples.warmup_s = time.perf_counter() - start
+    results: dict[str, Samples | Exception] = {}
+    active = []
+    for timer in timers:
+        samples = Samples()
+        start = time.perf_counter()
+        try:
+            for _ in range(warmup):
+                timer.run(frames)
+                timer.end_to_end(frames)
+        except Exception as exc:  # noqa: BLE001 - reported per backend
+            log.debug("%s failed during warm-up", timer.name, exc_info=True)
+            results[timer.name] = exc
+            continue
+        samples.warmup_s = time.perf_counter() - start
+        results[timer.name] = samples
+        active.append(timer)
     begin = time.perf_counter()
-    while len(samples.latency) < iters or time.perf_counter() - begin < duration_s:
-        call = timer.run(frames)
-        samples.compute.append(call.compute_s)
-        samples.latency.append(call.latency_s)
-        t0 = time.perf_counter()
-        timer.end_to_end(frames)
-        samples.end_to_end.append(time.perf_counter() - t0)
-        if progress is not None:
-            progress.update(1)
-    log.debug("%s batch %d: %d timed iterations after %.1f s warm-up", timer.name, frames.batch,
-              len(samples.latency), samples.warmup_s)
-    return samples
+    rounds = 0
+    while active and (rounds < iters or time.perf_counter() - begin < duration_s):
+        shift = rounds % len(active)
+        for timer in active[shift:] + active[:shift]:
+            samples = results[timer.name]
+            try:
+                call = timer.run(frames)
+                t0 = time.perf_counter()
+                timer.end_to_end(frames)
+                e2e = time.perf_counter() - t0
+            except Exception as exc:  # noqa: BLE001
+                log.debug("%s failed", timer.name, exc_info=True)
+                results[timer.name] = exc
+                continue
+            samples.compute.append(call.compute_s)
+            samples.latency.append(call.latency_s)
+            samples.end_to_end.append(e2e)
+            if progress is not None:
+                progress.update(1)
+        active = [t for t in active if isinstance(results[t.name], Samples)]
+        rounds += 1
+    return results
 
 
 def make_frames(rgb: Sequence[np.ndarray], depth: Sequence[np.ndarray], config) -> Frames:
