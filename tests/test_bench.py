@@ -255,6 +255,7 @@ def test_failing_backend_exits_1(onnx_model, monkeypatch, tmp_path):
         (["{onnx}", "--warmup", "0"], "warmup"),
         (["{onnx}", "--height", "100", "--width", "96"], "multiple of 32"),
         (["{onnx}", "-b", "tensorflow"], "unknown backend"),
+        (["{onnx}", "--height", "128", "--width", "128"], "64x96"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(onnx_model, tmp_path, args, message):

@@ -478,6 +478,8 @@ def run_bench(config: BenchConfig) -> BenchReport:
             except Skip as exc:
                 results += _skipped(name, config.batches, str(exc))
                 continue
+            except AcnetError:
+                raise  # bad input (a foreign model, a size it cannot take): exit 2, not a backend failure
             except Exception as exc:  # noqa: BLE001 - one broken backend must not end the run
                 log.debug("%s could not start", name, exc_info=True)
                 results += _skipped(name, config.batches, _reason(exc), status="error")
