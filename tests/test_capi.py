@@ -400,3 +400,26 @@ def test_dynamic_batch_package_at_another_size_runs_in_python_and_c(build, tmp_p
 
     out = run(build / "capi_check", "open", path).stdout
     assert "status=ACNET_OK" in out and "input=32x64" in out
+
+
+def test_installed_library_serves_a_cmake_consumer(build, package, tmp_path, tiny_config):
+    """`cmake --install` + find_package(acnet): a C app links acnet::acnet and runs without LD_LIBRARY_PATH."""
+    prefix, project = tmp_path / "prefix", tmp_path / "consumer"
+    run("cmake", "--install", build, "--prefix", prefix)
+    assert (prefix / "include" / "acnet.h").is_file() and (prefix / "bin" / "segment").is_file()
+    project.mkdir()
+    (project / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.18)\nproject(consumer C)\nfind_package(acnet REQUIRED)\n"
+        "add_executable(app app.c)\ntarget_link_libraries(app PRIVATE acnet::acnet)\n"
+    )
+    (project / "app.c").write_text(
+        "#include <stdio.h>\n#include <acnet.h>\n"
+        "int main(int argc, char** argv) {\n"
+        "  acnet_session* s = NULL; int c = 0;\n"
+        "  if (argc < 2 || acnet_session_create(argv[1], NULL, &s) != ACNET_OK) return 1;\n"
+        "  acnet_num_classes(s, &c); printf(\"%s %d\\n\", acnet_version(), c);\n"
+        "  acnet_session_destroy(s); return 0;\n}\n"
+    )
+    run("cmake", "-S", project, "-B", project / "build", f"-DCMAKE_PREFIX_PATH={prefix}")
+    run("cmake", "--build", project / "build")
+    assert run(project / "build" / "app", package).stdout.split() == [acnet.__version__, str(tiny_config.num_classes)]
