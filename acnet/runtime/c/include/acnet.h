@@ -39,8 +39,10 @@
  *   per-thread. acnet_session_destroy must not race with other calls on the
  *   same session.
  *
- * CPU threads: the AOTInductor CPU backend uses OpenMP; set OMP_NUM_THREADS
- * before the first session is created to bound its thread count.
+ * CPU threads: the AOTInductor CPU backend uses OpenMP. Set OMP_NUM_THREADS
+ * before the first session is created to bound its thread count, and on a
+ * machine shared with other busy processes also OMP_WAIT_POLICY=passive:
+ * spinning OpenMP threads that lose their core make latency erratic.
  */
 #ifndef ACNET_H
 #define ACNET_H
