@@ -127,6 +127,29 @@ def test_build_without_cmake_is_one_line_error(tmp_path, monkeypatch):
     assert "acnet: error: cmake was not found on PATH" in result.output
 
 
+def test_configure_failure_is_one_line_error(tmp_path):
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is not installed")
+    proc = subprocess.run(
+        [sys.executable, "-m", "acnet.cli", "capi", "build", "--build-dir", str(tmp_path), "--aoti", "off", "--tensorrt", "off"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "no backend available" in proc.stderr  # CMake's own message stays visible
+    assert proc.stderr.strip().splitlines()[-1] == "acnet: error: cmake could not configure the C library (exit 1); see its messages above"
+
+
+def test_paths_command_says_where_things_are(build, tmp_path):
+    from acnet.runtime.capi import include_dir
+
+    built = CliRunner().invoke(main, ["capi", "paths", "--build-dir", str(build)])
+    assert built.exit_code == 0 and f"include: {include_dir()}" in built.output
+    assert f"library: {build / 'libacnet.so'}" in built.output and "-lacnet" in built.output
+    empty = CliRunner().invoke(main, ["capi", "paths", "--build-dir", str(tmp_path)])
+    assert "not built yet" in empty.output
+
+
 def test_library_path_names_the_fix_when_not_built(tmp_path):
     from acnet.runtime.capi import example_path, library_path
 
