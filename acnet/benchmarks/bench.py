@@ -403,8 +403,9 @@ def run_bench(config: BenchConfig) -> BenchReport:
     """Measure every requested backend at every batch size; see the module docstring."""
     from tqdm.auto import tqdm
 
-    from acnet.benchmarks.environment import collect_environment, cpu_info
+    from acnet.benchmarks.environment import collect_environment, cpu_info, load_average
 
+    load_at_start = load_average()
     device = resolve_device(config.device)
     cuda = device.startswith("cuda")
     art = resolve_artefacts(config)
@@ -532,7 +533,7 @@ def run_bench(config: BenchConfig) -> BenchReport:
     return BenchReport(
         config={**config.to_dict(), "device": device, "backends": list(backends)},
         model=model,
-        environment=collect_environment(),
+        environment=collect_environment(load_at_start),
         results=tuple(results),
         created=utc_now(),
         gflops_per_frame=gflops,

@@ -243,8 +243,21 @@ def _nvidia_smi() -> tuple[Item, dict]:
     return Item(info.get("driver"), details={"driver_cuda": info.get("driver_cuda")}), info
 
 
-def collect_environment() -> dict:
-    """The environment record every benchmark and parity report carries."""
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (None where the OS has none)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def collect_environment(load_at_start: list[float] | None = None) -> dict:
+    """The environment record every benchmark and parity report carries.
+
+    ``load_at_start`` is :func:`load_average` taken when the measurement
+    began; with the load at the end it shows whether other work shared the
+    CPU (timings are unreliable when the load exceeds the usable CPUs).
+    """
     import numpy as np
 
     import acnet
@@ -272,6 +285,7 @@ def collect_environment() -> dict:
             "tensorrt": _tensorrt_item().to_dict(),
         },
         "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if os.environ.get(k)},
+        "load_average": {"start": load_at_start, "end": load_average()},
     }
 
 
@@ -283,8 +297,15 @@ def environment_lines(env: dict) -> list[str]:
         return str(item["value"]) if item.get("value") is not None else f"none ({item.get('reason')})"
 
     pk = env["packages"]
+    load = env.get("load_average") or {}
+    start, end = load.get("start"), load.get("end")
+    load_line = []
+    if start or end:
+        busy = max(v[0] for v in (start, end) if v) > cpu["usable_cpus"]
+        load_line = [f"load average (1 min) at start {start[0] if start else '?'}, at end {end[0] if end else '?'}"
+                     + (" -- ABOVE the CPU count: other work shared the CPUs, timings are unreliable" if busy else "")]
     return [
         f"CPU: {cpu['model']} ({cpu['usable_cpus']} usable of {cpu['logical_cpus']} logical CPUs, {cpu['simd']})",
         f"GPU: {show(env['gpu'])}; driver: {show(env['driver'])}; CUDA: {show(env['cuda'])}",
         "versions: " + ", ".join(f"{name} {show(pk[name])}" for name in ("acnet", "torch", "onnxruntime", "tensorrt")),
-    ]
+    ] + load_line

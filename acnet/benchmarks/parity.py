@@ -261,13 +261,14 @@ def run_parity(config: ParityConfig) -> ParityReport:
     from tqdm.auto import tqdm
 
     from acnet.benchmarks.bench import utc_now, default_cache_dir, export_for_bench
-    from acnet.benchmarks.environment import collect_environment
+    from acnet.benchmarks.environment import collect_environment, load_average
     from acnet.benchmarks.torch_timer import TorchTimer, TorchBackend, segmenter_around
     from acnet.export.onnx import OnnxExportOptions, model_info
     from acnet.runtime.preprocess import postprocess_logits
     from acnet.training.checkpoint import load_model
     from acnet.training.data.spec import open_dataset
 
+    load_at_start = load_average()
     model, ckpt = load_model(config.checkpoint)
     dataset = open_dataset(config.data, config.split)
     if dataset.num_classes != ckpt.model_config.num_classes:
@@ -348,7 +349,7 @@ def run_parity(config: ParityConfig) -> ParityReport:
                    "miou": ref_acc.confusion.miou() if ref_acc.confusion.total else None, **runtime_ref},
         data={"spec": config.data, "split": config.split, "source": dataset.source, "frames": count,
               "labelled_pixels": ref_acc.confusion.total},
-        environment=collect_environment(),
+        environment=collect_environment(load_at_start),
         results=tuple(results),
         created=utc_now(),
     )
