@@ -114,6 +114,7 @@ def test_exported_model_matches_and_reference_equals_eval(checkpoint, onnx_model
     assert r.frames == 3
     assert r.agreement_pct >= 99.9
     assert 0 < r.max_abs_logits < 1e-2 and r.mean_abs_logits <= r.max_abs_logits
+    assert 0 < r.max_rel_logits < 1e-4
     assert abs(r.delta_miou_points) <= 0.05
     # The reference mIoU is what `acnet eval` computes for the checkpoint on the same frames.
     model, info = load_model(checkpoint)

@@ -303,7 +303,7 @@ def environment_lines(env: dict) -> list[str]:
     if start or end:
         busy = max(v[0] for v in (start, end) if v) > cpu["usable_cpus"]
         load_line = [f"load average (1 min) at start {start[0] if start else '?'}, at end {end[0] if end else '?'}"
-                     + (" -- ABOVE the CPU count: other work shared the CPUs, timings are unreliable" if busy else "")]
+                     + (" -- ABOVE the CPU count: other work shared the CPUs (timings unreliable)" if busy else "")]
     return [
         f"CPU: {cpu['model']} ({cpu['usable_cpus']} usable of {cpu['logical_cpus']} logical CPUs, {cpu['simd']})",
         f"GPU: {show(env['gpu'])}; driver: {show(env['driver'])}; CUDA: {show(env['cuda'])}",

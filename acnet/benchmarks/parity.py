@@ -106,6 +106,7 @@ class _Accumulator:
 
         self.confusion = ConfusionMatrix(num_classes)
         self.max_abs = 0.0
+        self.ref_scale = 0.0
         self.abs_sum = 0.0
         self.logit_count = 0
         self.agree = 0
@@ -121,6 +122,7 @@ class _Accumulator:
                 self.finite = False
             diff = np.abs(logits.astype(np.float32) - ref_logits)
             self.max_abs = max(self.max_abs, float(np.nanmax(diff)) if diff.size else 0.0)
+            self.ref_scale = max(self.ref_scale, float(np.abs(ref_logits).max()) if ref_logits.size else 0.0)
             self.abs_sum += float(np.nansum(diff, dtype=np.float64))
             self.logit_count += diff.size
         same = int(np.count_nonzero(labels == ref_labels))
@@ -142,6 +144,8 @@ class ParityResult:
     gate: Gate
     frames: int
     max_abs_logits: float | None
+    #: max_abs_logits over the largest |reference logit| (logit scales differ between models).
+    max_rel_logits: float | None
     mean_abs_logits: float | None
     agreement_pct: float
     worst_frame: str
@@ -190,6 +194,7 @@ def _result(candidate: Candidate, runtime: str, precision: str, gate: Gate, acc:
         gate=gate,
         frames=frames,
         max_abs_logits=acc.max_abs if acc.logit_count else None,
+        max_rel_logits=acc.max_abs / acc.ref_scale if acc.logit_count and acc.ref_scale > 0 else None,
         mean_abs_logits=acc.abs_sum / acc.logit_count if acc.logit_count else None,
         agreement_pct=agreement,
         worst_frame=acc.worst[1] if acc.worst else "",

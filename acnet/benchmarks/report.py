@@ -147,7 +147,7 @@ def parity_rows(report) -> tuple[list[str], list[list[str]]]:
             r.label,
             r.backend,
             r.precision,
-            _opt(r.max_abs_logits, ".3g"),
+            _opt(r.max_abs_logits, ".3g") + ("" if r.max_rel_logits is None else f" ({r.max_rel_logits:.1e} rel)"),
             _opt(r.mean_abs_logits, ".3g"),
             f"{r.agreement_pct:.3f}%",
             f"{r.worst_frame_agreement_pct:.2f}% ({r.worst_frame})",
