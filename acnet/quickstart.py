@@ -1,0 +1,214 @@
+"""``acnet quickstart``: the whole toolchain end to end on built-in synthetic scenes.
+
+It trains a small ACNet on procedurally generated RGB-D rooms, evaluates it,
+exports it to ONNX (FP32 and FP16), segments a few frames with the torch-free
+runtime through ``acnet infer``, checks parity of both exports against
+PyTorch and benchmarks PyTorch against ONNX Runtime. No GPU, download or data
+set is needed; everything lands in one folder with a ``quickstart.json``
+summary, so each step can be repeated by hand with the command it prints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QuickstartConfig:
+    """Sizes of the quickstart run; the defaults take a few minutes on 2 CPU cores."""
+
+    out_dir: Path = Path("acnet-quickstart")
+    backbone: str = "resnet18"
+    width: float = 0.25
+    height: int = 96
+    width_px: int = 128
+    train_frames: int = 192
+    test_frames: int = 24
+    epochs: int = 12
+    batch_size: int = 8
+    lr: float = 0.01
+    #: Frames written as PNGs and segmented with ``acnet infer``.
+    infer_frames: int = 4
+    bench_iters: int = 20
+    threads: int | None = None
+    seed: int = 0
+    progress: bool = True
+
+    def data_spec(self, split: str, count: int) -> str:
+        return f"synthetic:{count}?size={self.height}x{self.width_px}&seed={self.seed}&split={split}"
+
+
+def _step(index: int, total: int, text: str) -> None:
+    click.secho(f"\n[{index}/{total}] {text}", bold=True)
+
+
+def run_quickstart(config: QuickstartConfig) -> dict:
+    """Run every step and return the summary that is also written to ``quickstart.json``."""
+    import torch
+
+    from acnet._io import atomic_write_text
+    from acnet.benchmarks.bench import BenchConfig, run_bench
+    from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
+    from acnet.export.onnx import OnnxExportOptions, export_onnx
+    from acnet.training.checkpoint import load_model
+    from acnet.training.config import ModelConfig
+    from acnet.training.data import SYNTHETIC_CLASSES, open_dataset
+    from acnet.training.evaluate import evaluate
+    from acnet.training.train import TrainConfig, train
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    total = 6
+    summary: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
+    started = time.perf_counter()
+
+    # 1. train -----------------------------------------------------------------------
+    _step(1, total, f"train ACNet-{config.backbone} (width {config.width}) on {config.train_frames} synthetic "
+                    f"RGB-D scenes at {config.height}x{config.width_px}")
+    train_spec = config.data_spec("train", config.train_frames)
+    test_spec = config.data_spec("test", config.test_frames)
+    train_config = TrainConfig(
+        data=train_spec,
+        val_data=test_spec,
+        model=ModelConfig(config.backbone, len(SYNTHETIC_CLASSES), "acm", config.width),
+        input_height=config.height,
+        input_width=config.width_px,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        lr_decay_epochs=max(1, config.epochs // 3),
+        val_every=max(1, config.epochs // 3),
+        out_dir=str(out / "train"),
+        seed=config.seed,
+        num_workers=0,
+        progress=config.progress,
+        tensorboard=False,
+        resume=True,
+    )
+    t0 = time.perf_counter()
+    result = train(train_config)
+    checkpoint = result.best_checkpoint or result.last_checkpoint
+    summary["train"] = {"checkpoint": str(checkpoint), "epochs": result.epochs_completed,
+                        "steps": result.global_step, "seconds": round(time.perf_counter() - t0, 1)}
+    click.echo(f"checkpoint: {checkpoint}  ({result.global_step} steps, {summary['train']['seconds']} s)")
+    click.echo(f"  again: acnet train --config {out / 'train' / 'config.json'}")
+
+    # 2. evaluate --------------------------------------------------------------------
+    _step(2, total, f"evaluate on {config.test_frames} unseen synthetic scenes")
+    model, info = load_model(checkpoint)
+    test_set = open_dataset(test_spec)
+    evaluation = evaluate(model, test_set, _preprocess_config(info), save_vis=out / "eval_vis",
+                          max_frames=config.test_frames, progress=config.progress)
+    miou = evaluation.miou
+    chance = 1.0 / len(SYNTHETIC_CLASSES)
+    click.echo(evaluation.table())
+    click.echo(f"mIoU {100 * miou:.1f}% (a uniform guess over {len(SYNTHETIC_CLASSES)} classes scores about "
+               f"{100 * chance / 2:.1f}%); side-by-side pictures in {out / 'eval_vis'}")
+    summary["eval"] = {**evaluation.summary(),
+                       "chance_miou": chance / 2, "vis_dir": str(out / "eval_vis")}
+
+    # 3. export ----------------------------------------------------------------------
+    _step(3, total, "export to ONNX (FP32 and FP16), each verified against PyTorch")
+    onnx_path, fp16_path = out / "acnet.onnx", out / "acnet_fp16.onnx"
+    summary["export"] = {}
+    for path, fp16 in ((onnx_path, False), (fp16_path, True)):
+        report = export_onnx(checkpoint, path, OnnxExportOptions(fp16=fp16))
+        click.echo(report.summary())
+        summary["export"]["fp16" if fp16 else "fp32"] = {
+            "path": str(path), "max_abs_err": report.max_abs_err, "agreement": report.agreement}
+
+    # 4. infer -----------------------------------------------------------------------
+    _step(4, total, f"segment {config.infer_frames} frames with the torch-free runtime (acnet infer)")
+    frames_dir = _write_frames(test_set, out / "frames", config.infer_frames)
+    infer_dir = out / "infer"
+    from acnet.runtime.cli import infer
+
+    infer_args = [str(onnx_path), "--rgb", str(frames_dir / "rgb"), "--depth", str(frames_dir / "depth"),
+                  "-o", str(infer_dir)] + (["--threads", str(config.threads)] if config.threads else [])
+    infer.main(infer_args, standalone_mode=False)
+    click.echo(f"  again: acnet infer {onnx_path} --rgb {frames_dir / 'rgb'} --depth {frames_dir / 'depth'} -o {infer_dir}")
+    summary["infer"] = {"out_dir": str(infer_dir), "frames": config.infer_frames}
+
+    # 5. parity ----------------------------------------------------------------------
+    _step(5, total, "parity of the exports against PyTorch FP32 (logits, pixel agreement, mIoU)")
+    parity = run_parity(ParityConfig(
+        checkpoint=checkpoint, data=test_spec,
+        candidates=(Candidate("onnx", onnx_path, "onnxruntime"), Candidate("onnx-fp16", fp16_path, "onnxruntime")),
+        threads=config.threads, progress=config.progress,
+    ))
+    click.echo(parity.table())
+    atomic_write_text(out / "parity.json", parity.to_json())
+    summary["parity"] = {"passed": parity.passed, "json": str(out / "parity.json")}
+
+    # 6. bench -----------------------------------------------------------------------
+    _step(6, total, "benchmark PyTorch eager against ONNX Runtime on this CPU")
+    bench = run_bench(BenchConfig(
+        model=checkpoint, onnx=onnx_path, backends=("torch", "onnxruntime"), batches=(1,), warmup=3,
+        iters=config.bench_iters, device="cpu", threads=config.threads, progress=config.progress,
+    ))
+    click.echo(bench.table())
+    atomic_write_text(out / "bench.json", bench.to_json())
+    summary["bench"] = {"json": str(out / "bench.json"), "speedups": bench.speedups()}
+
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    atomic_write_text(out / "quickstart.json", json.dumps(summary, indent=2, default=str) + "\n")
+    click.secho("\nsummary", bold=True)
+    click.echo(f"  mIoU (synthetic test scenes): {100 * miou:.1f}%")
+    click.echo("  " + parity.summary().replace("\n", "\n  "))
+    click.echo("  " + bench.summary().replace("\n", "\n  "))
+    click.echo(f"  everything is in {out}/ (quickstart.json, parity.json, bench.json, infer/, eval_vis/); "
+               f"{summary['seconds']:.0f} s in all")
+    return summary
+
+
+def _preprocess_config(info):
+    from acnet.runtime.preprocess import PreprocessConfig
+
+    return PreprocessConfig(info.input_height, info.input_width, info.normalization)
+
+
+def _write_frames(dataset, folder: Path, count: int) -> Path:
+    """Write frames as PNG files (RGB, uint16 depth in millimetres), as a camera would give them."""
+    import numpy as np
+
+    from acnet.runtime.images import write_png
+
+    for i in range(min(count, len(dataset))):
+        frame = dataset[i]
+        write_png(folder / "rgb" / f"{frame.name}.png", frame.rgb)
+        write_png(folder / "depth" / f"{frame.name}.png", np.round(frame.depth * 1000.0).astype(np.uint16))
+    return folder
+
+
+@click.command("quickstart")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("acnet-quickstart"),
+              show_default=True, help="Folder for the checkpoint, models, pictures and reports.")
+@click.option("--epochs", type=int, default=QuickstartConfig.epochs, show_default=True)
+@click.option("--train-frames", type=int, default=QuickstartConfig.train_frames, show_default=True)
+@click.option("--test-frames", type=int, default=QuickstartConfig.test_frames, show_default=True)
+@click.option("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime.")
+@click.option("--no-progress", is_flag=True, help="No progress bars (for logs).")
+def quickstart(out_dir: Path, epochs: int, train_frames: int, test_frames: int, threads: int | None,
+               no_progress: bool) -> None:
+    """Train a small ACNet on synthetic RGB-D scenes, then evaluate, export, infer, check parity and benchmark.
+
+    Needs no GPU, no download and no data. A second run in the same folder
+    resumes training where it stopped.
+    """
+    from acnet.errors import ConfigError
+
+    for name, value in (("--epochs", epochs), ("--train-frames", train_frames), ("--test-frames", test_frames)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}")
+    run_quickstart(QuickstartConfig(out_dir=out_dir, epochs=epochs, train_frames=train_frames,
+                                    test_frames=test_frames, threads=threads, progress=not no_progress))
