@@ -257,3 +257,14 @@ def test_train_help_explains_the_weight_decay_default():
     assert result.exit_code == 0
     text = " ".join(result.output.split())
     assert "0.004 as in the ACNet paper; the authors' released code uses 1e-4" in text
+
+
+def test_max_steps_stops_mid_epoch_with_a_checkpoint_and_metrics(tmp_path):
+    result = train(tiny(tmp_path, val_data="synthetic:2?size=40x40", epochs=5, max_steps=3))
+    assert result.global_step == 3 and result.epochs_completed == 0
+    assert result.last_checkpoint.name == "epoch0000_step00000003.pt"
+    assert result.best_miou == result.final_metrics["miou"] and result.best_checkpoint is not None
+    record = load_checkpoint(result.last_checkpoint)
+    assert (record["epoch"], record["step_in_epoch"]) == (0, 3)
+    resumed = train(tiny(tmp_path, val_data="none", epochs=1, resume=True))
+    assert resumed.global_step == 4 and resumed.epochs_completed == 1

@@ -396,12 +396,17 @@ class Trainer:
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
-        self.dist = DistContext.from_env("cuda" if config.device.startswith("cuda") or
-                                         (config.device == "auto" and torch.cuda.is_available()) else "cpu")
-        self.device = resolve_device(config.device, self.dist)
         self.out_dir = Path(config.out_dir)
-        self.amp_dtype = resolve_amp(config.amp, self.device)
-        self.channels_last = config.channels_last if config.channels_last is not None else self.device.type == "cuda"
+        self.dist = DistContext()
+
+    def _start(self) -> None:
+        """Join the process group (under torchrun) and pick the device and precision."""
+        c = self.config
+        wants_cuda = c.device.startswith("cuda") or (c.device == "auto" and torch.cuda.is_available())
+        self.dist = DistContext.from_env("cuda" if wants_cuda else "cpu")
+        self.device = resolve_device(c.device, self.dist)
+        self.amp_dtype = resolve_amp(c.amp, self.device)
+        self.channels_last = c.channels_last if c.channels_last is not None else self.device.type == "cuda"
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
@@ -459,6 +464,7 @@ class Trainer:
         from acnet.training.model import build_model, load_imagenet_weights
 
         c = self.config
+        self._start()
         _seed_everything(c.seed)
         self._open_data()
         self.model_config = self._model_config()
@@ -589,6 +595,18 @@ class Trainer:
         result.confusion = ConfusionMatrix(self.val_set.num_classes, matrix.cpu().numpy())
         return result.summary()
 
+    def _validate_and_track(self) -> tuple[dict | None, bool]:
+        """Validate; remember the metrics and whether they beat the best mIoU so far."""
+        metrics = self.validate()
+        if metrics is None:
+            return None, False
+        self.last_metrics = metrics
+        miou = metrics["miou"]
+        if miou is not None and (self.best_miou is None or miou > self.best_miou):
+            self.best_miou = miou
+            return metrics, True
+        return metrics, False
+
     def _check_finite(self, loss: torch.Tensor) -> None:
         bad = not bool(torch.isfinite(loss).item())
         if self.dist.any(bad, self.device):
@@ -654,8 +672,8 @@ class Trainer:
         finally:
             self.runlog.close()
         if stopped and self.step_in_epoch:
-            self.last_metrics = self.validate()
-            self.save()
+            _, improved = self._validate_and_track()
+            self.save(best=improved)
         best_path = self.out_dir / BEST
         return TrainResult(
             out_dir=self.out_dir,
@@ -714,13 +732,7 @@ class Trainer:
         self.epoch += 1
         self.step_in_epoch = 0
         final = self.epoch == c.epochs or (c.max_steps is not None and self.global_step >= c.max_steps)
-        metrics = self.validate() if final or self.epoch % c.val_every == 0 else None
-        improved = False
-        if metrics is not None:
-            self.last_metrics = metrics
-            miou = metrics["miou"]
-            if miou is not None and (self.best_miou is None or miou > self.best_miou):
-                self.best_miou, improved = miou, True
+        metrics, improved = self._validate_and_track() if final or self.epoch % c.val_every == 0 else (None, False)
         entry = {"epoch": self.epoch, "global_step": self.global_step,
                  "train_loss": float(np.mean(losses)) if losses else None, "lr": lr,
                  "seconds": time.perf_counter() - epoch_start, "val": metrics}
