@@ -86,19 +86,17 @@ def test_bad_files_are_data_errors(tmp_path):
     junk.write_bytes(b"MATLAB 5.0 MAT-file, not HDF5")
     with pytest.raises(DataError, match="not a readable HDF5 file"):
         open_dataset(f"nyuv2-mat:{junk}")
-    no_labels = tmp_path / "nolabels.mat"
-    with h5py.File(no_labels, "w") as f:
-        f["images"] = np.zeros((2, 3, W, H), np.uint8)
-        f["depths"] = np.zeros((2, W, H), np.float32)
-    with pytest.raises(DataError, match="no 'labels' dataset"):
-        open_dataset(f"nyuv2-mat:{no_labels}?split=all")
-    mismatch = tmp_path / "mismatch.mat"
-    with h5py.File(mismatch, "w") as f:
-        f["images"] = np.zeros((2, 3, W, H), np.uint8)
-        f["depths"] = np.zeros((2, H, W), np.float32)
-        f["labels"] = np.zeros((2, W, H), np.uint16)
-    with pytest.raises(DataError, match="'depths' has shape"):
-        open_dataset(f"nyuv2-mat:{mismatch}?split=all")
+    arrays = {"images": np.zeros((2, 3, W, H), np.uint8), "depths": np.zeros((2, W, H), np.float32)}
+    for name, changes, message in (
+        ("nolabels.mat", {}, "no 'labels' dataset"),
+        ("mismatch.mat", {"depths": np.zeros((2, H, W), np.float32), "labels": np.zeros((2, W, H), np.uint16)},
+         "'depths' has shape"),
+    ):
+        with h5py.File(tmp_path / name, "w") as f:
+            for key, value in {**arrays, **changes}.items():
+                f[key] = value
+        with pytest.raises(DataError, match=message):
+            open_dataset(f"nyuv2-mat:{tmp_path / name}?split=all")
 
 
 def test_label_outside_894_classes_names_the_frame(tmp_path):
