@@ -111,10 +111,13 @@ class TorchTimer:
 
     def prepare(self, frames: Frames) -> None:
         torch = self.torch
-        rgb = torch.from_numpy(frames.rgb_batch)
-        depth = torch.from_numpy(frames.depth_batch)
-        if self.cuda:
-            rgb, depth = rgb.pin_memory(), depth.pin_memory()
+        # Made in inference mode like the end-to-end path's tensors, so a compiled
+        # graph's guards accept both and it compiles once.
+        with torch.inference_mode():
+            rgb = _tensor(torch, frames.rgb_batch)
+            depth = _tensor(torch, frames.depth_batch)
+            if self.cuda:
+                rgb, depth = rgb.pin_memory(), depth.pin_memory()
             self._events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
         self._inputs = (rgb, depth)
 
@@ -163,7 +166,8 @@ class TorchTimer:
         """Normalised host arrays -> host FP32 logits, untimed (the runtime's backend contract)."""
         torch = self.torch
         with torch.inference_mode():
-            return self._forward(torch.from_numpy(rgb).to(self.device), torch.from_numpy(depth).to(self.device)).cpu().numpy()
+            rgb, depth = _tensor(torch, rgb).to(self.device), _tensor(torch, depth).to(self.device)
+            return self._forward(rgb, depth).cpu().numpy()
 
     def close(self) -> None:
         self._inputs = None
@@ -172,6 +176,13 @@ class TorchTimer:
         self._fn = None
         if self.cuda:
             self.torch.cuda.empty_cache()
+
+
+def _tensor(torch, array: np.ndarray):
+    """A zero-copy tensor with canonical strides (numpy's ``x[None]`` has stride 0 on the new axis,
+    which a compiled graph's guards would treat as a new input and recompile for)."""
+    t = torch.from_numpy(np.ascontiguousarray(array))
+    return t.reshape(-1).view(t.shape)
 
 
 class TorchBackend:
