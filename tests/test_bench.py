@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import numpy as np
 import pytest
@@ -109,6 +110,19 @@ def test_round_robin_rotates_and_drops_a_failing_timer():
     assert calls == ["a", "b", "a", "b", "b", "a"] + ["a"]  # warm-ups, round 1 (a b), round 2 (b fails, a), round 3
     assert len(out["a"].latency) == 3
     assert isinstance(out["b"], RuntimeError)
+
+
+def test_duration_extends_beyond_iters():
+    class Endless(FakeTimer):
+        def run(self, frames):
+            self.runs += 1
+            time.sleep(0.002)
+            return Call(0.001, 0.001)
+
+    timer = Endless([])
+    samples = measure(timer, _frames(), warmup=1, iters=2, duration_s=0.1)
+    assert len(samples.latency) > 2  # kept timing for 0.1 s, about 50 rounds of 2 ms
+    assert timer.runs == len(samples.latency) + 1
 
 
 def test_warmup_and_iters_must_be_positive():
