@@ -14,12 +14,13 @@ import datetime as _dt
 import json
 import logging
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from acnet.benchmarks.stats import Stats, summarize, throughput
 from acnet.benchmarks.timing import FIGURES, Samples, Skip, make_frames, measure_all
 from acnet.errors import AcnetError, ConfigError
+from acnet.runtime.backends import ENGINE_SUFFIXES, ONNX_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ DEFAULT_BACKENDS = {
 #: The backend every speed-up is quoted against.
 BASELINE = "torch"
 
-ONNX_SUFFIXES = (".onnx",)
-ENGINE_SUFFIXES = (".engine", ".plan")
 
 
 @dataclass(frozen=True)
@@ -265,17 +264,18 @@ class BenchReport:
 # --------------------------------------------------------------------------- artefacts
 
 
-@dataclass
+@dataclass(frozen=True)
 class Artefacts:
-    """The files one network is available as, and what it says about itself."""
+    """The files one network is available as."""
 
     checkpoint: Path | None = None
     onnx: Path | None = None
     engine: Path | None = None
-    #: acnet.runtime.metadata.ModelInfo of whichever artefact was read first.
-    info: object = None
-    description: dict = field(default_factory=dict)
-    gflops_per_frame: float | None = None
+
+    @property
+    def description(self) -> dict:
+        return {k: (str(v) if v else None) for k, v in (("checkpoint", self.checkpoint), ("onnx", self.onnx),
+                                                       ("engine", self.engine))}
 
 
 def classify(path: Path) -> str:
@@ -300,9 +300,7 @@ def resolve_artefacts(config: BenchConfig) -> Artefacts:
 
             error = CheckpointError if kind_name == "checkpoint" else ModelFileError
             raise error(f"{kind_name} {path} not found")
-    art = Artefacts(checkpoint=found["checkpoint"], onnx=found["onnx"], engine=found["engine"])
-    art.description = {k: (str(v) if v else None) for k, v in found.items()}
-    return art
+    return Artefacts(checkpoint=found["checkpoint"], onnx=found["onnx"], engine=found["engine"])
 
 
 def default_cache_dir() -> Path:
