@@ -109,7 +109,8 @@ def test_checkpoints_logs_and_validation(tmp_path):
     assert events[0] == "start" and events.count("epoch") == 3 and events.count("step") == 6
     step = next(line for line in lines if line["event"] == "step")
     assert {"loss", "lr", "images_per_s", "epoch"} <= set(step)
-    assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 3
+    again = TrainConfig.from_dict(json.loads((tmp_path / "config.json").read_text()))  # `acnet train --config`
+    assert again == tiny(tmp_path, val_data="synthetic:3?size=40x40", epochs=3, keep_last=1, log_every=2)
 
 
 def test_validation_during_training_equals_acnet_eval(tmp_path):
