@@ -307,3 +307,22 @@ def test_plot_and_markdown(tmp_path):
     assert md.count("| onnxruntime |") == 3 and "TensorRT is not installed" in md
     speedup = next(s for s in report.speedups() if s["backend"] == "onnxruntime" and s["batch"] == 2)
     assert speedup["latency"] > 1.5  # the fake ORT is twice as fast by construction
+
+
+def test_end_to_end_runs_each_batch_in_one_call(checkpoint, onnx_model, monkeypatch):
+    from acnet.benchmarks import torch_timer
+    from acnet.runtime.backends import ort
+
+    seen = {"torch": [], "onnxruntime": []}
+    for key, cls in (("torch", torch_timer.TorchBackend), ("onnxruntime", ort.OnnxRuntimeBackend)):
+        original = cls.run
+
+        def spy(self, rgb, depth, original=original, key=key):
+            seen[key].append(rgb.shape[0])
+            return original(self, rgb, depth)
+
+        monkeypatch.setattr(cls, "run", spy)
+    run_bench(BenchConfig(checkpoint, onnx=onnx_model, backends=("torch", "onnxruntime"), batches=(1, 2), warmup=1,
+                          iters=1, device="cpu", progress=False))
+    assert seen["torch"] == [1, 1, 2, 2]  # end-to-end calls only (warm-up + timed) per batch
+    assert seen["onnxruntime"] == [1] * 4 + [2] * 4  # raw and end-to-end calls

@@ -118,8 +118,11 @@ class TorchTimer:
             depth = _tensor(torch, frames.depth_batch)
             if self.cuda:
                 rgb, depth = rgb.pin_memory(), depth.pin_memory()
+        if self.cuda:
             self._events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
         self._inputs = (rgb, depth)
+        # The end-to-end path runs this batch in one call, like the runtime's Segmenter would.
+        self._segmenter = segmenter_around(TorchBackend(self), frames.batch)
 
     def _forward(self, rgb, depth):
         torch = self.torch
@@ -158,8 +161,6 @@ class TorchTimer:
             return Call(start.elapsed_time(end) / 1000.0, latency, host.numpy())
 
     def end_to_end(self, frames: Frames) -> list[np.ndarray]:
-        if self._segmenter is None:
-            self._segmenter = segmenter_around(TorchBackend(self), max(frames.batch, 1))
         return self._segmenter.segment_batch(zip(frames.rgb, frames.depth))
 
     def host_run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
