@@ -289,8 +289,8 @@ def collect_environment(load_at_start: list[float] | None = None) -> dict:
     }
 
 
-def environment_lines(env: dict) -> list[str]:
-    """A few human lines for the head of a table."""
+def environment_lines(env: dict, timings: bool = True) -> list[str]:
+    """A few human lines for the head of a table; ``timings``: warn when load made them unreliable."""
     cpu = env["cpu"]
 
     def show(item: dict) -> str:
@@ -301,7 +301,7 @@ def environment_lines(env: dict) -> list[str]:
     start, end = load.get("start"), load.get("end")
     load_line = []
     if start or end:
-        busy = max(v[0] for v in (start, end) if v) > cpu["usable_cpus"]
+        busy = timings and max(v[0] for v in (start, end) if v) > cpu["usable_cpus"]
         load_line = [f"load average (1 min) at start {start[0] if start else '?'}, at end {end[0] if end else '?'}"
                      + (" -- ABOVE the CPU count: other work shared the CPUs (timings unreliable)" if busy else "")]
     return [

@@ -166,7 +166,7 @@ def parity_head(report) -> list[str]:
         f"acnet parity: {ref['backbone']}, {ref['num_classes']} classes, input {ref['input_size'][0]}x{ref['input_size'][1]}; "
         f"reference PyTorch FP32 on {ref.get('device')}",
         f"data: {data['spec']} ({data['split']}), {data['frames']} frames, {data['labelled_pixels']:,} labelled pixels",
-    ] + environment_lines(report.environment)
+    ] + environment_lines(report.environment, timings=False)
 
 
 def _parity_notes(report) -> list[str]:
