@@ -23,18 +23,27 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class QuickstartConfig:
-    """Sizes of the quickstart run; the defaults take a few minutes on 2 CPU cores."""
+    """Sizes of the quickstart run; the defaults take a few minutes on 2 CPU cores.
+
+    The recipe departs from the paper's on purpose: a short schedule on easy
+    synthetic data learns fastest with a larger learning rate (0.05) and the
+    authors' code's weight decay (1e-4). About 1000 steps reach an mIoU of
+    roughly 0.55 on unseen scenes, against about 0.06 for a constant guess.
+    """
 
     out_dir: Path = Path("acnet-quickstart")
     backbone: str = "resnet18"
     width: float = 0.25
+    #: Network input; scenes are rendered at ``scene_size`` and scaled/cropped to it.
     height: int = 96
     width_px: int = 128
-    train_frames: int = 192
-    test_frames: int = 24
-    epochs: int = 12
+    scene_size: tuple[int, int] = (120, 160)
+    train_frames: int = 256
+    test_frames: int = 32
+    epochs: int = 32
     batch_size: int = 8
-    lr: float = 0.01
+    lr: float = 0.05
+    weight_decay: float = 1e-4
     #: Frames written as PNGs and segmented with ``acnet infer``.
     infer_frames: int = 4
     bench_iters: int = 20
@@ -43,7 +52,8 @@ class QuickstartConfig:
     progress: bool = True
 
     def data_spec(self, split: str, count: int) -> str:
-        return f"synthetic:{count}?size={self.height}x{self.width_px}&seed={self.seed}&split={split}"
+        h, w = self.scene_size
+        return f"synthetic:{count}?size={h}x{w}&seed={self.seed}&split={split}"
 
 
 def _step(index: int, total: int, text: str) -> None:
@@ -74,7 +84,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
 
     # 1. train -----------------------------------------------------------------------
     _step(1, total, f"train ACNet-{config.backbone} (width {config.width}) on {config.train_frames} synthetic "
-                    f"RGB-D scenes at {config.height}x{config.width_px}")
+                    f"RGB-D scenes, input {config.height}x{config.width_px}")
     train_spec = config.data_spec("train", config.train_frames)
     test_spec = config.data_spec("test", config.test_frames)
     train_config = TrainConfig(
@@ -86,8 +96,9 @@ def run_quickstart(config: QuickstartConfig) -> dict:
         epochs=config.epochs,
         batch_size=config.batch_size,
         lr=config.lr,
-        lr_decay_epochs=max(1, config.epochs // 3),
-        val_every=max(1, config.epochs // 3),
+        weight_decay=config.weight_decay,
+        lr_decay_epochs=max(1, config.epochs // 4),
+        val_every=max(1, config.epochs // 4),
         out_dir=str(out / "train"),
         seed=config.seed,
         num_workers=0,
@@ -110,12 +121,11 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     evaluation = evaluate(model, test_set, _preprocess_config(info), save_vis=out / "eval_vis",
                           max_frames=config.test_frames, progress=config.progress)
     miou = evaluation.miou
-    chance = 1.0 / len(SYNTHETIC_CLASSES)
     click.echo(evaluation.table())
-    click.echo(f"mIoU {100 * miou:.1f}% (a uniform guess over {len(SYNTHETIC_CLASSES)} classes scores about "
-               f"{100 * chance / 2:.1f}%); side-by-side pictures in {out / 'eval_vis'}")
-    summary["eval"] = {**evaluation.summary(),
-                       "chance_miou": chance / 2, "vis_dir": str(out / "eval_vis")}
+    chance = _constant_guess_miou(evaluation.confusion)
+    click.echo(f"mIoU {100 * miou:.1f}% on unseen scenes (predicting the most common class everywhere scores "
+               f"{100 * chance:.1f}%); side-by-side pictures in {out / 'eval_vis'}")
+    summary["eval"] = {**evaluation.summary(), "constant_guess_miou": chance, "vis_dir": str(out / "eval_vis")}
 
     # 3. export ----------------------------------------------------------------------
     _step(3, total, "export to ONNX (FP32 and FP16), each verified against PyTorch")
@@ -169,6 +179,18 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     click.echo(f"  everything is in {out}/ (quickstart.json, parity.json, bench.json, infer/, eval_vis/); "
                f"{summary['seconds']:.0f} s in all")
     return summary
+
+
+def _constant_guess_miou(confusion) -> float:
+    """mIoU of predicting the most frequent true class everywhere: the bar to clear."""
+    import numpy as np
+
+    from acnet.training.metrics import ConfusionMatrix
+
+    truth = confusion.matrix.sum(axis=1)
+    guess = ConfusionMatrix(confusion.num_classes)
+    guess.matrix[:, int(np.argmax(truth))] = truth
+    return guess.miou()
 
 
 def _preprocess_config(info):
