@@ -206,12 +206,16 @@ class BenchReport:
         return out
 
     def efficiency(self) -> list[dict]:
-        """Achieved GFLOP/s of CPU results and their share of the CPU's FP32 peak."""
+        """Achieved GFLOP/s of FP32 CPU results and their share of the CPU's FP32 peak.
+
+        bf16 results are left out: BF16 dot-product instructions have a
+        different (higher) peak than the FP32 one computed here.
+        """
         if not self.gflops_per_frame:
             return []
         out = []
         for r in self.results:
-            if not r.ok or str(r.details.get("device", "cpu")) != "cpu":
+            if not r.ok or str(r.details.get("device", "cpu")) != "cpu" or r.details.get("precision") != "fp32":
                 continue
             achieved = self.gflops_per_frame * r.batch / (r.compute_ms.median / 1000.0)
             peak = self.cpu_peak["gflops"] if self.cpu_peak else None

@@ -84,7 +84,9 @@ class TorchTimer:
 
         def forward(rgb, depth):
             with torch.autocast(self.device.type, dtype=dtype, enabled=amp):
-                return model(rgb, depth).float()
+                # NCHW float32 logits, as the runtime's backends return them (a
+                # channels_last output would make every later argmax stride badly).
+                return model(rgb, depth).float().contiguous()
 
         if not self.compiled:
             return forward
