@@ -94,6 +94,9 @@ def bench_legend(report) -> list[str]:
     if report.gflops_per_frame and report.cpu_peak:
         lines.append(f"% FP32 peak: {report.gflops_per_frame:.1f} GFLOPs per frame x batch / compute, "
                      f"against {report.cpu_peak['formula']}")
+        if any((e["fraction_of_peak"] or 0) > 1 for e in report.efficiency()):
+            lines.append(f"  (above 100%: the peak is underestimated; the real clock is above {report.cpu_peak['clock_ghz']:.2f} GHz "
+                         "(VMs report the base clock) or the CPU has more FMA units: pass --cpu-clock-ghz / --fma-units)")
     return lines
 
 
