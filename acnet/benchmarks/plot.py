@@ -57,6 +57,7 @@ def plot_bench(report, path: str | os.PathLike) -> Path:
     right.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right", fontsize=8)
     right.set_ylabel("latency per call, ms")
     right.set_yscale("log")
+    right.yaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     right.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     right.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     right.set_title(f"latency distribution ({report.config.get('iters')}+ timed calls each)")
