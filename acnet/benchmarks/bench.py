@@ -351,7 +351,7 @@ def _load_torch_model(art: Artefacts, height: int | None, width: int | None):
     return model, info, gflops
 
 
-def export_for_bench(checkpoint: Path, height: int, width: int, cache_dir: Path) -> Path:
+def cached_onnx_export(checkpoint: Path, height: int, width: int, cache_dir: Path) -> Path:
     """An FP32 dynamic-batch ONNX model of ``checkpoint``, exported once and cached by content hash."""
     from acnet._io import sha256_file
     from acnet.export.onnx import OnnxExportOptions, export_onnx
@@ -432,7 +432,7 @@ def run_bench(config: BenchConfig) -> BenchReport:
     onnx_path, onnx_skip = art.onnx, None
     if (build_engine or any(b.startswith("onnxruntime") for b in backends)) and onnx_path is None:
         if art.checkpoint is not None and torch_model is not None:
-            onnx_path = export_for_bench(art.checkpoint, height, width, cache_dir)
+            onnx_path = cached_onnx_export(art.checkpoint, height, width, cache_dir)
         else:
             onnx_skip = "no ONNX model: give one (--onnx M.onnx) or a checkpoint to export it from"
     engine_path, engine_skip = art.engine, None

@@ -265,7 +265,7 @@ def run_parity(config: ParityConfig) -> ParityReport:
     """Run the reference and every candidate over the dataset; see the module docstring."""
     from tqdm.auto import tqdm
 
-    from acnet.benchmarks.bench import utc_now, default_cache_dir, export_for_bench
+    from acnet.benchmarks.bench import utc_now, default_cache_dir, cached_onnx_export
     from acnet.benchmarks.environment import collect_environment, load_average
     from acnet.benchmarks.torch_timer import TorchTimer, TorchBackend, segmenter_around
     from acnet.export.onnx import OnnxExportOptions, model_info
@@ -286,7 +286,7 @@ def run_parity(config: ParityConfig) -> ParityReport:
 
     candidates = list(config.candidates)
     if not candidates:
-        path = export_for_bench(config.checkpoint, ckpt.input_height, ckpt.input_width,
+        path = cached_onnx_export(config.checkpoint, ckpt.input_height, ckpt.input_width,
                                 config.cache_dir or default_cache_dir())
         candidates = [Candidate("onnx", path, "onnxruntime")]
     segmenters = []
