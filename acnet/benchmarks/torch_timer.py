@@ -214,16 +214,9 @@ class TorchBackend:
 def segmenter_around(backend, batch_size: int):
     """A :class:`acnet.runtime.Segmenter` over an already open backend.
 
-    The Segmenter opens its backend from a file; PyTorch has no file to open,
-    so this sets the few attributes its constructor would and keeps every
-    method (preprocessing, batching, resizing, argmax) the runtime's own.
+    PyTorch has no file for the Segmenter to open; every step around the
+    network (preprocessing, batching, resizing, argmax) stays the runtime's.
     """
-    from acnet.runtime.preprocess import PreprocessConfig
     from acnet.runtime.segmenter import Segmenter
 
-    seg = Segmenter.__new__(Segmenter)
-    seg.backend = backend
-    seg.info = backend.info
-    seg.config = PreprocessConfig(backend.info.input_height, backend.info.input_width, backend.info.normalization)
-    seg.batch_size = backend.limits.chunk_size(batch_size)
-    return seg
+    return Segmenter.from_backend(backend, batch_size)
