@@ -1,0 +1,93 @@
+"""Trained-looking networks for tests of every export and runtime path.
+
+At initialisation every BatchNorm is the identity (mean 0, variance 1,
+weight 1, bias 0) and the ACM convolutions are near their initial scale, so
+a wrong BatchNorm fold, a dropped ACM or a miscompile hides. These helpers
+move the statistics, affine parameters and ACM weights far from their
+initial values, as training does, while keeping activations of a sane
+size. Export and runtime tests build their models here; a test that uses
+plain initialisation does so on purpose and says why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from acnet.training.checkpoint import make_record, save_checkpoint
+from acnet.training.config import ModelConfig
+from acnet.runtime.preprocess import Normalization
+from acnet.training.model import build_model
+from acnet.training.model.acm import ACM
+
+#: Normalisation that is not the NYUDv2 default, so a runtime that ignores the metadata is caught.
+NORM = Normalization(rgb_mean=(0.5, 0.4, 0.3), rgb_std=(0.25, 0.26, 0.27), depth_mean=2.5, depth_std=1.1)
+
+
+@torch.no_grad()
+def make_trained_looking(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Randomise BatchNorm statistics/affine and ACM weights in place; returns ``model``.
+
+    BatchNorm: running mean ~ N(0, 0.3²) times the channel scale, running var
+    in U(0.3, 3), weight in U(0.4, 1.6) with random sign on a fifth of the
+    channels, bias ~ N(0, 0.2²). ACM: the 1x1 convolution's bias spreads the
+    sigmoid over most of (0, 1) (bias ~ U(-3, 3)), and its weight is rescaled
+    so the pooled input moves the sigmoid too. The model is left in eval mode.
+    """
+    gen = torch.Generator().manual_seed(seed)
+
+    def uniform(shape, lo, hi):
+        return lo + (hi - lo) * torch.rand(shape, generator=gen)
+
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            c = module.num_features
+            module.running_mean.copy_(0.3 * torch.randn(c, generator=gen))
+            module.running_var.copy_(uniform(c, 0.3, 3.0))
+            sign = torch.where(torch.rand(c, generator=gen) < 0.2, -1.0, 1.0)
+            module.weight.copy_(uniform(c, 0.4, 1.6) * sign)
+            module.bias.copy_(0.2 * torch.randn(c, generator=gen))
+        elif isinstance(module, ACM):
+            conv = module.conv
+            c = conv.in_channels
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (1.5 / c**0.5))
+            conv.bias.copy_(uniform(conv.out_channels, -3.0, 3.0))
+    return model.eval()
+
+
+def trained_looking_model(config: ModelConfig, seed: int = 0) -> nn.Module:
+    """A fresh network of ``config`` with trained-looking BatchNorm and ACM weights (eval mode)."""
+    torch.manual_seed(seed)
+    return make_trained_looking(build_model(config), seed=seed)
+
+
+def trained_looking_checkpoint(
+    path: str | Path,
+    config: ModelConfig,
+    size: tuple[int, int] = (64, 96),
+    *,
+    seed: int = 0,
+    class_names: list[str] | None = None,
+    normalization: Normalization = NORM,
+) -> Path:
+    """Save a self-describing checkpoint of a trained-looking network at ``path``."""
+    model = trained_looking_model(config, seed=seed)
+    names = class_names or [f"class{i}" for i in range(1, config.num_classes + 1)]
+    return save_checkpoint(path, make_record(model, config, names, normalization, size))
+
+
+def acm_weights(model: nn.Module) -> torch.Tensor:
+    """Every ACM's channel weights for one random input: to check they spread over (0, 1)."""
+    weights = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: weights.append(torch.sigmoid(mod.conv(inp[0].mean((2, 3), keepdim=True))).flatten()))
+             for m in model.modules() if isinstance(m, ACM)]
+    try:
+        h, w = 64, 96
+        with torch.no_grad():
+            model(torch.randn(1, 3, h, w), torch.randn(1, 1, h, w))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return torch.cat(weights)
