@@ -31,7 +31,7 @@ COMMANDS = {
 }
 
 #: Extras that provide the imports a command may miss.
-_EXTRA_FOR = {"torch": "train", "torchvision": "train", "onnx": "train", "h5py": "train", "tensorrt": "tensorrt"}
+_EXTRA_FOR = {"torch": "train", "torchvision": "train", "onnx": "train", "h5py": "train", "tensorrt": "tensorrt-cu12"}
 
 
 class LazyGroup(click.Group):

@@ -176,7 +176,7 @@ def _tensorrt_item() -> Item:
         item = package_version(dist, module="tensorrt", import_check=True)
         if item.available or item.reason != "not installed":
             return item
-    return missing("not installed (pip install 'acnet[tensorrt]' on a machine with an NVIDIA GPU)")
+    return missing("not installed (pip install 'acnet[tensorrt-cu12]' or 'acnet[tensorrt-cu13]' on a machine with an NVIDIA GPU)")
 
 
 def _onnxruntime_item() -> Item:

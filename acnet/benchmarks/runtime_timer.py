@@ -167,7 +167,7 @@ class _CudaEvents:
             try:
                 from cuda import cudart
             except ImportError:
-                raise Skip("cuda-python is not installed (pip install 'acnet[tensorrt]')") from None
+                raise Skip("cuda-python is not installed (pip install 'acnet[tensorrt-cu12]' or 'acnet[tensorrt-cu13]')") from None
         self.rt = cudart
         self.start = self._check(cudart.cudaEventCreate())
         self.end = self._check(cudart.cudaEventCreate())

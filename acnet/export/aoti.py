@@ -43,6 +43,23 @@ METADATA_KEY = "acnet.model_info"
 TORCH_VERSION_KEY = "acnet.torch_version"
 #: Upper bound of a dynamic batch dimension (as the ONNX export).
 MAX_DYNAMIC_BATCH = 1024
+#: Oldest torch with what this module calls: ``aoti_compile_and_package``
+#: without example inputs (2.6, pytorch#140991), the ``aot_inductor.metadata``
+#: config (2.5, pytorch#134865) and ``aoti_load_package(device_index=)``
+#: (2.8, pytorch#152093). pyproject.toml states the same bound.
+MIN_TORCH = (2, 8)
+
+
+def check_torch_version(version: str) -> None:
+    """Refuse a torch too old for AOTInductor packages as acnet makes them, in one line."""
+    from acnet.runtime.sidecar import parse_version
+
+    if parse_version(version)[:2] < MIN_TORCH:
+        need = ".".join(map(str, MIN_TORCH))
+        raise BackendUnavailableError(
+            f"acnet export aoti needs torch>={need} (AOTInductor packages with metadata); this is torch {version}: "
+            f"pip install 'torch>={need}'"
+        )
 
 
 @dataclass(frozen=True)
@@ -152,6 +169,7 @@ def compile_package(
     from acnet.export import verify as v
     from acnet.training.checkpoint import load_model
 
+    check_torch_version(torch.__version__)
     start = time.perf_counter()
     output = check_writable(output)
     if output.suffix != ".pt2":

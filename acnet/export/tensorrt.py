@@ -11,8 +11,14 @@ How FP16 is obtained depends on the TensorRT release, read from
   an FP16 ONNX from ``acnet export onnx --fp16`` is built as a strongly typed
   network, so the float32 parts it keeps stay float32.
 - TensorRT 11: precision flags are gone and every network is strongly typed,
-  so the engine is built from an FP16 ONNX, converted on the fly with
-  :func:`acnet.export.fp16.convert_to_fp16` when given an FP32 one.
+  so the engine is built from an FP16 ONNX, converted with
+  :func:`acnet.export.fp16.convert_to_fp16` when given an FP32 one; the
+  converted model is saved beside the engine (``ENGINE.fp16.onnx``) so the
+  printed trtexec command builds the same engine.
+- INT8: an ONNX with QuantizeLinear/DequantizeLinear nodes is built with
+  explicit quantization, as NVIDIA documents it: strongly typed (TensorRT 10:
+  ``NetworkDefinitionCreationFlag.STRONGLY_TYPED``), no precision flags (a
+  strongly typed TensorRT 10 network refuses them).
 
 Those decisions are pure functions (:func:`plan_build`,
 :func:`network_flags`, :func:`resolve_batch`) tested with a fake module;
@@ -21,6 +27,7 @@ Those decisions are pure functions (:func:`plan_build`,
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shlex
@@ -32,7 +39,7 @@ from pathlib import Path
 import click
 
 import acnet
-from acnet._io import atomic_write_bytes, check_writable, sha256_file
+from acnet._io import atomic_path, atomic_write_bytes, check_writable, sha256_file
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
 from acnet.runtime.backends.trt import INSTALL_HINT, CudaRuntime, load_tensorrt
 from acnet.runtime.metadata import ModelInfo
@@ -74,7 +81,7 @@ class BuildPlan:
     """What a given TensorRT release needs to build the requested precision."""
 
     trt_version: str
-    precision: str  # "fp16" | "fp32"
+    precision: str  # "int8" | "fp16" | "fp32"
     #: Names in ``trt.NetworkDefinitionCreationFlag`` to set.
     network_flags: tuple[str, ...]
     #: Names in ``trt.BuilderFlag`` to set.
@@ -97,12 +104,22 @@ def tensorrt_version(trt) -> str:
 def plan_build(trt_version: str, onnx_precision: str, want_fp16: bool) -> BuildPlan:
     """Decide network flags, builder flags and conversion for a TensorRT release.
 
-    ``onnx_precision`` is "fp16" for a model from ``acnet export onnx --fp16``.
-    An FP16 model always gives an FP16 engine, with or without ``want_fp16``.
+    ``onnx_precision`` is "fp16" for a model from ``acnet export onnx --fp16``
+    and "int8" for one carrying Q/DQ nodes. An FP16 model always gives an
+    FP16 engine, with or without ``want_fp16``; a Q/DQ model takes its
+    precision from its nodes only.
     """
     major = parse_version(trt_version)[0]
     if major < MIN_TRT_MAJOR:
         raise BackendUnavailableError(f"TensorRT {trt_version} is too old: acnet builds engines with TensorRT {MIN_TRT_MAJOR} or newer")
+    if onnx_precision == "int8":
+        if want_fp16:
+            raise ConfigError(
+                "the ONNX model is quantized (Q/DQ nodes): its precision comes from the model, which TensorRT builds "
+                "strongly typed; drop --fp16"
+            )
+        flags = () if major >= STRONGLY_TYPED_MAJOR else ("STRONGLY_TYPED",)
+        return BuildPlan(trt_version, "int8", flags, (), False, "Q/DQ ONNX (explicit quantization, strongly typed)")
     fp16_model = onnx_precision == "fp16"
     if major >= STRONGLY_TYPED_MAJOR:
         # Strong typing is always on: the ONNX's types are the engine's types.
@@ -205,8 +222,27 @@ def read_onnx(path: str | os.PathLike) -> OnnxSource:
     missing = {"rgb", "depth"} - set(sig["inputs"])
     if missing:
         raise ModelFileError(f"{path} lacks the inputs {sorted(missing)}; was it exported by `acnet export onnx`?")
-    fp16 = any(init.data_type == onnx.TensorProto.FLOAT16 for init in proto.graph.initializer)
-    return OnnxSource(path, proto, info, "fp16" if fp16 else "fp32", sha256_file(path), sig["inputs"], sig["outputs"])
+    return OnnxSource(path, proto, info, onnx_precision(proto), sha256_file(path), sig["inputs"], sig["outputs"])
+
+
+#: ONNX operators of explicit quantization.
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+def onnx_precision(proto) -> str:
+    """"int8" for a model with Q/DQ nodes, "fp16" for FP16 weights, else "fp32"."""
+    import onnx
+
+    if any(node.op_type in QDQ_OPS for node in proto.graph.node):
+        return "int8"
+    if any(init.data_type == onnx.TensorProto.FLOAT16 for init in proto.graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+def has_symbolic_inputs(source: OnnxSource) -> bool:
+    """Whether any input dimension is symbolic: TensorRT then needs an optimisation profile."""
+    return any(not (isinstance(d, int) and d > 0) for _, shape in source.inputs.values() for d in shape)
 
 
 def profile_shapes(source: OnnxSource, batch: tuple[int, int, int]) -> tuple[dict[str, TensorShape], dict[str, TensorShape]]:
@@ -355,14 +391,21 @@ class TrtBuildReport:
         return "\n".join(lines)
 
 
-def trtexec_command(onnx_path: str, engine_path: str, plan: BuildPlan, inputs: dict[str, TensorShape], workspace_gb: float, timing_cache: str | None = None) -> str:
-    """The ``trtexec`` command line that builds the same engine by hand."""
+def trtexec_command(onnx_path: str, engine_path: str, plan: BuildPlan, inputs: dict[str, TensorShape], workspace_gb: float,
+                    timing_cache: str | None = None, dynamic: bool | None = None) -> str:
+    """The ``trtexec`` command line that builds the same engine by hand.
+
+    ``dynamic`` says the ONNX has symbolic input dimensions (then the shapes
+    are given even when min = max); by default, when the profile is a range.
+    """
     args = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={engine_path}"]
     if "FP16" in plan.builder_flags:
         args.append("--fp16")
     if "STRONGLY_TYPED" in plan.network_flags:
         args.append("--stronglyTyped")
-    if any(s.min != s.max for s in inputs.values()):
+    if dynamic is None:
+        dynamic = any(s.min != s.max for s in inputs.values())
+    if dynamic:
         for key, attr in (("--minShapes", "min"), ("--optShapes", "opt"), ("--maxShapes", "max")):
             shapes = ",".join(f"{name}:{'x'.join(map(str, getattr(s, attr)))}" for name, s in inputs.items())
             args.append(f"{key}={shapes}")
@@ -403,12 +446,15 @@ def build_engine(
     log.info("TensorRT %s on %s (compute %s): %s engine, FP16 from %s", version, gpu.name, gpu.compute_capability, plan.precision, plan.fp16_source)
 
     proto = source.proto
+    built_from = source.path  # the ONNX TensorRT parses: what trtexec must be given
     if plan.convert_to_fp16:
         from acnet.export.fp16 import convert_to_fp16
 
         log.info("TensorRT %s networks are strongly typed: converting %s to FP16 first", version, source.path.name)
         proto = convert_to_fp16(proto)
+        built_from = converted_onnx_path(engine_path)
     data = proto.SerializeToString()
+    dynamic = has_symbolic_inputs(source)
 
     logger = trt.Logger(trt.Logger.WARNING)
     try:
@@ -424,16 +470,16 @@ def build_engine(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.workspace_gb * 2**30))
     for flag in builder_flags(trt, plan):
         config.set_flag(flag)
-    if any(s.min != s.max for s in inputs.values()):
+    if dynamic:  # symbolic dimensions need a profile even when min = max
         profile = builder.create_optimization_profile()
         for name, shape in inputs.items():
             profile.set_shape(name, shape.min, shape.opt, shape.max)
-        config.add_optimization_profile(profile)
+        if config.add_optimization_profile(profile) < 0:
+            raise ModelFileError(f"TensorRT {version} refused the optimisation profile {_profile_text(inputs)} for {source.path.name}")
     cache_path = options.timing_cache
+    cache_loaded = False
     if cache_path is not None:
-        cached = cache_path.read_bytes() if cache_path.is_file() else b""
-        config.set_timing_cache(config.create_timing_cache(cached), False)
-        log.info("timing cache %s (%s)", cache_path, f"{len(cached)} bytes" if cached else "new")
+        cache_loaded = _attach_timing_cache(config, cache_path, version)
 
     monitor = progress_monitor(trt)
     if monitor is not None:
@@ -443,30 +489,97 @@ def build_engine(
     if serialized is None:
         raise ModelFileError(f"TensorRT {version} failed to build an engine from {source.path} (see its log above)")
     engine_bytes = bytes(memoryview(serialized))
-    atomic_write_bytes(engine_path, engine_bytes)
-    if cache_path is not None:
-        atomic_write_bytes(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
 
-    sidecar = _engine_sidecar(
-        source, version, gpu, plan.precision, inputs, outputs, engine_path,
-        {
-            "fp16_source": plan.fp16_source,
-            "network_flags": list(plan.network_flags),
-            "builder_flags": list(plan.builder_flags),
-            "workspace_gb": options.workspace_gb,
-            "timing_cache": str(cache_path) if cache_path else None,
-        },
-    )
+    # The cache first: its failure leaves the previous engine alone. The
+    # engine is renamed into place only once its sidecar is written.
+    if cache_path is not None:
+        _write(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
+    if built_from != source.path:
+        _write(built_from, data)
+    build = {
+        "fp16_source": plan.fp16_source,
+        "network_flags": list(plan.network_flags),
+        "builder_flags": list(plan.builder_flags),
+        "workspace_gb": options.workspace_gb,
+        "timing_cache": str(cache_path) if cache_path else None,
+        "timing_cache_loaded": cache_loaded,
+    }
+    if built_from != source.path:
+        build["built_from_onnx"] = built_from.name
+    sidecar = _engine_sidecar(source, version, gpu, plan.precision, inputs, outputs, engine_bytes, build)
+    sidecar_file = write_engine(engine_path, engine_bytes, sidecar)
     return TrtBuildReport(
         engine=engine_path,
-        sidecar_path=write_sidecar(engine_path, sidecar),
+        sidecar_path=sidecar_file,
         sidecar=sidecar,
         seconds=time.perf_counter() - start,
-        trtexec=trtexec_command(str(source.path), str(engine_path), plan, inputs, options.workspace_gb, str(cache_path) if cache_path else None),
+        trtexec=trtexec_command(str(built_from), str(engine_path), plan, inputs, options.workspace_gb,
+                                str(cache_path) if cache_path else None, dynamic=dynamic),
     )
 
 
-def _engine_sidecar(source: OnnxSource, version: str, gpu: GpuInfo, precision: str, inputs, outputs, engine_path: Path, build: dict) -> EngineSidecar:
+def converted_onnx_path(engine_path: str | os.PathLike) -> Path:
+    """``model.engine`` -> ``model.engine.fp16.onnx``: the FP16 ONNX a TensorRT 11 engine was built from."""
+    path = Path(engine_path)
+    return path.with_name(path.name + ".fp16.onnx")
+
+
+def _profile_text(inputs: dict[str, TensorShape]) -> str:
+    return ", ".join(f"{n} {'x'.join(map(str, s.min))}..{'x'.join(map(str, s.max))}" for n, s in inputs.items())
+
+
+def _attach_timing_cache(config, cache_path: Path, version: str) -> bool:
+    """Give the builder the cache in ``cache_path``; True if TensorRT took it.
+
+    A cache TensorRT refuses (corrupt, or from another TensorRT or GPU) is
+    reported and replaced by a fresh one, which the build fills and which is
+    written back over the refused file.
+    """
+    cached = cache_path.read_bytes() if cache_path.is_file() else b""
+    if cached:
+        cache = config.create_timing_cache(cached)
+        if cache is None:
+            log.warning("timing cache %s is corrupt or not a TensorRT timing cache: building without it and replacing it", cache_path)
+        elif not config.set_timing_cache(cache, False):
+            log.warning(
+                "TensorRT %s refused the timing cache %s (made by another TensorRT version or on another GPU): "
+                "building without it and replacing it", version, cache_path,
+            )
+        else:
+            log.info("timing cache %s (%d bytes)", cache_path, len(cached))
+            return True
+    if not config.set_timing_cache(config.create_timing_cache(b""), False):
+        raise BackendUnavailableError(f"TensorRT {version} refused a new timing cache")
+    log.info("timing cache %s (new)", cache_path)
+    return False
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_engine(engine_path: Path, engine_bytes: bytes, sidecar: EngineSidecar) -> Path:
+    """Write the engine and its sidecar so that no engine is ever left without its sidecar.
+
+    The engine goes to a temporary file, the sidecar is written, then the
+    engine is renamed into place; if anything fails, neither is left new.
+    """
+    written = None
+    try:
+        with atomic_path(engine_path) as tmp:
+            tmp.write_bytes(engine_bytes)
+            written = write_sidecar(engine_path, sidecar)
+    except OSError as exc:
+        if written is not None:
+            written.unlink(missing_ok=True)  # describes an engine that is not there
+        raise ConfigError(f"cannot write {engine_path}: {exc.strerror or exc}") from None
+    return written
+
+
+def _engine_sidecar(source: OnnxSource, version: str, gpu: GpuInfo, precision: str, inputs, outputs, engine_bytes: bytes, build: dict) -> EngineSidecar:
     lo, hi = inputs["rgb"].min[0], inputs["rgb"].max[0]
     return EngineSidecar(
         tensorrt_version=version,
@@ -478,8 +591,8 @@ def _engine_sidecar(source: OnnxSource, version: str, gpu: GpuInfo, precision: s
         source_onnx=source.path.name,
         source_onnx_sha256=source.sha256,
         info=source.info.with_(precision=precision, batch=lo if lo == hi else 0, dynamic_hw=False),
-        engine_size=engine_path.stat().st_size,
-        engine_sha256=sha256_file(engine_path),
+        engine_size=len(engine_bytes),
+        engine_sha256=hashlib.sha256(engine_bytes).hexdigest(),
         acnet_version=acnet.__version__,
         build=build,
     )
@@ -526,8 +639,8 @@ def describe_engine_file(
     for name, (lo, opt, hi) in profile.items():
         if (inputs[name].min, inputs[name].opt, inputs[name].max) != (lo, opt, hi):
             raise ModelFileError(f"{engine_path} takes {name} shapes {lo}..{hi}, which do not fit {source.path.name}")
-    precision = "fp16" if fp16 or source.precision == "fp16" else "fp32"
-    sidecar = _engine_sidecar(source, version, gpu, precision, inputs, outputs, engine_path, {"fp16_source": "built by hand (trtexec)"})
+    precision = source.precision if source.precision != "fp32" else ("fp16" if fp16 else "fp32")
+    sidecar = _engine_sidecar(source, version, gpu, precision, inputs, outputs, engine_path.read_bytes(), {"fp16_source": "built by hand (trtexec)"})
     return TrtBuildReport(engine_path, write_sidecar(engine_path, sidecar), sidecar, time.perf_counter() - start)
 
 

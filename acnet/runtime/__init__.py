@@ -1,7 +1,7 @@
 """Thin runtime: numpy in, labels out. Never imports torch.
 
 Needs only numpy, pillow and onnxruntime (``pip install acnet``), plus
-tensorrt and cuda-python for ``.engine`` files (``acnet[tensorrt]``)::
+tensorrt and cuda-python for ``.engine`` files (``acnet[tensorrt-cu12]`` or ``acnet[tensorrt-cu13]``)::
 
     from acnet.runtime import Segmenter, overlay, read_rgb, read_depth
 

@@ -101,17 +101,9 @@ class OnnxRuntimeBackend:
             options.intra_op_num_threads = int(threads)
         if providers is None:
             providers = choose_providers(self.device, ort.get_available_providers())
-        try:
-            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own classes for every kind of bad file
-            raise ModelFileError(f"{self.path} is not a usable ONNX model: {_first_line(exc)}") from None
+        self.session = self._open(providers, options)
         self.providers = self.session.get_providers()
-        wanted = [_provider_name(p) for p in providers]
-        if self.device.is_cuda and not any(p in self.providers for p in (CUDA, TENSORRT)):
-            raise BackendUnavailableError(
-                f"onnxruntime could not start {' or '.join(p for p in wanted if p != CPU)} on {self.device} "
-                "(CUDA or cuDNN libraries missing?); use --device cpu"
-            )
+        self._check_providers(providers)
 
         props = self.session.get_modelmeta().custom_metadata_map
         self.info: ModelInfo = ModelInfo.from_props(props, source=str(self.path))
@@ -125,6 +117,57 @@ class OnnxRuntimeBackend:
         self._output_dtype = _NUMPY_TYPES.get(out_type, np.float32)
         self.io_binding = self.device.is_cuda if io_binding is None else bool(io_binding)
         self._bindings: dict[tuple, tuple] = {}
+
+    def _open(self, providers: list, options):
+        """The session on ``providers``; if the TensorRT provider fails, on the rest, keeping the device.
+
+        onnxruntime's own fallback retries with CUDA and CPU only and no
+        options, so it would lose the device id (and it prints to stdout):
+        it is turned off and done here instead.
+        """
+        ort = self._ort
+        for name, opts in (p for p in providers if isinstance(p, tuple)):
+            cache = opts.get("trt_engine_cache_path") if name == TENSORRT else None
+            if cache:
+                try:  # the provider creates only the last folder of the path
+                    Path(cache).mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise ConfigError(f"cannot create the TensorRT engine cache folder {cache}: {exc.strerror or exc}") from None
+        try:
+            return ort.InferenceSession(str(self.path), sess_options=options, providers=providers, enable_fallback=0)
+        except Exception as exc:  # onnxruntime raises its own classes for every kind of bad file
+            first = exc
+        rest = [p for p in providers if _provider_name(p) != TENSORRT]
+        if len(rest) < len(providers) and any(_provider_name(p) != CPU for p in rest):
+            try:
+                session = ort.InferenceSession(str(self.path), sess_options=options, providers=rest, enable_fallback=0)
+            except Exception:  # the model itself is the problem: report the first error
+                pass
+            else:
+                log.warning("onnxruntime's TensorRT provider failed on %s (%s); running without it", self.device, _first_line(first))
+                return session
+        raise ModelFileError(f"{self.path} is not a usable ONNX model: {_first_line(first)}") from None
+
+    def _check_providers(self, providers: list) -> None:
+        """The providers asked for are the providers in use, on the device asked for; say so when not."""
+        wanted = [_provider_name(p) for p in providers]
+        in_use = self.providers
+        if self.device.is_cuda and not any(p in in_use for p in (CUDA, TENSORRT)):
+            raise BackendUnavailableError(
+                f"onnxruntime could not start {' or '.join(p for p in wanted if p != CPU)} on {self.device} "
+                "(CUDA or cuDNN libraries missing?); use --device cpu"
+            )
+        missing = [p for p in wanted if p not in in_use]
+        if missing:
+            log.warning("onnxruntime is not using %s on %s (it runs %s)", ", ".join(missing), self.device, ", ".join(in_use))
+        if self.device.is_cuda:
+            options = self.session.get_provider_options()
+            for name in (TENSORRT, CUDA):
+                device_id = options.get(name, {}).get("device_id")
+                if name in in_use and device_id is not None and str(device_id) != str(self.device.index):
+                    raise BackendUnavailableError(
+                        f"onnxruntime runs {name} on cuda:{device_id}, not {self.device} as asked; check CUDA_VISIBLE_DEVICES"
+                    )
 
     # ------------------------------------------------------------------ running
 

@@ -27,11 +27,14 @@ import numpy as np
 from acnet.errors import BackendUnavailableError, ConfigError, InputError, ModelFileError
 from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, Signature, resolve_signature
 from acnet.runtime.metadata import ModelInfo
-from acnet.runtime.sidecar import check_engine_compatible, read_sidecar
+from acnet.runtime.sidecar import check_engine_compatible, parse_version, read_sidecar
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "pip install 'acnet[tensorrt]' on a machine with an NVIDIA GPU"
+INSTALL_HINT = (
+    "pip install 'acnet[tensorrt-cu12]' (CUDA 12, e.g. JetPack 6) or 'acnet[tensorrt-cu13]' (CUDA 13) "
+    "on a machine with an NVIDIA GPU"
+)
 
 
 def load_tensorrt():
@@ -41,6 +44,68 @@ def load_tensorrt():
     except ImportError as exc:
         raise BackendUnavailableError(f"the TensorRT backend needs the tensorrt package ({exc}); {INSTALL_HINT}") from None
     return tensorrt
+
+
+def _distribution_version(*names: str) -> tuple[str, str] | None:
+    """(name, version) of the first installed distribution among ``names``."""
+    from importlib import metadata
+
+    for name in names:
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def tensorrt_cuda_major() -> tuple[int, str] | None:
+    """(CUDA major, wheel name) the pip-installed TensorRT is built for; None for a system TensorRT (JetPack)."""
+    for major in (12, 13):
+        found = _distribution_version(f"tensorrt-cu{major}-bindings", f"tensorrt-cu{major}", f"tensorrt-cu{major}-libs")
+        if found:
+            return major, found[0]
+    return None
+
+
+def cuda_python_version() -> str | None:
+    found = _distribution_version("cuda-bindings", "cuda-python")
+    return found[1] if found else None
+
+
+def check_cuda_versions(tensorrt_cuda: tuple[int, str] | None, cuda_python: str | None, driver_cuda: int | None) -> None:
+    """Refuse cuda-python of another CUDA major than TensorRT's wheel, or newer than the driver.
+
+    pip cannot see that ``cuda-python`` 13 next to a CUDA 12 TensorRT (or on
+    a JetPack 6 driver) fails only at the first CUDA call.
+    """
+    if not cuda_python:
+        return
+    major = int(parse_version(cuda_python)[0])
+    if tensorrt_cuda is not None and tensorrt_cuda[0] != major:
+        raise BackendUnavailableError(
+            f"{tensorrt_cuda[1]} is built for CUDA {tensorrt_cuda[0]} but cuda-python {cuda_python} is for CUDA {major}: "
+            f"pip install 'acnet[tensorrt-cu{tensorrt_cuda[0]}]' (cuda-python>={tensorrt_cuda[0]},<{tensorrt_cuda[0] + 1})"
+        )
+    if driver_cuda is not None and driver_cuda // 1000 < major:
+        raise BackendUnavailableError(
+            f"cuda-python {cuda_python} needs a CUDA {major} driver but this driver supports CUDA "
+            f"{driver_cuda // 1000}.{driver_cuda % 1000 // 10}: pip install 'cuda-python>={driver_cuda // 1000},<{driver_cuda // 1000 + 1}'"
+        )
+
+
+def native_handle(obj) -> int:
+    """The address a cuda-python handle (``cudaStream_t``) wraps.
+
+    ``int(handle)`` is deprecated from cuda-python 13 (12.9 too):
+    ``cuda.bindings.utils.get_cuda_native_handle`` replaces it; older 12.x lack it.
+    """
+    if isinstance(obj, int):
+        return obj
+    try:
+        from cuda.bindings.utils import get_cuda_native_handle
+    except ImportError:
+        return int(obj)
+    return int(get_cuda_native_handle(obj))
 
 
 class CudaRuntime:
@@ -58,7 +123,17 @@ class CudaRuntime:
                 from cuda import cudart  # older cuda-python
             except ImportError:
                 raise BackendUnavailableError(f"the TensorRT backend needs cuda-python; {INSTALL_HINT}") from None
-        return cls(cudart)
+        runtime = cls(cudart)
+        check_cuda_versions(tensorrt_cuda_major(), cuda_python_version(), runtime.driver_version())
+        return runtime
+
+    def driver_version(self) -> int | None:
+        """The CUDA version the driver supports (12060 = 12.6), or None without a driver."""
+        try:
+            err, version = self._rt.cudaDriverGetVersion()
+        except Exception:  # noqa: BLE001 - a fake or a broken install: not this check's business
+            return None
+        return int(version) if err == self._rt.cudaError_t.cudaSuccess and version else None
 
     def _call(self, what: str, result):
         err, *values = result if isinstance(result, tuple) else (result,)
@@ -98,7 +173,7 @@ class CudaRuntime:
         self._call("cudaFreeHost", self._rt.cudaFreeHost(array.ctypes.data))
 
     def stream_create(self) -> int:
-        return int(self._call("cudaStreamCreate", self._rt.cudaStreamCreate()))
+        return native_handle(self._call("cudaStreamCreate", self._rt.cudaStreamCreate()))
 
     def stream_destroy(self, stream: int) -> None:
         self._call("cudaStreamDestroy", self._rt.cudaStreamDestroy(stream))

@@ -14,6 +14,7 @@
 #include <torch/headeronly/version.h>
 
 #include "backend.h"
+#include "cpu_isa.h"
 #include "error.h"
 
 namespace acnet {
@@ -36,30 +37,14 @@ std::string get(const std::unordered_map<std::string, std::string>& meta, const 
 }
 
 // A CPU package contains machine code for the exporting machine's vector ISA
-// (AOTI_CPU_ISA, e.g. "avx512 avx512_vnni"); running it elsewhere would die
-// with SIGILL, so refuse it with a message instead.
+// (AOTI_CPU_ISA, e.g. "AVX512 AVX512_VNNI AMX_TILE"); running it elsewhere
+// would die with SIGILL, so refuse it with a message instead.
 void check_cpu_isa(const std::string& isa, const std::string& source) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  std::istringstream tokens(isa);
-  std::string token;
-  while (tokens >> token) {
-    for (auto& ch : token) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    bool ok = true;
-    if (token == "avx2") ok = __builtin_cpu_supports("avx2");
-    else if (token == "avx512") ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    else if (token == "avx512_vnni") ok = __builtin_cpu_supports("avx512vnni");
-    if (!ok) {
-      fail(ACNET_ERROR_UNSUPPORTED, source + " was compiled for CPUs with " + isa +
-                                        " but this CPU lacks " + token +
-                                        "; export the package on (a machine like) the target");
-    }
+  const std::string token = missing_cpu_feature(isa, this_cpu_supports);
+  if (!token.empty()) {
+    fail(ACNET_ERROR_UNSUPPORTED, source + " was compiled for CPUs with " + isa + " but this CPU lacks " + token +
+                                      "; export the package on (a machine like) the target");
   }
-#else
-  (void)isa;
-  (void)source;
-#endif
 }
 
 class AotiBackend final : public Backend {
