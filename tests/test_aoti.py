@@ -164,3 +164,27 @@ def test_export_module_imports_torch_lazily():
     code = "import sys, acnet.export.aoti; assert 'torch' not in sys.modules, 'imported torch'"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_torch_older_than_the_aoti_apis_is_refused(monkeypatch, tmp_path):
+    """torch < 2.8 lacks aoti_load_package(device_index=): refused in one line before any work."""
+    import torch
+
+    from acnet.errors import BackendUnavailableError
+    from acnet.export.aoti import compile_package
+
+    monkeypatch.setattr(torch, "__version__", "2.7.1+cpu")
+    with pytest.raises(BackendUnavailableError, match=r"needs torch>=2\.8 .*this is torch 2\.7\.1\+cpu: pip install 'torch>=2\.8'") as info:
+        compile_package(tmp_path / "missing.pt", tmp_path / "m.pt2")
+    assert "\n" not in str(info.value) and not (tmp_path / "m.pt2").exists()
+
+
+def test_pyproject_states_the_same_torch_lower_bound():
+    import tomllib
+    from pathlib import Path
+
+    from acnet.export.aoti import MIN_TORCH
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    torch_req = next(r for r in project["optional-dependencies"]["train"] if r.startswith("torch>="))
+    assert torch_req == "torch>=" + ".".join(map(str, MIN_TORCH))

@@ -1,9 +1,10 @@
 """The TensorRT backend: its GPU-free logic with fakes here, the real thing where TensorRT exists.
 
-The fakes follow the documented TensorRT 10/11 name-based API and
-cuda-python's runtime API closely enough to drive the backend's whole run:
-buffers allocated once, addresses bound once, shapes set when the batch
-changes, one stream.
+The engine fakes drive the backend's whole run (buffers allocated once,
+addresses bound once, shapes set when the batch changes, one stream); their
+``TensorIOMode``, ``DataType``, ``Logger`` and ``nptype`` are those of the
+real TensorRT 10.16 bindings (tests/tensorrt_bindings.py), so an engine
+reports dtypes as TensorRT does. cuda-python is faked after its runtime API.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from runtime_models import NUM_CLASSES, frame, reference_labels, reference_logits, tiny_info, weights
+from tensorrt_bindings import spec_or_skip
+from trt_fake import FakeTensorRT
 
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
 from acnet.runtime import Segmenter
@@ -110,8 +113,8 @@ class FakeEngine:
     def get_tensor_shape(self, name):
         return self.tensors[name][1]
 
-    def get_tensor_dtype(self, name):
-        return self.tensors[name][2]
+    def get_tensor_dtype(self, name):  # a DataType member, as TensorRT returns
+        return getattr(FakeTrt.DataType, {"float32": "FLOAT", "float16": "HALF", "int32": "INT32"}[np.dtype(self.tensors[name][2]).name])
 
     def get_tensor_profile_shape(self, name, profile):
         assert profile == 0
@@ -161,20 +164,10 @@ class FakeContext:
 
 
 class FakeTrt:
-    """The parts of the ``tensorrt`` module the backend touches."""
+    """The parts of the ``tensorrt`` module the backend touches; enums and ``nptype`` from the real 10.16 bindings."""
 
-    __version__ = "10.9.0.34"
-
-    class TensorIOMode:
-        INPUT = "INPUT"
-        OUTPUT = "OUTPUT"
-
-    class Logger:
-        WARNING = 2
-
-        def __init__(self, level):
-            self.level = level
-
+    __version__ = "10.16.1.11"
+    TensorIOMode = DataType = Logger = nptype = None  # set by the real_enums fixture
     engine: FakeEngine | None = None
 
     class Runtime:
@@ -184,12 +177,16 @@ class FakeTrt:
         def deserialize_cuda_engine(self, data):
             return FakeTrt.engine if data == b"FAKE-ENGINE" else None
 
-    @staticmethod
-    def nptype(dtype):
-        return dtype
+
+@pytest.fixture(autouse=True, scope="module")
+def real_enums():
+    real = FakeTensorRT(spec_or_skip(10))
+    FakeTrt.__version__ = real.__version__
+    FakeTrt.TensorIOMode, FakeTrt.DataType, FakeTrt.Logger = real.TensorIOMode, real.DataType, real.Logger
+    FakeTrt.nptype = staticmethod(real.nptype)
 
 
-def _sidecar(engine: Path, info=None, trt_version="10.9.0.34", gpu="Fake GPU") -> Path:
+def _sidecar(engine: Path, info=None, trt_version="10.16.1.11", gpu="Fake GPU") -> Path:
     profile = TensorShape("float32", (1, 3, H, W), (2, 3, H, W), (4, 3, H, W))
     return write_sidecar(
         engine,
@@ -245,7 +242,7 @@ def test_dynamic_batch_engine_runs_with_buffers_and_bindings_made_once(engine_fi
     assert [s for name, s in context.shape_calls if name == "rgb"] == [(3, 3, H, W), (2, 3, H, W)] * 2
     assert context.streams == [77] * 4 and cuda.streams == [77]
     np.testing.assert_allclose(seg.logits(*frames[0]), reference_logits(*frames[0], seg.info), rtol=1e-5, atol=1e-5)
-    assert "TensorRT 10.9.0.34 on cuda:0 (Fake GPU), dynamic batch 1..4" in backend.describe()
+    assert "TensorRT 10.16.1.11 on cuda:0 (Fake GPU), dynamic batch 1..4" in backend.describe()
     backend.close()
     assert sorted(cuda.freed) == sorted(cuda.memory) and cuda.freed_host == 3 and cuda.streams == []
     backend.close()  # twice is harmless
@@ -291,7 +288,7 @@ def test_refusals(engine_file, tmp_path):
 @pytest.mark.parametrize(
     ("sidecar", "message"),
     [
-        ({"trt_version": "10.8.0.1"}, "built for TensorRT 10.8.0.1 \\(this machine has 10.9.0.34\\)"),
+        ({"trt_version": "10.8.0.1"}, "built for TensorRT 10.8.0.1 \\(this machine has 10.16.1.11\\)"),
         ({"gpu": "NVIDIA Jetson AGX Orin"}, "the GPU 'NVIDIA Jetson AGX Orin' \\(this one is 'Fake GPU'\\)"),
         (None, "has no sidecar"),
     ],
@@ -404,7 +401,7 @@ def test_cuda_runtime_wraps_pinned_memory_and_reports_errors():
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed here")
 def test_missing_tensorrt_names_the_extra(tmp_path, engine_file):
-    with pytest.raises(BackendUnavailableError, match=r"acnet\[tensorrt\]"):
+    with pytest.raises(BackendUnavailableError, match=r"acnet\[tensorrt-cu12\]"):
         Segmenter(engine_file)
 
 
@@ -428,3 +425,95 @@ def test_real_engine_agrees_with_onnx_runtime(tmp_path, fp16):
             agreement = (got == reference.segment(*f)).mean()
             assert agreement >= (0.99 if fp16 else 0.999), agreement
         np.testing.assert_allclose(engine.logits(*frames[0]), reference.logits(*frames[0]), atol=0.05 if fp16 else 1e-4)
+
+
+# --------------------------------------------------------------------------- dtypes, cuda-python versions and handles
+
+
+def test_engine_with_a_type_numpy_lacks_is_refused_by_name(engine_file):
+    cuda = FakeCuda()
+    FakeTrt.engine = FakeEngine(cuda)
+    FakeTrt.engine.get_tensor_dtype = lambda name: FakeTrt.DataType.BF16  # real TensorRT has BF16, numpy has not
+    with pytest.raises(ModelFileError, match="engine tensor 'rgb' has TensorRT type BF16, which numpy cannot hold"):
+        TensorRTBackend(engine_file, "cuda", trt=FakeTrt, cuda=cuda)
+
+
+class _Handle:
+    """cuda-python 13's cudaStream_t: int() still works but is deprecated."""
+
+    def __init__(self, address):
+        self.address = address
+
+    def __int__(self):
+        import warnings
+
+        warnings.warn("int(cuda_obj) is deprecated; use cuda.bindings.utils.get_cuda_native_handle", DeprecationWarning, stacklevel=2)
+        return self.address
+
+
+@pytest.mark.parametrize("has_utils", [True, False], ids=["cuda-python-13", "cuda-python-12.6"])
+def test_stream_handle_uses_the_supported_accessor(monkeypatch, has_utils):
+    import sys
+    import types
+    import warnings
+
+    if has_utils:
+        utils = types.ModuleType("cuda.bindings.utils")
+        utils.get_cuda_native_handle = lambda obj: obj.address
+        monkeypatch.setitem(sys.modules, "cuda.bindings.utils", utils)
+    else:
+        monkeypatch.setitem(sys.modules, "cuda.bindings.utils", None)  # older 12.x: no such module
+    rt = FakeCudart()
+    rt.cudaStreamCreate = lambda: (0, _Handle(0xBEEF))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error" if has_utils else "ignore", DeprecationWarning)
+        assert CudaRuntime(rt).stream_create() == 0xBEEF
+
+
+@pytest.mark.parametrize(
+    "tensorrt_cuda, cuda_python, driver, message",
+    [
+        ((12, "tensorrt-cu12"), "13.0.1", 12090, r"tensorrt-cu12 is built for CUDA 12 but cuda-python 13.0.1 is for CUDA 13: pip install 'acnet\[tensorrt-cu12\]'"),
+        ((13, "tensorrt-cu13"), "12.9.0", 13000, r"built for CUDA 13 but cuda-python 12.9.0 is for CUDA 12"),
+        (None, "13.0.1", 12060, r"cuda-python 13.0.1 needs a CUDA 13 driver but this driver supports CUDA 12.6"),
+    ],
+)
+def test_cuda_python_of_another_cuda_major_is_refused(monkeypatch, tensorrt_cuda, cuda_python, driver, message):
+    """JetPack 6 (CUDA 12 driver, system TensorRT 10) with cuda-python 13 fails only at the first CUDA call otherwise."""
+    import sys
+    import types
+
+    from acnet.runtime.backends import trt as module
+
+    cudart = FakeCudart()
+    cudart.cudaDriverGetVersion = lambda: (0, driver)
+    bindings = types.ModuleType("cuda.bindings")
+    bindings.runtime = cudart
+    monkeypatch.setitem(sys.modules, "cuda", types.ModuleType("cuda"))
+    monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
+    monkeypatch.setattr(module, "tensorrt_cuda_major", lambda: tensorrt_cuda)
+    monkeypatch.setattr(module, "cuda_python_version", lambda: cuda_python)
+    with pytest.raises(BackendUnavailableError, match=message):
+        CudaRuntime.load()
+    monkeypatch.setattr(module, "cuda_python_version", lambda: f"{tensorrt_cuda[0] if tensorrt_cuda else 12}.9.0")
+    cudart.cudaDriverGetVersion = lambda: (0, 13000)
+    assert isinstance(CudaRuntime.load(), CudaRuntime)  # matching versions load
+
+
+def test_the_installed_tensorrt_wheel_tells_its_cuda_major(monkeypatch):
+    from importlib import metadata
+
+    from acnet.runtime.backends import trt as module
+
+    installed = {"tensorrt-cu13-bindings": "11.4.0.106", "cuda-bindings": "13.0.3"}
+
+    def version(name):
+        if name not in installed:
+            raise metadata.PackageNotFoundError(name)
+        return installed[name]
+
+    monkeypatch.setattr(metadata, "version", version)
+    assert module.tensorrt_cuda_major() == (13, "tensorrt-cu13-bindings") and module.cuda_python_version() == "13.0.3"
+    installed.clear()
+    assert module.tensorrt_cuda_major() is None and module.cuda_python_version() is None  # JetPack's own TensorRT

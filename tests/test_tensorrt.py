@@ -1,20 +1,30 @@
-"""TensorRT engine building: version-dependent decisions, the build flow with a fake
-TensorRT module, the sidecar it writes, and the refusal where TensorRT is absent."""
+"""TensorRT engine building: version-dependent decisions, the build flow, the sidecar it
+writes, and the refusal where TensorRT is absent.
+
+TensorRT is a fake made from the real 10.16 / 11.4 bindings (tests/trt_fake.py):
+their enums, signatures, and TensorRT's own build rules."""
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import importlib.util
 import json
+import logging
+import shlex
 import types
+from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-from click.testing import CliRunner
+from installed import assert_one_line_error, run_acnet
 from onnx import TensorProto, helper, numpy_helper
+from tensorrt_bindings import spec_or_skip
+from trt_fake import FakeTensorRT
 
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
-from acnet.export.graph import set_metadata
+from acnet.export.graph import read_metadata, set_metadata
 from acnet.export.tensorrt import (
     GpuInfo,
     TrtBuildOptions,
@@ -23,7 +33,6 @@ from acnet.export.tensorrt import (
     plan_build,
     resolve_batch,
     tensorrt_version,
-    trtexec_command,
 )
 from acnet.runtime.metadata import ModelInfo
 from acnet.runtime.sidecar import check_engine_compatible, read_sidecar
@@ -64,166 +73,49 @@ def _onnx(path, batch="batch", precision="fp32"):
     return path
 
 
-# --------------------------------------------------------------------------- a fake tensorrt module
+# --------------------------------------------------------------------------- the fake: the real bindings' API and rules
 
 
-def fake_trt(version: str, fail_node: int | None = None, build_fails: bool = False):
-    """Enough of the TensorRT Python API to drive build_engine; records every call."""
-    calls: dict = {"flags": [], "profiles": [], "pool": None, "parsed": None, "network_flags": None, "timing_cache_in": None}
-    major = int(version.split(".")[0])
-
-    class Logger:
-        WARNING = 2
-
-        def __init__(self, severity):
-            self.severity = severity
-
-    class Error:
-        def __init__(self, node):
-            self._node = node
-
-        def node(self):
-            return self._node
-
-        def node_name(self):
-            return ""  # some versions leave it empty: the builder looks it up in the ONNX
-
-        def node_operator(self):
-            return ""
-
-        def desc(self):
-            return "Unsupported operator"
-
-    class Parser:
-        def __init__(self, network, logger):
-            self.num_errors = 0
-
-        def parse(self, data, path=None):
-            calls["parsed"] = onnx.load_from_string(data)
-            if fail_node is not None:
-                self.num_errors = 2
-                return False
-            return True
-
-        def get_error(self, i):
-            return Error(fail_node)
-
-    class Cache:
-        def __init__(self, data):
-            self.data = data
-
-        def serialize(self):
-            return self.data + b"+tuned"
-
-    class Config:
-        progress_monitor = None
-
-        def set_memory_pool_limit(self, pool, size):
-            calls["pool"] = (pool, size)
-
-        def set_flag(self, flag):
-            calls["flags"].append(flag)
-
-        def add_optimization_profile(self, profile):
-            calls["profiles"].append(profile.shapes)
-
-        def create_timing_cache(self, data):
-            calls["timing_cache_in"] = data
-            self._cache = Cache(data)
-            return self._cache
-
-        def set_timing_cache(self, cache, ignore_mismatch):
-            assert ignore_mismatch is False
-            return True
-
-        def get_timing_cache(self):
-            return self._cache
-
-    class Profile:
-        def __init__(self):
-            self.shapes = {}
-
-        def set_shape(self, name, min, opt, max):
-            self.shapes[name] = (tuple(min), tuple(opt), tuple(max))
-
-    class Builder:
-        def __init__(self, logger):
-            pass
-
-        def create_network(self, flags=0):
-            calls["network_flags"] = flags
-            return object()
-
-        def create_builder_config(self):
-            calls["config"] = Config()
-            return calls["config"]
-
-        def create_optimization_profile(self):
-            return Profile()
-
-        def build_serialized_network(self, network, config):
-            monitor = config.progress_monitor
-            if monitor is not None:
-                monitor.phase_start("Building", None, 3)
-                for step in range(3):
-                    assert monitor.step_complete("Building", step) is True
-                monitor.phase_finish("Building")
-            return None if build_fails else b"SERIALIZED-ENGINE"
-
-    class IProgressMonitor:
-        def __init__(self):
-            pass
-
-    class Engine:
-        def get_tensor_shape(self, name):
-            return (-1, 3 if name == "rgb" else 1, 64, 96)
-
-        def get_tensor_profile_shape(self, name, index):
-            c = 3 if name == "rgb" else 1
-            return [(1, c, 64, 96), (2, c, 64, 96), (4, c, 64, 96)]
-
-    class Runtime:
-        def __init__(self, logger):
-            pass
-
-        def deserialize_cuda_engine(self, data):
-            return Engine() if data == b"SERIALIZED-ENGINE" else None
-
-    flags = {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1}
-    builder_flags = {"TF32": 6} if major >= 11 else {"FP16": 0, "TF32": 6}
-    module = types.SimpleNamespace(
-        __version__=version,
-        Logger=Logger,
-        Builder=Builder,
-        Runtime=Runtime,
-        OnnxParser=Parser,
-        IProgressMonitor=IProgressMonitor,
-        NetworkDefinitionCreationFlag=types.SimpleNamespace(**flags),
-        BuilderFlag=types.SimpleNamespace(**builder_flags),
-        MemoryPoolType=types.SimpleNamespace(WORKSPACE="workspace"),
-    )
-    return module, calls
+def fake_trt(major: int, **kwargs) -> FakeTensorRT:
+    """``tensorrt`` of release ``major`` (10.16 or 11.4): real enums, signatures and rules (tests/trt_fake.py)."""
+    return FakeTensorRT(spec_or_skip(major), gpu=GPU.name, **kwargs)
 
 
-# --------------------------------------------------------------------------- pure decisions
+def calls(trt, name: str) -> list[dict]:
+    """The bound arguments of every call of ``name`` ("IBuilderConfig.set_flag")."""
+    return [args for call, args in trt.calls if call == name]
+
+
+def flag_value(trt, enum: str, name: str) -> int:
+    return int(getattr(getattr(trt, enum), name))
+
+
+# --------------------------------------------------------------------------- decisions, checked on the real enums
 
 
 @pytest.mark.parametrize(
-    "version, onnx_precision, fp16, expected",
+    "major, onnx_precision, fp16, precision, network_flags, builder_flags",
     [
-        ("10.3.0.26", "fp32", True, ("fp16", (), ("FP16",), False)),
-        ("10.3.0.26", "fp32", False, ("fp32", (), (), False)),
-        ("10.8.0", "fp16", False, ("fp16", ("STRONGLY_TYPED",), (), False)),
-        ("10.8.0", "fp16", True, ("fp16", ("STRONGLY_TYPED",), (), False)),
-        ("11.0.0", "fp32", True, ("fp16", (), (), True)),
-        ("11.2.1", "fp16", True, ("fp16", (), (), False)),
-        ("11.0.0", "fp32", False, ("fp32", (), (), False)),
+        (10, "fp32", True, "fp16", (), ("FP16",)),
+        (10, "fp32", False, "fp32", (), ()),
+        (10, "fp16", False, "fp16", ("STRONGLY_TYPED",), ()),
+        (10, "fp16", True, "fp16", ("STRONGLY_TYPED",), ()),
+        (11, "fp32", True, "fp16", (), ()),
+        (11, "fp16", True, "fp16", (), ()),
+        (11, "fp32", False, "fp32", (), ()),
     ],
 )
-def test_plan_build_per_version(version, onnx_precision, fp16, expected):
-    plan = plan_build(version, onnx_precision, fp16)
-    assert (plan.precision, plan.network_flags, plan.builder_flags, plan.convert_to_fp16) == expected
-    assert plan.trt_version == version
+def test_each_plan_reaches_tensorrt_as_the_real_enums(tmp_path, major, onnx_precision, fp16, precision, network_flags, builder_flags):
+    """The build's create_network/set_flag calls carry the real values of the flags each release needs."""
+    trt = fake_trt(major)
+    report = build_engine(_onnx(tmp_path / "m.onnx", precision=onnx_precision), tmp_path / "m.engine", TrtBuildOptions(fp16=fp16), trt=trt, gpu=GPU)
+    mask = sum(1 << flag_value(trt, "NetworkDefinitionCreationFlag", f) for f in network_flags)
+    assert calls(trt, "Builder.create_network") == [{"flags": mask}]
+    assert calls(trt, "IBuilderConfig.set_flag") == [{"flag": f"BuilderFlag.{f}"} for f in builder_flags]
+    assert report.sidecar.precision == precision and report.sidecar.info.precision == precision
+    parsed = onnx.load_from_string(trt.parsed[-1])
+    fp16_weights = [i.data_type for i in parsed.graph.initializer] == [TensorProto.FLOAT16]
+    assert fp16_weights == (precision == "fp16" and "FP16" not in builder_flags)
 
 
 def test_plan_build_refuses_old_or_unknown_versions():
@@ -231,16 +123,16 @@ def test_plan_build_refuses_old_or_unknown_versions():
         plan_build("8.6.1", "fp32", True)
     with pytest.raises(BackendUnavailableError, match="missing"):
         tensorrt_version(types.SimpleNamespace())
-    assert tensorrt_version(types.SimpleNamespace(__version__="10.3.0")) == "10.3.0"
+    assert tensorrt_version(fake_trt(10)) == "10.16.1.11" and tensorrt_version(fake_trt(11)) == "11.4.0.106"
 
 
 def test_network_flags_from_the_module_enum():
-    trt10, _ = fake_trt("10.3.0")
-    assert network_flags(trt10, plan_build("10.3.0", "fp16", False)) == 1 << 1
-    assert network_flags(trt10, plan_build("10.3.0", "fp32", True)) == 0
-    no_flag = types.SimpleNamespace(NetworkDefinitionCreationFlag=types.SimpleNamespace())
-    with pytest.raises(BackendUnavailableError, match="STRONGLY_TYPED"):
-        network_flags(no_flag, plan_build("10.3.0", "fp16", False))
+    ten, eleven = fake_trt(10), fake_trt(11)
+    assert network_flags(ten, plan_build(ten.__version__, "fp16", False)) == 1 << 1  # STRONGLY_TYPED is 1 in 10.16
+    assert network_flags(ten, plan_build(ten.__version__, "fp32", True)) == 0
+    assert network_flags(eleven, plan_build(eleven.__version__, "fp16", False)) == 0  # always strongly typed
+    with pytest.raises(BackendUnavailableError, match="EXPLICIT_BATCH"):  # gone in 11
+        network_flags(eleven, dataclasses.replace(plan_build(eleven.__version__, "fp16", False), network_flags=("EXPLICIT_BATCH",)))
 
 
 def test_resolve_batch():
@@ -258,80 +150,189 @@ def test_resolve_batch():
         resolve_batch(None, 0, None, None)
 
 
-# --------------------------------------------------------------------------- the build with a fake TensorRT
+# --------------------------------------------------------------------------- the build
 
 
 def test_trt10_fp16_uses_the_builder_flag(tmp_path):
     onnx_path = _onnx(tmp_path / "model.onnx")
-    trt, calls = fake_trt("10.3.0.26")
+    trt = fake_trt(10)
     report = build_engine(onnx_path, tmp_path / "model.engine", TrtBuildOptions(fp16=True, max_batch=4), trt=trt, gpu=GPU)
-    assert calls["flags"] == [trt.BuilderFlag.FP16] and calls["network_flags"] == 0
-    assert calls["pool"] == ("workspace", 2 * 2**30)
-    assert calls["parsed"].SerializeToString() == onnx.load(onnx_path).SerializeToString()  # parsed as is
-    assert calls["profiles"] == [
-        {"rgb": ((1, 3, 64, 96), (1, 3, 64, 96), (4, 3, 64, 96)), "depth": ((1, 1, 64, 96), (1, 1, 64, 96), (4, 1, 64, 96))}
+    assert calls(trt, "IBuilderConfig.set_flag") == [{"flag": "BuilderFlag.FP16"}]
+    assert calls(trt, "IBuilderConfig.set_memory_pool_limit") == [{"pool": "MemoryPoolType.WORKSPACE", "pool_size": 2 * 2**30}]
+    assert trt.parsed == [onnx.load(onnx_path).SerializeToString()]  # parsed as is
+    assert calls(trt, "IOptimizationProfile.set_shape") == [
+        {"input": "rgb", "min": (1, 3, 64, 96), "opt": (1, 3, 64, 96), "max": (4, 3, 64, 96)},
+        {"input": "depth", "min": (1, 1, 64, 96), "opt": (1, 1, 64, 96), "max": (4, 1, 64, 96)},
     ]
-    assert (tmp_path / "model.engine").read_bytes() == b"SERIALIZED-ENGINE"
+    engine = tmp_path / "model.engine"
+    assert trt.Runtime(trt.Logger()).deserialize_cuda_engine(engine.read_bytes()) is not None
 
-    sidecar = read_sidecar(tmp_path / "model.engine")
+    sidecar = read_sidecar(engine)
     assert sidecar == report.sidecar
-    assert (sidecar.tensorrt_version, sidecar.gpu_name, sidecar.compute_capability) == ("10.3.0.26", GPU.name, "8.7")
+    assert (sidecar.tensorrt_version, sidecar.gpu_name, sidecar.compute_capability) == ("10.16.1.11", GPU.name, "8.7")
     assert sidecar.precision == "fp16" and sidecar.build["fp16_source"] == "BuilderFlag.FP16"
     assert sidecar.batch_range == (1, 1, 4)
     assert sidecar.outputs["logits"].max == (4, 5, 64, 96)
     assert sidecar.info.precision == "fp16" and sidecar.info.batch == 0 and sidecar.info.class_names == tuple("abcde")
     assert len(sidecar.source_onnx_sha256) == 64 and sidecar.source_onnx == "model.onnx"
-    check_engine_compatible(sidecar, "10.3.0.26", GPU.name, GPU.compute_capability)
-    assert "--fp16" in report.trtexec and "--maxShapes=rgb:4x3x64x96,depth:4x1x64x96" in report.trtexec
-    assert "--memPoolSize=workspace:2048M" in report.trtexec
-    assert "TensorRT 10.3.0.26" in report.summary() and "1..4" in report.summary()
+    assert sidecar.engine_size == engine.stat().st_size
+    check_engine_compatible(sidecar, "10.16.1.11", GPU.name, GPU.compute_capability)
+    assert "TensorRT 10.16.1.11" in report.summary() and "1..4" in report.summary()
 
 
-def test_trt11_builds_from_an_fp16_onnx_converted_on_the_fly(tmp_path):
+def test_trt11_builds_from_an_fp16_onnx_saved_beside_the_engine(tmp_path):
+    """TensorRT 11: the FP32 ONNX is converted, and trtexec is pointed at the converted file, not the FP32 one."""
     onnx_path = _onnx(tmp_path / "model.onnx")
-    trt, calls = fake_trt("11.0.0.12")
+    trt = fake_trt(11)
     report = build_engine(onnx_path, tmp_path / "model.engine", TrtBuildOptions(fp16=True), trt=trt, gpu=GPU)
-    parsed = calls["parsed"]
-    assert calls["flags"] == [] and calls["network_flags"] == 0
+    parsed = onnx.load_from_string(trt.parsed[-1])
+    assert calls(trt, "IBuilderConfig.set_flag") == [] and calls(trt, "Builder.create_network") == [{"flags": 0}]
     assert [i.data_type for i in parsed.graph.initializer] == [TensorProto.FLOAT16]
     assert all(v.type.tensor_type.elem_type == TensorProto.FLOAT for v in (*parsed.graph.input, *parsed.graph.output))
     assert report.sidecar.precision == "fp16" and "converted" in report.sidecar.build["fp16_source"]
-    assert "--fp16" not in report.trtexec  # trtexec 11 has no precision flags
+    converted = tmp_path / "model.engine.fp16.onnx"
+    assert converted.read_bytes() == trt.parsed[-1]  # the very model TensorRT built
+    assert report.sidecar.build["built_from_onnx"] == converted.name
+    args = shlex.split(report.trtexec)
+    assert f"--onnx={converted}" in args and "--fp16" not in args  # trtexec 11 has no precision flags
+    assert read_metadata(onnx.load(converted), source="x").num_classes == 5  # still an acnet model
 
 
 def test_trt10_fp16_onnx_is_built_strongly_typed(tmp_path):
     onnx_path = _onnx(tmp_path / "model16.onnx", precision="fp16")
-    trt, calls = fake_trt("10.9.0")
-    report = build_engine(onnx_path, tmp_path / "model.engine", TrtBuildOptions(), trt=trt, gpu=GPU)
-    assert calls["network_flags"] == 1 << 1 and calls["flags"] == []
+    trt = fake_trt(10)
+    report = build_engine(onnx_path, tmp_path / "model.engine", TrtBuildOptions(fp16=True), trt=trt, gpu=GPU)
+    assert calls(trt, "Builder.create_network") == [{"flags": 1 << flag_value(trt, "NetworkDefinitionCreationFlag", "STRONGLY_TYPED")}]
+    assert calls(trt, "IBuilderConfig.set_flag") == []  # the strongly typed network would refuse FP16
     assert report.sidecar.precision == "fp16" and "--stronglyTyped" in report.trtexec
 
 
 def test_fixed_batch_model_has_no_profile(tmp_path):
     onnx_path = _onnx(tmp_path / "model.onnx", batch=1)
-    trt, calls = fake_trt("10.3.0")
+    trt = fake_trt(10)
     report = build_engine(onnx_path, tmp_path / "model.engine", TrtBuildOptions(), trt=trt, gpu=GPU)
-    assert calls["profiles"] == [] and report.sidecar.batch_range == (1, 1, 1)
+    assert calls(trt, "Builder.create_optimization_profile") == [] and report.sidecar.batch_range == (1, 1, 1)
     assert report.sidecar.precision == "fp32" and report.sidecar.info.batch == 1
+    assert "Shapes" not in report.trtexec
     with pytest.raises(ConfigError, match="fixed batch"):
         build_engine(onnx_path, tmp_path / "b.engine", TrtBuildOptions(max_batch=8), trt=trt, gpu=GPU)
+
+
+@pytest.fixture(scope="module")
+def acnet_onnx(tmp_path_factory, tiny_config):
+    """The real network (trained-looking, tiny) exported with a dynamic batch and dynamic height and width,
+    and the same graph with its batch fixed at 1 (height and width still symbolic)."""
+    from trained import trained_looking_checkpoint
+
+    from acnet.export.onnx import OnnxExportOptions, export_onnx
+
+    root = tmp_path_factory.mktemp("acnet-onnx")
+    ckpt = trained_looking_checkpoint(root / "tiny.pt", tiny_config, (64, 96), seed=3)
+    dynamic = root / "dynamic.onnx"
+    export_onnx(ckpt, dynamic, OnnxExportOptions(dynamic_batch=True, dynamic_hw=True, verify=False))
+    model = onnx.load(dynamic)
+    for value in (*model.graph.input, *model.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_value = 1
+    hw_only = root / "hw.onnx"
+    onnx.save(model, hw_only)
+    return {"max-batch-1": dynamic, "dynamic-hw": hw_only}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("major", [10, 11])
+@pytest.mark.parametrize("case", ["max-batch-1", "dynamic-hw"])
+def test_symbolic_dimensions_always_get_a_profile(tmp_path, acnet_onnx, major, case):
+    """A dynamic-batch ONNX with --max-batch 1, or one with symbolic height and width, still has symbolic
+    dimensions: without a profile TensorRT refuses to build, so one is added and trtexec gets the shapes."""
+    source = acnet_onnx[case]
+    options = TrtBuildOptions(max_batch=1) if case == "max-batch-1" else TrtBuildOptions()
+    trt = fake_trt(major)
+    report = build_engine(source, tmp_path / "m.engine", options, trt=trt, gpu=GPU)
+    shapes = {c["input"]: (c["min"], c["opt"], c["max"]) for c in calls(trt, "IOptimizationProfile.set_shape")}
+    n = 1
+    assert shapes == {"rgb": ((n, 3, 64, 96),) * 3, "depth": ((n, 1, 64, 96),) * 3}
+    assert report.sidecar.batch_range == (1, 1, 1)
+    args = shlex.split(report.trtexec)
+    assert "--minShapes=rgb:1x3x64x96,depth:1x1x64x96" in args and "--maxShapes=rgb:1x3x64x96,depth:1x1x64x96" in args
 
 
 def test_timing_cache_is_read_and_written_back(tmp_path):
     onnx_path = _onnx(tmp_path / "model.onnx")
     cache = tmp_path / "timing.cache"
-    trt, calls = fake_trt("10.3.0")
+    trt = fake_trt(10)
     build_engine(onnx_path, tmp_path / "a.engine", TrtBuildOptions(timing_cache=cache), trt=trt, gpu=GPU)
-    assert calls["timing_cache_in"] == b"" and cache.read_bytes() == b"+tuned"
-    trt, calls = fake_trt("10.3.0")
+    first = cache.read_bytes()
+    assert calls(trt, "IBuilderConfig.create_timing_cache") == [{"serialized_timing_cache": "<0 bytes>"}]
+    trt = fake_trt(10)
     report = build_engine(onnx_path, tmp_path / "b.engine", TrtBuildOptions(timing_cache=cache), trt=trt, gpu=GPU)
-    assert calls["timing_cache_in"] == b"+tuned" and cache.read_bytes() == b"+tuned+tuned"
+    assert calls(trt, "IBuilderConfig.create_timing_cache") == [{"serialized_timing_cache": f"<{len(first)} bytes>"}]
+    assert calls(trt, "IBuilderConfig.set_timing_cache") == [{"cache": "ITimingCache", "ignore_mismatch": False}]
+    assert json.loads(cache.read_bytes().split(b"\n", 1)[1])["entries"] == 2  # the second build added to the first's
+    assert report.sidecar.build["timing_cache_loaded"] is True
     assert f"--timingCacheFile={cache}" in report.trtexec
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "foreign"])
+def test_a_refused_timing_cache_is_reported_and_replaced(tmp_path, caplog, kind):
+    onnx_path = _onnx(tmp_path / "model.onnx")
+    cache = tmp_path / "timing.cache"
+    if kind == "corrupt":
+        cache.write_bytes(b"\x00\x01 not a timing cache")
+    else:  # from the same TensorRT on another GPU
+        build_engine(onnx_path, tmp_path / "other.engine", TrtBuildOptions(timing_cache=cache),
+                     trt=FakeTensorRT(spec_or_skip(10), gpu="NVIDIA A100"), gpu=GpuInfo("NVIDIA A100", "8.0"))
+    trt = fake_trt(10)
+    with caplog.at_level(logging.WARNING, logger="acnet.export.tensorrt"):
+        report = build_engine(onnx_path, tmp_path / "m.engine", TrtBuildOptions(timing_cache=cache), trt=trt, gpu=GPU)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    expected = "corrupt" if kind == "corrupt" else "refused the timing cache"
+    assert len(warnings) == 1 and expected in warnings[0] and str(cache) in warnings[0]
+    assert report.sidecar.build["timing_cache_loaded"] is False
+    replaced = trt.Builder(trt.Logger()).create_builder_config()
+    assert replaced.set_timing_cache(replaced.create_timing_cache(cache.read_bytes()), False)  # usable here now
+
+
+def test_an_engine_is_never_left_without_its_sidecar(tmp_path, monkeypatch):
+    import acnet.export.tensorrt as module
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(module, "write_sidecar", disk_full)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        build_engine(_onnx(tmp_path / "model.onnx"), tmp_path / "model.engine", TrtBuildOptions(), trt=fake_trt(10), gpu=GPU)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+@pytest.mark.parametrize("major", [10, 11])
+@pytest.mark.parametrize("fp16, batch, cache", [(True, "batch", True), (False, 1, False), (True, 1, False)])
+def test_trtexec_command_builds_what_the_api_built(tmp_path, major, fp16, batch, cache):
+    """The printed trtexec line says, flag for flag, what the recorded calls told TensorRT."""
+    onnx_path = _onnx(tmp_path / "my model.onnx", batch=batch)
+    trt = fake_trt(major)
+    options = TrtBuildOptions(fp16=fp16, max_batch=2 if batch == "batch" else None, workspace_gb=1.5,
+                              timing_cache=tmp_path / "t.cache" if cache else None)
+    report = build_engine(onnx_path, tmp_path / "m.engine", options, trt=trt, gpu=GPU)
+    args = shlex.split(report.trtexec)
+    assert args[0] == "trtexec" and f"--saveEngine={tmp_path / 'm.engine'}" in args
+    given = Path(next(a for a in args if a.startswith("--onnx="))[len("--onnx="):])
+    assert given.read_bytes() == trt.parsed[-1]
+    assert ("--fp16" in args) == ({"flag": "BuilderFlag.FP16"} in calls(trt, "IBuilderConfig.set_flag"))
+    mask = calls(trt, "Builder.create_network")[0]["flags"]
+    strongly = major < 11 and bool(mask & 1 << flag_value(trt, "NetworkDefinitionCreationFlag", "STRONGLY_TYPED"))
+    assert ("--stronglyTyped" in args) == strongly
+    pool = calls(trt, "IBuilderConfig.set_memory_pool_limit")[0]["pool_size"]
+    assert f"--memPoolSize=workspace:{pool // 2**20}M" in args
+    shapes = {c["input"]: c for c in calls(trt, "IOptimizationProfile.set_shape")}
+    for key in ("min", "opt", "max"):
+        flag = f"--{key}Shapes=" + ",".join(f"{n}:{'x'.join(map(str, s[key]))}" for n, s in shapes.items())
+        assert (flag in args) == bool(shapes)
+    assert (f"--timingCacheFile={tmp_path / 't.cache'}" in args) == cache
 
 
 def test_parser_errors_name_the_failing_node(tmp_path):
     onnx_path = _onnx(tmp_path / "model.onnx")
-    trt, _ = fake_trt("10.3.0", fail_node=1)
+    trt = fake_trt(10, fail_node=1)
     with pytest.raises(ModelFileError) as info:
         build_engine(onnx_path, tmp_path / "model.engine", TrtBuildOptions(), trt=trt, gpu=GPU)
     message = str(info.value)
@@ -339,16 +340,24 @@ def test_parser_errors_name_the_failing_node(tmp_path):
     assert not (tmp_path / "model.engine").exists()
 
 
+def test_unknown_operator_is_named_by_the_parser(tmp_path):
+    model = onnx.load(_onnx(tmp_path / "model.onnx"))
+    model.graph.node[1].op_type = "NotAnOp"
+    onnx.save(model, tmp_path / "bad.onnx")
+    with pytest.raises(ModelFileError, match="node 1 'classifier' \\(NotAnOp\\): No importer registered for op: NotAnOp"):
+        build_engine(tmp_path / "bad.onnx", tmp_path / "m.engine", TrtBuildOptions(), trt=fake_trt(11), gpu=GPU)
+
+
 def test_failed_build_writes_nothing(tmp_path):
     onnx_path = _onnx(tmp_path / "model.onnx")
-    trt, _ = fake_trt("10.3.0", build_fails=True)
+    trt = fake_trt(10, fail_build="out of GPU memory")
     with pytest.raises(ModelFileError, match="failed to build"):
-        build_engine(onnx_path, tmp_path / "model.engine", TrtBuildOptions(), trt=trt, gpu=GPU)
+        build_engine(onnx_path, tmp_path / "model.engine", TrtBuildOptions(timing_cache=tmp_path / "t.cache"), trt=trt, gpu=GPU)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
 
 
 def test_bad_onnx_inputs(tmp_path):
-    trt, _ = fake_trt("10.3.0")
+    trt = fake_trt(10)
     with pytest.raises(ModelFileError, match="not found"):
         build_engine(tmp_path / "missing.onnx", tmp_path / "m.engine", trt=trt, gpu=GPU)
     garbage = tmp_path / "garbage.onnx"
@@ -367,14 +376,18 @@ def test_sidecar_for_an_engine_built_by_hand(tmp_path):
     from acnet.export.tensorrt import describe_engine_file
 
     onnx_path = _onnx(tmp_path / "model.onnx")
+    trt = fake_trt(10)
     engine = tmp_path / "hand.engine"
-    engine.write_bytes(b"SERIALIZED-ENGINE")  # as trtexec --saveEngine would
-    trt, _ = fake_trt("10.3.0.26")
+    build_engine(onnx_path, engine, TrtBuildOptions(min_batch=1, opt_batch=2, max_batch=4), trt=trt, gpu=GPU)
+    engine.with_name("hand.engine.json").unlink()  # as trtexec --saveEngine leaves it
+    data = engine.read_bytes()
     report = describe_engine_file(onnx_path, engine, fp16=True, trt=trt, gpu=GPU)
     sidecar = read_sidecar(engine)
-    assert sidecar == report.sidecar and engine.read_bytes() == b"SERIALIZED-ENGINE"
+    assert sidecar == report.sidecar and engine.read_bytes() == data
     assert sidecar.batch_range == (1, 2, 4) and sidecar.precision == "fp16" and sidecar.info.batch == 0
     assert report.summary().startswith("described") and "trtexec" not in report.summary()
+    with pytest.raises(ModelFileError, match="another TensorRT or for another GPU"):
+        describe_engine_file(onnx_path, engine, trt=fake_trt(11), gpu=GPU)
     engine.write_bytes(b"from another TensorRT")
     with pytest.raises(ModelFileError, match="another TensorRT or for another GPU"):
         describe_engine_file(onnx_path, engine, trt=trt, gpu=GPU)
@@ -412,30 +425,15 @@ def test_missing_onnx_package_is_named(tmp_path, monkeypatch):
         read_onnx(onnx_path)
 
 
-def test_trtexec_command_for_a_fixed_model():
-    from acnet.runtime.sidecar import TensorShape
-
-    plan = plan_build("10.3.0", "fp32", True)
-    shape = TensorShape("float32", (1, 3, 480, 640), (1, 3, 480, 640), (1, 3, 480, 640))
-    cmd = trtexec_command("my model.onnx", "m.engine", plan, {"rgb": shape}, 1.5)
-    assert cmd == "trtexec '--onnx=my model.onnx' --saveEngine=m.engine --fp16 --memPoolSize=workspace:1536M"
-
-
 # --------------------------------------------------------------------------- the CLI where TensorRT is absent
 
 
 @pytest.mark.skipif(HAS_TENSORRT, reason="TensorRT is installed here; this checks the message where it is not")
 def test_cli_without_tensorrt_says_what_is_missing(tmp_path):
-    from acnet.cli import main
-
     onnx_path = _onnx(tmp_path / "model.onnx")
-    result = CliRunner().invoke(main, ["export", "trt", str(onnx_path), "-o", str(tmp_path / "m.engine"), "--fp16"])
-    assert result.exit_code == 2
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("acnet: error:")
-    assert "tensorrt" in lines[0] and "pip install 'acnet[tensorrt]'" in lines[0] and "NVIDIA GPU" in lines[0]
-    assert "Traceback" not in result.output
-    assert not (tmp_path / "m.engine").exists()
+    proc = run_acnet("export", "trt", onnx_path, "-o", tmp_path / "m.engine", "--fp16")
+    assert_one_line_error(proc, "tensorrt", "pip install 'acnet[tensorrt-cu12]'", "'acnet[tensorrt-cu13]'", "NVIDIA GPU")
+    assert proc.stdout == "" and not (tmp_path / "m.engine").exists()
 
 
 @pytest.mark.skipif(not HAS_TENSORRT, reason="TensorRT is not installed (needs an NVIDIA GPU machine)")

@@ -22,6 +22,7 @@ from tensorrt_bindings import WHEELS, bindings_dir, run_with_bindings, signature
 from trt_fake import FakeTensorRT
 
 import acnet
+from acnet.export.fp16 import convert_to_fp16
 from acnet.export.graph import set_metadata
 from acnet.export.tensorrt import GpuInfo, TrtBuildOptions, build_engine, describe_engine_file, plan_build
 from acnet.runtime.metadata import ModelInfo
@@ -214,12 +215,15 @@ def exercise(major: int, tmp: Path) -> FakeTensorRT:
     cuda = FakeCuda()
     trt = FakeTensorRT(spec, gpu=GPU.name, device_memory=cuda.memory)
     dyn, fixed, qdq = tiny_onnx(tmp / "dyn.onnx"), tiny_onnx(tmp / "fixed.onnx", batch=1), tiny_onnx(tmp / "q.onnx", qdq=True)
+    half = tmp / "half.onnx"
+    onnx.save(convert_to_fp16(onnx.load(dyn)), half)
     cache = tmp / "timing.cache"
     for i, (model, options) in enumerate([
         (dyn, TrtBuildOptions(fp16=True, max_batch=4, timing_cache=cache)),
         (dyn, TrtBuildOptions(timing_cache=cache)),
         (fixed, TrtBuildOptions()),
         (qdq, TrtBuildOptions(max_batch=2)),
+        (half, TrtBuildOptions(max_batch=2)),
     ]):
         build_engine(model, tmp / f"e{i}.engine", options, trt=trt, gpu=GPU)
     describe_engine_file(dyn, tmp / "e1.engine", trt=trt, gpu=GPU)

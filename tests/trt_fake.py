@@ -253,6 +253,7 @@ class _Parser(SpecObject):
         net._inputs, net._outputs = tensors(proto.graph.input), tensors(proto.graph.output)
         net._qdq = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in nodes)
         net._onnx = data
+        self._trt.parsed.append(data)
         return True
 
 
@@ -478,7 +479,8 @@ def _describe(value):
 class FakeTensorRT:
     """``import tensorrt`` of the version ``spec`` describes; see the module docstring."""
 
-    def __init__(self, spec: dict, *, gpu: str = "Fake GPU", fail_node: int | None = None, device_memory=None):
+    def __init__(self, spec: dict, *, gpu: str = "Fake GPU", fail_node: int | None = None, device_memory=None,
+                 fail_build: str | None = None):
         self._spec = spec
         self.__version__ = spec["version"]
         self.major = int(spec["version"].split(".")[0])
@@ -493,6 +495,10 @@ class FakeTensorRT:
         self.missing: set[str] = set()
         #: Why the last builds returned None.
         self.build_log: list[str] = []
+        #: A reason every build fails for (out of GPU memory, say), or None.
+        self.fail_build = fail_build
+        #: The ONNX bytes each successful parse read.
+        self.parsed: list[bytes] = []
         self._classes: dict[str, type] = {}
         self._members: dict[tuple[str, str], _Enum] = {}
 
@@ -674,7 +680,7 @@ class FakeTensorRT:
     # ---- rules of the build
     def build_problems(self, network, config) -> list[str]:
         """Why TensorRT would refuse to build ``network`` with ``config`` (empty: it builds)."""
-        problems = []
+        problems = [self.fail_build] if self.fail_build else []
         if network._inputs is None:
             return ["the network is empty (nothing was parsed)"]
         if network._strongly_typed:

@@ -101,9 +101,9 @@ class OnnxRuntimeBackend:
             options.intra_op_num_threads = int(threads)
         if providers is None:
             providers = choose_providers(self.device, ort.get_available_providers())
-        self.session = self._open(providers, options)
+        self.session, opened_with = self._open(providers, options)
         self.providers = self.session.get_providers()
-        self._check_providers(providers)
+        self._check_providers(opened_with)
 
         props = self.session.get_modelmeta().custom_metadata_map
         self.info: ModelInfo = ModelInfo.from_props(props, source=str(self.path))
@@ -119,7 +119,7 @@ class OnnxRuntimeBackend:
         self._bindings: dict[tuple, tuple] = {}
 
     def _open(self, providers: list, options):
-        """The session on ``providers``; if the TensorRT provider fails, on the rest, keeping the device.
+        """(session, providers it was opened with): ``providers``, or without TensorRT when that provider fails.
 
         onnxruntime's own fallback retries with CUDA and CPU only and no
         options, so it would lose the device id (and it prints to stdout):
@@ -134,7 +134,7 @@ class OnnxRuntimeBackend:
                 except OSError as exc:
                     raise ConfigError(f"cannot create the TensorRT engine cache folder {cache}: {exc.strerror or exc}") from None
         try:
-            return ort.InferenceSession(str(self.path), sess_options=options, providers=providers, enable_fallback=0)
+            return ort.InferenceSession(str(self.path), sess_options=options, providers=providers, enable_fallback=0), providers
         except Exception as exc:  # onnxruntime raises its own classes for every kind of bad file
             first = exc
         rest = [p for p in providers if _provider_name(p) != TENSORRT]
@@ -145,7 +145,7 @@ class OnnxRuntimeBackend:
                 pass
             else:
                 log.warning("onnxruntime's TensorRT provider failed on %s (%s); running without it", self.device, _first_line(first))
-                return session
+                return session, rest
         raise ModelFileError(f"{self.path} is not a usable ONNX model: {_first_line(first)}") from None
 
     def _check_providers(self, providers: list) -> None:

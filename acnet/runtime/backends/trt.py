@@ -215,11 +215,19 @@ def describe_engine(engine, trt) -> list[TensorSpec]:
         profile = None
         if is_input and any(d < 0 for d in shape):
             profile = tuple(tuple(int(d) for d in dims) for dims in engine.get_tensor_profile_shape(name, 0))
+        trt_type = engine.get_tensor_dtype(name)
+        try:
+            dtype = np.dtype(trt.nptype(trt_type))
+        except TypeError:  # BF16, FP8, INT4, FP4: TensorRT has them, numpy has not
+            raise ModelFileError(
+                f"engine tensor {name!r} has TensorRT type {getattr(trt_type, 'name', trt_type)}, which numpy cannot hold; "
+                "export the model with float32 or float16 inputs and outputs"
+            ) from None
         specs.append(
             TensorSpec(
                 name=name,
                 is_input=is_input,
-                dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name))),
+                dtype=dtype,
                 shape=tuple(Dynamic if d < 0 else d for d in shape),
                 profile=profile,
             )
