@@ -130,8 +130,22 @@ def _locked(path: Path):
     return handle
 
 
+#: Why a download failed in this process (tried once, not once per test).
+_UNAVAILABLE: dict[int, str] = {}
+
+
 def bindings_dir(major: int) -> Path:
     """The unpacked wheel with its stub libraries; downloads and builds on first use."""
+    if major in _UNAVAILABLE:
+        raise BindingsUnavailable(_UNAVAILABLE[major])
+    try:
+        return _bindings_dir(major)
+    except BindingsUnavailable as exc:
+        _UNAVAILABLE[major] = str(exc)
+        raise
+
+
+def _bindings_dir(major: int) -> Path:
     package, version = WHEELS[major]
     root = CACHE / f"{package}-{version}-py{sys.version_info.major}{sys.version_info.minor}"
     ready = root / "READY"
@@ -228,8 +242,9 @@ def real_spec(major: int) -> dict:
     if proc.returncode != 0:
         raise AssertionError(f"the real TensorRT {major} bindings do not import:\n{proc.stderr}")
     spec = json.loads(proc.stdout)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_text(json.dumps(spec))
+    fd, tmp = tempfile.mkstemp(prefix=".spec-", dir=root)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(spec))
     os.replace(tmp, cached)
     return spec
 

@@ -517,3 +517,15 @@ def test_the_installed_tensorrt_wheel_tells_its_cuda_major(monkeypatch):
     assert module.tensorrt_cuda_major() == (13, "tensorrt-cu13-bindings") and module.cuda_python_version() == "13.0.3"
     installed.clear()
     assert module.tensorrt_cuda_major() is None and module.cuda_python_version() is None  # JetPack's own TensorRT
+
+
+def test_each_tensorrt_extra_pairs_one_cuda_major():
+    """pip must not pair cuda-python 13 with a CUDA 12 TensorRT: one extra per CUDA major, both bounded."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for major in (12, 13):
+        requirements = extras[f"tensorrt-cu{major}"]
+        assert any(r.startswith(f"tensorrt-cu{major}>=") for r in requirements), requirements
+        assert f"cuda-python>={major},<{major + 1}" in requirements, requirements
+    assert "tensorrt" not in extras  # an unbounded extra would let pip mix CUDA majors

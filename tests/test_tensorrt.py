@@ -44,9 +44,13 @@ GPU = GpuInfo("NVIDIA Jetson AGX Orin", "8.7")
 # --------------------------------------------------------------------------- a small acnet-style ONNX
 
 
-def _onnx(path, batch="batch", precision="fp32"):
-    """rgb (N,3,H,W) + depth (N,1,H,W) -> Concat -> Conv1x1 -> logits (N,5,H,W), with acnet metadata."""
-    w = np.random.default_rng(0).standard_normal((5, 4, 1, 1)).astype(np.float32)
+def _onnx(path, batch="batch", precision="fp32", hw=(64, 96)):
+    """rgb (N,3,H,W) + depth (N,1,H,W) -> Concat -> Conv1x1 -> logits (N,5,H,W), with acnet metadata.
+
+    ``batch`` and ``hw`` may be symbolic names; the metadata's input size stays 64x96.
+    """
+    h, w = hw
+    kernel = np.random.default_rng(0).standard_normal((5, 4, 1, 1)).astype(np.float32)
     graph = helper.make_graph(
         [
             helper.make_node("Concat", ["rgb", "depth"], ["x"], name="concat", axis=1),
@@ -54,11 +58,11 @@ def _onnx(path, batch="batch", precision="fp32"):
         ],
         "tiny",
         [
-            helper.make_tensor_value_info("rgb", TensorProto.FLOAT, [batch, 3, 64, 96]),
-            helper.make_tensor_value_info("depth", TensorProto.FLOAT, [batch, 1, 64, 96]),
+            helper.make_tensor_value_info("rgb", TensorProto.FLOAT, [batch, 3, h, w]),
+            helper.make_tensor_value_info("depth", TensorProto.FLOAT, [batch, 1, h, w]),
         ],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 5, 64, 96])],
-        [numpy_helper.from_array(w, "w")],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 5, h, w])],
+        [numpy_helper.from_array(kernel, "w")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
     if precision == "fp16":
@@ -68,6 +72,7 @@ def _onnx(path, batch="batch", precision="fp32"):
     info = ModelInfo(
         acnet_version="0.1.0", backbone="resnet18", num_classes=5, class_names=tuple("abcde"),
         input_height=64, input_width=96, precision=precision, batch=0 if isinstance(batch, str) else batch,
+        dynamic_hw=isinstance(h, str),
     )
     onnx.save(set_metadata(model, info), path)
     return path
@@ -218,33 +223,16 @@ def test_fixed_batch_model_has_no_profile(tmp_path):
         build_engine(onnx_path, tmp_path / "b.engine", TrtBuildOptions(max_batch=8), trt=trt, gpu=GPU)
 
 
-@pytest.fixture(scope="module")
-def acnet_onnx(tmp_path_factory, tiny_config):
-    """The real network (trained-looking, tiny) exported with a dynamic batch and dynamic height and width,
-    and the same graph with its batch fixed at 1 (height and width still symbolic)."""
-    from trained import trained_looking_checkpoint
-
-    from acnet.export.onnx import OnnxExportOptions, export_onnx
-
-    root = tmp_path_factory.mktemp("acnet-onnx")
-    ckpt = trained_looking_checkpoint(root / "tiny.pt", tiny_config, (64, 96), seed=3)
-    dynamic = root / "dynamic.onnx"
-    export_onnx(ckpt, dynamic, OnnxExportOptions(dynamic_batch=True, dynamic_hw=True, verify=False))
-    model = onnx.load(dynamic)
-    for value in (*model.graph.input, *model.graph.output):
-        value.type.tensor_type.shape.dim[0].dim_value = 1
-    hw_only = root / "hw.onnx"
-    onnx.save(model, hw_only)
-    return {"max-batch-1": dynamic, "dynamic-hw": hw_only}
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("major", [10, 11])
 @pytest.mark.parametrize("case", ["max-batch-1", "dynamic-hw"])
-def test_symbolic_dimensions_always_get_a_profile(tmp_path, acnet_onnx, major, case):
-    """A dynamic-batch ONNX with --max-batch 1, or one with symbolic height and width, still has symbolic
-    dimensions: without a profile TensorRT refuses to build, so one is added and trtexec gets the shapes."""
-    source = acnet_onnx[case]
+def test_symbolic_dimensions_always_get_a_profile(tmp_path, major, case):
+    """A dynamic-batch ONNX with --max-batch 1, or one with symbolic height and width (named as
+    `acnet export onnx --dynamic-hw` names them), still has symbolic dimensions: without a profile
+    TensorRT refuses to build, so one is added and trtexec gets the shapes."""
+    if case == "max-batch-1":
+        source = _onnx(tmp_path / "m.onnx", batch="batch", hw=("height", "width"))
+    else:
+        source = _onnx(tmp_path / "m.onnx", batch=1, hw=("height", "width"))
     options = TrtBuildOptions(max_batch=1) if case == "max-batch-1" else TrtBuildOptions()
     trt = fake_trt(major)
     report = build_engine(source, tmp_path / "m.engine", options, trt=trt, gpu=GPU)

@@ -51,7 +51,7 @@ class EngineSidecar:
     gpu_name: str
     #: "major.minor", e.g. "8.7" for Jetson Orin.
     compute_capability: str
-    #: "fp16" or "fp32": the precision the engine computes in.
+    #: "int8" (Q/DQ, explicit quantization), "fp16" or "fp32": the precision the engine computes in.
     precision: str
     #: Input name -> profile, output name -> shape (min = opt = max).
     inputs: dict[str, TensorShape]
