@@ -627,8 +627,8 @@ class FakeTensorRT:
                 continue
             else:
                 return None
-            if i and not self._accepts(ptype, value):
-                return None
+            if i and not (value is None and has_default) and not self._accepts(ptype, value):
+                return None  # None passes only where the real signature defaults to it
             if i:
                 bound[name] = value
         return bound
@@ -644,7 +644,7 @@ class FakeTensorRT:
         if ptype == "bool":
             return isinstance(value, (bool, np.bool_))
         if ptype == "str":
-            return isinstance(value, str) or value is None  # pybind11 takes None for a defaulted str
+            return isinstance(value, str)
         if ptype in ("tuple", "list"):
             return isinstance(value, {"tuple": tuple, "list": list}[ptype])
         if ptype == "Dims":
