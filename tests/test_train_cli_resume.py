@@ -5,26 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 from click.testing import CliRunner
+from test_train import _assert_same_state, _params, tiny
 
 from acnet.cli import main
 from acnet.training.checkpoint import load_checkpoint
-from acnet.training.config import ModelConfig
-from acnet.training.train import TrainConfig, list_checkpoints, train
+from acnet.training.train import list_checkpoints, train
 from installed import run_acnet
 
-DATA = "synthetic:8?size=40x40"
-ARGS = ["--data", DATA, "--val-data", "none", "--backbone", "resnet18", "--width-mult", "0.25", "--height", "32",
-        "--width", "32", "--batch-size", "2", "--lr", "0.01", "--no-progress", "--keep-last", "3"]
-
-
-def _state(path):
-    return load_checkpoint(path)["model_state"]
-
-
-def _assert_same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+#: The command-line form of test_train.tiny(): 8 synthetic frames, batch 2, 4 steps per epoch.
+ARGS = ["--data", "synthetic:8?size=40x40", "--val-data", "none", "--backbone", "resnet18", "--width-mult", "0.25",
+        "--height", "32", "--width", "32", "--batch-size", "2", "--lr", "0.01", "--no-progress", "--keep-last", "3"]
 
 
 @pytest.mark.slow
@@ -37,10 +27,8 @@ def test_cli_with_default_workers_then_resume_and_resume_from(tmp_path):
     assert ckpt1.name == "epoch0001_step00000004.pt"
     assert load_checkpoint(ckpt1)["train_config"]["num_workers"] == 2
     # Workers see exactly the frames a single process sees: the same weights as num_workers=0.
-    alone = train(TrainConfig(data=DATA, val_data="none", model=ModelConfig("resnet18", 9, width=0.25),
-                              input_height=32, input_width=32, epochs=1, batch_size=2, lr=0.01, num_workers=0,
-                              out_dir=str(tmp_path / "alone"), progress=False, tensorboard=False))
-    _assert_same(_state(ckpt1), _state(alone.last_checkpoint))
+    alone = train(tiny(tmp_path / "alone", epochs=1))
+    _assert_same_state(_params(ckpt1), _params(alone.last_checkpoint))
 
     # 2. --resume continues in the same folder from its newest checkpoint: steps 5..8, not 1..8.
     result = CliRunner().invoke(main, ["train", *ARGS, "--epochs", "2", "--workers", "0", "--out", str(first),
@@ -60,7 +48,7 @@ def test_cli_with_default_workers_then_resume_and_resume_from(tmp_path):
     assert result.exit_code == 0, result.output
     assert "trained 2 epochs (8 steps)" in result.output
     (ckpt2,) = [p for p in list_checkpoints(other) if p.name == "epoch0002_step00000008.pt"]
-    _assert_same(_state(ckpt2), resumed["model_state"])
+    _assert_same_state(_params(ckpt2), resumed["model_state"])
     # ... which differs from where it started (it trained), so the equality above says something.
-    start, end = _state(ckpt1), _state(ckpt2)
+    start, end = _params(ckpt1), _params(ckpt2)
     assert any(not torch.equal(start[k], end[k]) for k in start if start[k].is_floating_point())
