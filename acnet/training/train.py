@@ -702,7 +702,8 @@ class Trainer:
         say = tqdm.write if c.progress else log.info
         if self.dist.is_main:
             say(f"acnet train: {self.model_config.backbone} x{self.model_config.width:g} "
-                f"({self.model_config.num_classes} classes, {c.input_height}x{c.input_width}), {self.init_message}; "
+                f"({self.model_config.num_classes} classes, {c.input_height}x{c.input_width}), {c.recipe} recipe, "
+                f"{self.init_message}; "
                 f"{len(self.train_set)} training frames, {self.sampler.steps_per_epoch} steps/epoch "
                 f"of {self.sampler.global_batch} frames on {self.device}"
                 + (f" x{self.dist.world_size} processes" if self.dist.enabled else ""))
