@@ -30,3 +30,16 @@ def tiny_config():
     from acnet.training.config import ModelConfig
 
     return ModelConfig(backbone="resnet18", num_classes=13, fusion="acm", width=0.25)
+
+
+@pytest.fixture
+def deterministic_torch():
+    """Deterministic kernels and a fixed thread count for a test that trains to a bar; restored after."""
+    import torch
+
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)

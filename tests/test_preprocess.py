@@ -103,5 +103,11 @@ def test_bad_inputs_raise_typed_errors(rgb, depth, message):
 def test_checks_accept_valid_input_without_copying():
     rgb = np.zeros((4, 4, 3), np.uint8)
     assert check_rgb(rgb) is rgb
-    depth = np.zeros((4, 4, 1), np.uint16)
-    assert check_depth(depth).shape == (4, 4)
+    for dtype in (np.uint16, np.float32):
+        flat = np.zeros((4, 4), dtype)
+        assert check_depth(flat) is flat
+        depth = np.zeros((4, 4, 1), dtype)
+        view = check_depth(depth)
+        assert view.shape == (4, 4) and np.shares_memory(view, depth)
+        depth[2, 3, 0] = 7  # a view: the caller's writes show through
+        assert view[2, 3] == 7

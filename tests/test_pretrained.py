@@ -22,6 +22,7 @@ def resnet18_pth(tmp_path_factory):
 def test_weights_go_into_all_three_branches(resnet18_pth):
     path, ref = resnet18_pth
     model = build_model(backbone="resnet18", num_classes=5)
+    own = {k: v.clone() for k, v in model.state_dict().items() if k.startswith(("acm_", "decoder."))}
     load_imagenet_weights(model, path)
     torch.testing.assert_close(model.rgb.conv1.weight, ref["conv1.weight"])
     torch.testing.assert_close(model.depth.conv1.weight, ref["conv1.weight"].mean(1, keepdim=True))
@@ -29,8 +30,15 @@ def test_weights_go_into_all_three_branches(resnet18_pth):
         torch.testing.assert_close(branch.layer3[1].conv2.weight, ref["layer3.1.conv2.weight"])
         torch.testing.assert_close(branch.layer4[0].bn1.running_var, ref["layer4.0.bn1.running_var"])
     torch.testing.assert_close(model.depth.bn1.weight, ref["bn1.weight"])
-    # Decoder and ACMs keep their own initialisation.
-    assert model.acm_rgb[0].conv.weight.shape == (64, 64, 1, 1)
+    # Decoder and ACMs keep their own initialisation, bit for bit: the authors' He-normal over fan-out.
+    after = model.state_dict()
+    assert len(own) > 40 and any(k.startswith("acm_depth.4.") for k in own)
+    for key, value in own.items():
+        assert torch.equal(after[key], value), key
+    for acm in (*model.acm_rgb, *model.acm_depth):
+        c = acm.conv.out_channels
+        assert float(acm.conv.weight.detach().std()) == pytest.approx((2.0 / c) ** 0.5, rel=0.15)
+    assert float(model.acm_depth[4].conv.weight.detach().std()) == pytest.approx((2.0 / 512) ** 0.5, rel=0.01)
 
 
 def test_file_for_another_backbone_is_refused_naming_the_key(resnet18_pth):

@@ -13,16 +13,24 @@ from acnet.quickstart import QuickstartConfig, run_quickstart
 
 
 @pytest.mark.slow
-def test_quickstart_learns_and_runs_every_step(tmp_path):
+def test_quickstart_learns_and_runs_every_step(tmp_path, deterministic_torch):
     out = tmp_path / "qs"
-    # 320 steps: about 0.3 mIoU; 160 steps proved too close to the bar across machines and thread counts.
+    # 320 steps (about 0.3 mIoU). Fixed seed and two threads (deterministic_torch), so a machine
+    # repeats its own run; the bars below are relative (to the first epoch's loss and to the
+    # constant-class baseline) with wide margins, for other machines' rounding.
     config = QuickstartConfig(out_dir=out, train_frames=64, test_frames=8, epochs=40, infer_frames=2,
-                              bench_iters=3, progress=False)
+                              bench_iters=3, progress=False, seed=0, threads=2)
     summary = run_quickstart(config)
 
-    # It learned: far above predicting the most common class everywhere.
-    assert summary["eval"]["miou"] > 2.5 * summary["eval"]["constant_guess_miou"]
-    assert summary["eval"]["miou"] > 0.2
+    # It learned: the training loss fell ...
+    log = [json.loads(line) for line in (out / "train" / "log.jsonl").read_text().splitlines()]
+    losses = np.array([e["train_loss"] for e in log if e["event"] == "epoch"])
+    assert len(losses) == 40
+    assert losses[-5:].mean() < 0.7 * losses[0], losses
+    # ... and unseen scenes score well above predicting the most common class everywhere.
+    chance = summary["eval"]["constant_guess_miou"]
+    assert 0 < chance < 0.15
+    assert summary["eval"]["miou"] > chance + 0.08, (summary["eval"]["miou"], chance)
     # Both exports were verified against PyTorch and pass the parity gates.
     assert summary["export"]["fp32"]["agreement"] >= 0.999
     assert summary["export"]["fp16"]["agreement"] >= 0.995

@@ -65,9 +65,14 @@ def test_float_metres_and_depth_scale_give_the_same_labels(seg):
     metres = depth_mm.astype(np.float32) * np.float32(0.001)
     expected = seg.segment(rgb, depth_mm)
     np.testing.assert_array_equal(seg.segment(rgb, metres), expected)
-    # raw units of 0.1 mm with the scale given
-    np.testing.assert_array_equal(seg.segment(rgb, depth_mm, depth_scale=0.001), expected)
-    assert not np.array_equal(seg.logits(rgb, depth_mm, depth_scale=0.01), seg.logits(rgb, depth_mm))
+    # raw units of 0.1 mm with their scale given: the same metres, so the same answer
+    tenth_mm = depth_mm.astype(np.uint16) * np.uint16(10)
+    assert tenth_mm.dtype == np.uint16 and int(tenth_mm.max()) == 10 * int(depth_mm.max())
+    np.testing.assert_allclose(seg.logits(rgb, tenth_mm, depth_scale=0.0001), seg.logits(rgb, depth_mm),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(seg.segment(rgb, tenth_mm, depth_scale=0.0001), expected)
+    # ... and read with the default millimetre scale they are ten times too far: another answer
+    assert not np.allclose(seg.logits(rgb, tenth_mm), seg.logits(rgb, depth_mm), atol=1e-3)
 
 
 def test_depth_holes_are_valid(seg):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -86,12 +87,39 @@ def test_cpu_info_and_peak_formula():
 
 
 def test_environment_records_every_item_or_its_absence():
+    import importlib
+    import importlib.metadata
+    import shutil
+
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    import acnet
+
     env = collect_environment()
     json.dumps(env)  # serialisable as is
-    assert env["cpu"]["usable_cpus"] >= 1
-    for key in ("gpu", "driver", "cuda"):
-        item = env[key]
-        assert item["value"] is not None or item["reason"], key
-    for name in ("acnet", "numpy", "torch", "onnxruntime", "tensorrt"):
-        item = env["packages"][name]
-        assert item["value"] is not None or item["reason"], name
+    assert env["cpu"]["usable_cpus"] == len(os.sched_getaffinity(0))
+    # Each item is a value or the reason it is missing, never both or neither.
+    items = [env[k] for k in ("gpu", "driver", "cuda")] + list(env["packages"].values())
+    for item in items:
+        assert (item["value"] is None) != (item["reason"] is None), item
+        assert item["reason"] is None or item["reason"].strip(), item
+    # ... and they are the facts, probed here independently.
+    pk = env["packages"]
+    assert pk["acnet"]["value"] == acnet.__version__ and pk["numpy"]["value"] == np.__version__
+    assert pk["torch"]["value"] == torch.__version__ and pk["onnxruntime"]["value"] == onnxruntime.__version__
+    assert pk["onnx"]["value"] == importlib.metadata.version("onnx")
+    try:
+        trt_version = importlib.import_module("tensorrt").__version__
+    except Exception:
+        trt_version = None
+    assert pk["tensorrt"]["value"] == trt_version
+    if torch.cuda.is_available():
+        assert env["gpu"]["value"] == torch.cuda.get_device_name() and env["cuda"]["value"] == torch.version.cuda
+    else:
+        assert env["cuda"]["value"] is None and env["cuda"]["torch_build_cuda"] == torch.version.cuda
+        if shutil.which("nvidia-smi") is None:
+            assert env["gpu"]["value"] is None and "torch" in env["gpu"]["reason"]
+    if shutil.which("nvidia-smi") is None:
+        assert env["driver"] == {"value": None, "reason": "nvidia-smi not found (no NVIDIA driver)"}

@@ -110,7 +110,9 @@ def test_checkpoints_logs_and_validation(tmp_path):
     step = next(line for line in lines if line["event"] == "step")
     assert {"loss", "lr", "images_per_s", "epoch"} <= set(step)
     again = TrainConfig.from_dict(json.loads((tmp_path / "config.json").read_text()))  # `acnet train --config`
-    assert again == tiny(tmp_path, val_data="synthetic:3?size=40x40", epochs=3, keep_last=1, log_every=2)
+    # The resolved config: the recipe's values written out, so the file reproduces the run as it was.
+    assert again == tiny(tmp_path, val_data="synthetic:3?size=40x40", epochs=3, keep_last=1, log_every=2).resolve(9)
+    assert (again.loss, again.weight_decay, again.drop_last) == ("focal", 0.004, True)
 
 
 def test_validation_during_training_equals_acnet_eval(tmp_path):
@@ -187,7 +189,7 @@ def test_config_round_trip_and_file_loading(tmp_path):
 
 
 def test_paper_defaults():
-    c = TrainConfig()
+    c = TrainConfig().resolve(40)  # NYUDv2 under the default (paper) recipe
     assert (c.lr, c.momentum, c.weight_decay, c.batch_size) == (0.002, 0.9, 0.004, 4)
     assert (c.lr_decay, c.lr_decay_epochs, c.loss, c.focal_gamma) == (0.8, 100, "focal", 2.0)
     assert (c.input_height, c.input_width, c.deep_supervision) == (480, 640, True)
@@ -253,11 +255,12 @@ def test_train_cli_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "config file" in result.output
 
 
-def test_train_help_explains_the_weight_decay_default():
+def test_train_help_explains_the_recipes_weight_decay():
     result = CliRunner().invoke(main, ["train", "--help"])
     assert result.exit_code == 0
     text = " ".join(result.output.split())
-    assert "0.004 as in the ACNet paper; the authors' released code uses 1e-4" in text
+    assert "--recipe [paper|authors-code]" in text
+    assert "[recipe: 0.004 paper, 1e-4 authors-code]" in text
 
 
 def test_max_steps_stops_mid_epoch_with_a_checkpoint_and_metrics(tmp_path):

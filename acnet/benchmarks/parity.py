@@ -13,6 +13,11 @@ Per candidate, over the frames of a dataset:
 - mIoU of the reference and of the candidate against the labels
   (:class:`acnet.training.metrics.ConfusionMatrix`, void ignored), and ΔmIoU.
 
+An ``--argmax`` model returns class ids at its input size, which the runtime
+resizes by nearest neighbour; its reference is PyTorch's argmax at the input
+size resized the same way, so the check measures the export, not the choice
+between resizing logits and resizing labels.
+
 A candidate passes when agreement and |ΔmIoU| are within the thresholds of its
 precision (FP32: ≥ 99.9 % and ≤ 0.05 points; FP16: ≥ 99.5 % and ≤ 0.2 points).
 """
@@ -269,7 +274,7 @@ def run_parity(config: ParityConfig) -> ParityReport:
     from acnet.benchmarks.environment import collect_environment, load_average
     from acnet.benchmarks.torch_timer import TorchTimer, TorchBackend, segmenter_around
     from acnet.export.onnx import OnnxExportOptions, model_info
-    from acnet.runtime.preprocess import postprocess_logits
+    from acnet.runtime.preprocess import postprocess_logits, resize_nearest
     from acnet.training.checkpoint import load_model
     from acnet.training.data.spec import open_dataset
 
@@ -314,6 +319,8 @@ def run_parity(config: ParityConfig) -> ParityReport:
                 log.warning("%s: %s", c.path, notes[-1])
 
         ref_acc = _Accumulator(dataset.num_classes)
+        # The reference of --argmax models: argmax at the input size, resized by nearest neighbour.
+        label_ref_acc = _Accumulator(dataset.num_classes)
         accs = [_Accumulator(dataset.num_classes) for _ in candidates]
         for index in tqdm(range(count), desc="parity", unit="frame", disable=not config.progress, leave=False):
             frame = dataset[index]
@@ -321,19 +328,29 @@ def run_parity(config: ParityConfig) -> ParityReport:
             ref_logits = reference.logits(frame.rgb, frame.depth)
             ref_labels = postprocess_logits(ref_logits, h, w)
             ref_acc.add(frame.name, None, None, ref_labels, ref_labels, frame.label)
+            ref_nearest = None
             for seg, acc in zip(segmenters, accs):
                 if seg.outputs_labels:
+                    if ref_nearest is None:
+                        ref_nearest = resize_nearest(postprocess_logits(ref_logits, *ref_logits.shape[-2:]), h, w)
+                        label_ref_acc.add(frame.name, None, None, ref_nearest, ref_nearest, frame.label)
                     logits, labels = None, seg.segment(frame.rgb, frame.depth)
+                    acc.add(frame.name, None, None, ref_nearest, labels, frame.label)
                 else:
                     logits = seg.logits(frame.rgb, frame.depth)
                     labels = postprocess_logits(logits, h, w)
-                acc.add(frame.name, ref_logits, logits, ref_labels, labels, frame.label)
+                    acc.add(frame.name, ref_logits, logits, ref_labels, labels, frame.label)
 
         results = []
         for c, seg, acc, note in zip(candidates, segmenters, accs, notes):
             precision = seg.info.precision
             gate = config.gates.get(precision, config.gates["fp32"])
-            results.append(_result(c, seg.backend.describe(), precision, gate, acc, ref_acc, count, note))
+            ref = ref_acc
+            if seg.outputs_labels:
+                ref = label_ref_acc
+                note = (note + "; " if note else "") + ("class ids: compared with PyTorch's argmax at the input "
+                                                        "size, resized by nearest neighbour as the runtime does")
+            results.append(_result(c, seg.backend.describe(), precision, gate, acc, ref, count, note))
         runtime_ref = timer.details()
     finally:
         for seg in segmenters:

@@ -76,11 +76,12 @@ def stats(spec: str, split: str, max_frames: int | None, json_out: str | None) -
 
 #: CLI option name -> TrainConfig field (model options are handled apart).
 _TRAIN_FIELDS = {
-    "data": "data", "val_data": "val_data", "height": "input_height", "width": "input_width",
+    "recipe": "recipe", "data": "data", "val_data": "val_data", "height": "input_height", "width": "input_width",
     "epochs": "epochs", "batch_size": "batch_size", "grad_accum": "grad_accum", "lr": "lr",
     "momentum": "momentum", "weight_decay": "weight_decay", "lr_decay": "lr_decay",
     "lr_decay_epochs": "lr_decay_epochs", "loss": "loss", "focal_gamma": "focal_gamma",
-    "class_weights": "class_weights", "deep_supervision": "deep_supervision", "normalization": "normalization",
+    "class_weights": "class_weights", "deep_supervision": "deep_supervision",
+    "deep_supervision_reduction": "deep_supervision_reduction", "drop_last": "drop_last", "normalization": "normalization",
     "pretrained": "pretrained", "amp": "amp", "channels_last": "channels_last", "device": "device",
     "out": "out_dir", "keep_last": "keep_last", "save_every_steps": "save_every_steps", "val_every": "val_every",
     "val_batch_size": "val_batch_size", "max_steps": "max_steps", "seed": "seed", "workers": "num_workers",
@@ -92,6 +93,9 @@ _MODEL_FIELDS = {"backbone": "backbone", "classes": "num_classes", "fusion": "fu
 @click.command()
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="YAML or JSON file with training options (TrainConfig field names); flags given here win.")
+@click.option("--recipe", type=click.Choice(["paper", "authors-code"]),
+              help="paper (the ACNet paper) or authors-code (the authors' released training code) [default: paper]; "
+                   "options marked 'recipe' take its value unless given.")
 @click.option("--data", default="synthetic", show_default=True, help="Training data spec (its train split).")
 @click.option("--val-data", help="Validation data spec [default: the test split of --data; 'none' to skip].")
 @click.option("--backbone", type=click.Choice(sorted(STAGE_CHANNELS)), default="resnet50", show_default=True)
@@ -105,22 +109,28 @@ _MODEL_FIELDS = {"backbone": "backbone", "classes": "num_classes", "fusion": "fu
 @click.option("--grad-accum", type=int, default=1, show_default=True, help="Micro-batches per optimiser step.")
 @click.option("--lr", type=float, default=0.002, show_default=True)
 @click.option("--momentum", type=float, default=0.9, show_default=True)
-@click.option("--weight-decay", type=float, default=0.004, show_default=True,
-              help="0.004 as in the ACNet paper; the authors' released code uses 1e-4.")
+@click.option("--weight-decay", type=float, help="[recipe: 0.004 paper, 1e-4 authors-code]")
 @click.option("--lr-decay", type=float, default=0.8, show_default=True, help="lr factor every --lr-decay-epochs.")
-@click.option("--lr-decay-epochs", type=int, default=100, show_default=True)
-@click.option("--loss", type=click.Choice(["focal", "ce"]), default="focal", show_default=True,
-              help="focal (gamma 2, the paper) or weighted cross-entropy (the authors' code).")
+@click.option("--lr-decay-epochs", type=int,
+              help="[recipe: 100, 20 on 37-class SUN RGB-D (paper); 100 (authors-code)]")
+@click.option("--loss", type=click.Choice(["focal", "ce"]),
+              help="focal (gamma 2) or weighted cross-entropy [recipe: focal paper, ce authors-code].")
 @click.option("--focal-gamma", type=float, default=2.0, show_default=True)
-@click.option("--class-weights", help="nyuv2 | sunrgbd (published weights) | median-frequency | FILE.json [default: none].")
+@click.option("--class-weights", help="none | nyuv2 | sunrgbd (published weights) | median-frequency | FILE.json "
+                                     "[recipe: none paper, the dataset's published weights authors-code].")
 @click.option("--deep-supervision/--no-deep-supervision", default=True, show_default=True,
-              help="Average the loss over the 5 decoder outputs.")
+              help="Train on the 5 decoder outputs (else the full-size one only).")
+@click.option("--deep-supervision-reduction", type=click.Choice(["mean", "sum"]),
+              help="Combine the 5 losses by [recipe: mean paper, sum authors-code].")
+@click.option("--drop-last/--no-drop-last", default=None,
+              help="Drop each epoch's last partial batch [recipe: yes paper, no authors-code].")
 @click.option("--normalization", type=click.Path(dir_okay=False),
               help="Statistics JSON (from `acnet data stats --json`) [default: the dataset's].")
 @click.option("--pretrained", type=click.Path(dir_okay=False),
               help="ImageNet ResNet .pth for the encoders [default: random init].")
-@click.option("--amp", type=click.Choice(["auto", "off", "bf16", "fp16"]), default="auto", show_default=True,
-              help="Mixed precision; auto = bf16 (or fp16 + grad scaler) on CUDA, off on CPU.")
+@click.option("--amp", type=click.Choice(["auto", "off", "bf16", "fp16"]),
+              help="Mixed precision; auto = bf16 (or fp16 + grad scaler) on CUDA, off on CPU "
+                   "[recipe: auto paper, off authors-code].")
 @click.option("--channels-last/--no-channels-last", default=None, help="[default: on for CUDA]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--out", default="runs/acnet", show_default=True, help="Output folder: checkpoints, best.pt, log.jsonl.")
@@ -140,7 +150,7 @@ _MODEL_FIELDS = {"backbone": "backbone", "classes": "num_classes", "fusion": "fu
 @click.pass_context
 def train(ctx: click.Context, config_file: str | None, resume: bool, resume_from: str | None,
           dump_config: str | None, **options) -> None:
-    """Train ACNet (the paper's recipe by default) and write checkpoints to --out.
+    """Train ACNet (the paper's recipe by default, --recipe authors-code for the released code's) to --out.
 
     Multi-GPU / multi-node: launch with torchrun, e.g.
     `torchrun --nproc_per_node 4 -m acnet.cli train --config run.yaml`.
@@ -168,6 +178,7 @@ def train(ctx: click.Context, config_file: str | None, resume: bool, resume_from
         values["resume"] = True
     config = TrainConfig.from_dict(values)
     if dump_config:
+        config = config.resolve(config.model.num_classes)
         import yaml
 
         from acnet._io import atomic_write_text

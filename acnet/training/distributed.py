@@ -99,7 +99,10 @@ class GlobalBatchSampler(DistributedSampler):
     (as ``DistributedSampler`` does) and cuts the permutation into global
     batches of ``batch_size * accumulation * world_size`` frames; whatever
     does not fill a global batch is dropped (frames are recycled when there
-    are fewer than one global batch). Global batch ``k`` holds the same
+    are fewer than one global batch). With ``drop_last=False`` (the authors'
+    code) those frames form one last, smaller global batch instead, cut into
+    near-equal micro-batches (recycling frames only if there are fewer of
+    them than micro-batches). Global batch ``k`` holds the same
     frames however it is split: micro-batch ``m`` of rank ``r`` is block
     ``m * world_size + r`` of it. So two processes with batch B train on
     exactly what one process with batch B and accumulation 2 sees.
@@ -115,10 +118,12 @@ class GlobalBatchSampler(DistributedSampler):
         rank: int = 0,
         seed: int = 0,
         shuffle: bool = True,
+        drop_last: bool = True,
     ) -> None:
         super().__init__(range(num_frames), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed)
         self.num_frames = num_frames
         self.batch_size, self.accumulation = batch_size, accumulation
+        self.drop_last = drop_last
         self.start_step = 0
 
     @property
@@ -127,6 +132,8 @@ class GlobalBatchSampler(DistributedSampler):
 
     @property
     def steps_per_epoch(self) -> int:
+        if not self.drop_last:
+            return max(1, -(-self.num_frames // self.global_batch))
         return max(1, self.num_frames // self.global_batch)
 
     def set_epoch(self, epoch: int, start_step: int = 0) -> None:
@@ -143,12 +150,22 @@ class GlobalBatchSampler(DistributedSampler):
             order = torch.randperm(self.num_frames, generator=g).tolist()
         else:
             order = list(range(self.num_frames))
-        need = self.steps_per_epoch * self.global_batch
+        parts = self.accumulation * self.num_replicas
+        need = self.steps_per_epoch * self.global_batch if self.drop_last else 0
         while len(order) < need:
             order = order + order[: need - len(order)]
         b = self.batch_size
         for step in range(self.start_step, self.steps_per_epoch):
             base = step * self.global_batch
+            frames = order[base:base + self.global_batch]
+            if len(frames) < parts:  # too few left for one frame per micro-batch: recycle
+                frames = frames + [order[k % len(order)] for k in range(parts - len(frames))]
             for micro in range(self.accumulation):
-                start = base + (micro * self.num_replicas + self.rank) * b
-                yield [(self.epoch, i) for i in order[start:start + b]]
+                part = micro * self.num_replicas + self.rank
+                if len(frames) == self.global_batch:
+                    chunk = frames[part * b:(part + 1) * b]
+                else:  # the last, partial batch of drop_last=False: near-equal parts
+                    q, r = divmod(len(frames), parts)
+                    start = part * q + min(part, r)
+                    chunk = frames[start:start + q + (part < r)]
+                yield [(self.epoch, i) for i in chunk]

@@ -4,8 +4,9 @@ Labels are class ids as in the label files (0 = void, ignored; class k is
 logits channel k - 1). Each per-pixel loss is multiplied by its class's
 weight and summed over the non-void pixels, then divided by their *count*
 (not by the sum of weights), as the authors' released code does. Deep
-supervision averages this loss over the five decoder outputs, each against
-the label downsampled to its size (the paper; the released code sums them).
+supervision combines this loss over the five decoder outputs, each against
+the label downsampled to its size: their mean (the paper) or their sum (the
+released code).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from torch import nn
 from acnet.errors import ConfigError
 
 LOSSES = ("focal", "ce")
+#: How :class:`DeepSupervisionLoss` combines the per-output losses.
+REDUCTIONS = ("mean", "sum")
 
 
 class SegmentationLoss(nn.Module):
@@ -49,11 +52,13 @@ class SegmentationLoss(nn.Module):
 
 
 class DeepSupervisionLoss(nn.Module):
-    """Mean of ``criterion`` over the decoder's outputs and matching labels."""
+    """Mean (or sum) of ``criterion`` over the decoder's outputs and matching labels."""
 
-    def __init__(self, criterion: nn.Module) -> None:
+    def __init__(self, criterion: nn.Module, reduction: str = "mean") -> None:
         super().__init__()
-        self.criterion = criterion
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"deep-supervision reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+        self.criterion, self.reduction = criterion, reduction
 
     def forward(self, outputs: Sequence[torch.Tensor] | torch.Tensor, labels: Sequence[torch.Tensor]) -> torch.Tensor:
         if isinstance(outputs, torch.Tensor):
@@ -65,4 +70,5 @@ class DeepSupervisionLoss(nn.Module):
             if out.shape[-2:] != lab.shape[-2:]:
                 raise ConfigError(f"output {tuple(out.shape)} does not match label {tuple(lab.shape)}")
             losses.append(self.criterion(out, lab))
-        return torch.stack(losses).mean()
+        stacked = torch.stack(losses)
+        return stacked.sum() if self.reduction == "sum" else stacked.mean()

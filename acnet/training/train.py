@@ -1,8 +1,10 @@
 """Training: the paper's recipe by default, resumable at any checkpoint, one or many processes.
 
 ``train(TrainConfig(...))`` runs SGD (lr 0.002, momentum 0.9, weight decay
-0.004, lr x0.8 every 100 epochs, batch 4) with the focal loss (gamma 2)
-averaged over the five deep-supervision outputs, validates by mIoU after
+0.004, lr x0.8 every 100 epochs, every 20 on SUN RGB-D, batch 4) with the
+focal loss (gamma 2) averaged over the five deep-supervision outputs;
+``recipe="authors-code"`` trains as the authors' released code does (see
+:mod:`acnet.training.recipes`). It validates by mIoU after
 each epoch, and writes checkpoints that hold everything needed to continue
 exactly (optimiser, scheduler, grad scaler, epoch, step, RNG states, history)
 and to deploy (model config, class names, normalisation, input size).
@@ -39,7 +41,8 @@ from acnet.training.config import ModelConfig, check_input_size
 from acnet.training.data import RGBDDataset
 from acnet.training.data.spec import DatasetSpec
 from acnet.training.distributed import DistContext, GlobalBatchSampler
-from acnet.training.losses import LOSSES, DeepSupervisionLoss, SegmentationLoss
+from acnet.training.losses import LOSSES, REDUCTIONS, DeepSupervisionLoss, SegmentationLoss
+from acnet.training.recipes import RECIPES, recipe_values
 from acnet.training.transforms import AUX_STRIDES, Augmentation, TrainTransform
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,16 @@ _CKPT_NAME = re.compile(r"^epoch(\d+)_step(\d+)\.pt$")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run depends on. Defaults follow the ACNet paper on NYUDv2."""
+    """Everything a training run depends on. Defaults follow the ACNet paper.
+
+    Fields left ``None`` marked "recipe" take the value of :attr:`recipe`
+    (see :mod:`acnet.training.recipes`) when the run starts, given the
+    training data's class count; :meth:`resolve` does it. Values set
+    explicitly win over the recipe.
+    """
+
+    #: ``"paper"`` (the ACNet paper) or ``"authors-code"`` (the authors' released training code).
+    recipe: str = "paper"
 
     #: Training data spec (see :mod:`acnet.training.data.spec`); its ``train`` split is used.
     data: str = "synthetic"
@@ -69,24 +81,30 @@ class TrainConfig:
     grad_accum: int = 1
     lr: float = 0.002
     momentum: float = 0.9
-    #: 0.004 as in the paper; the authors' released code uses 1e-4.
-    weight_decay: float = 0.004
+    #: Recipe: 0.004 (paper) or 1e-4 (the authors' code).
+    weight_decay: float | None = None
     lr_decay: float = 0.8
-    lr_decay_epochs: int = 100
-    #: ``"focal"`` (paper) or ``"ce"`` (weighted cross-entropy, the authors' code).
-    loss: str = "focal"
+    #: Recipe: 100 epochs, 20 on SUN RGB-D (paper); 100 (the authors' code).
+    lr_decay_epochs: int | None = None
+    #: Recipe: ``"focal"`` (paper) or ``"ce"`` (weighted cross-entropy, the authors' code).
+    loss: str | None = None
     focal_gamma: float = 2.0
-    #: None (unweighted), ``"nyuv2"`` / ``"sunrgbd"`` (the published weights),
-    #: ``"median-frequency"`` (computed from the training data) or a JSON file with a list.
+    #: Recipe: ``"none"`` (unweighted; paper) or the published weights (the authors' code).
+    #: Or ``"nyuv2"`` / ``"sunrgbd"`` (the published weights), ``"median-frequency"``
+    #: (computed from the training data) or a JSON file with a list.
     class_weights: str | None = None
     deep_supervision: bool = True
+    #: Recipe: how the five deep-supervision losses combine, ``"mean"`` (paper) or ``"sum"`` (the authors' code).
+    deep_supervision_reduction: str | None = None
+    #: Recipe: drop the last partial batch of each epoch (paper) or train on it (the authors' code).
+    drop_last: bool | None = None
     augmentation: Augmentation = field(default_factory=Augmentation)
     #: JSON file with normalisation statistics (e.g. from ``acnet data stats``); default: the dataset's.
     normalization: str | None = None
     #: ImageNet ResNet ``.pth`` for the encoders; None trains from random initialisation.
     pretrained: str | None = None
-    #: ``"auto"``: bf16 (or fp16 with a grad scaler) on CUDA, off on CPU.
-    amp: str = "auto"
+    #: Recipe: ``"auto"`` (bf16, or fp16 with a grad scaler, on CUDA; off on CPU) or ``"off"`` (the authors' code).
+    amp: str | None = None
     #: None: on for CUDA.
     channels_last: bool | None = None
     #: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
@@ -113,10 +131,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_input_size(self.input_height, self.input_width)
+        if self.recipe not in RECIPES:
+            raise ConfigError(f"recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
                     "lr_decay_epochs": self.lr_decay_epochs, "val_every": self.val_every, "save_every": self.save_every,
                     "val_batch_size": self.val_batch_size, "log_every": self.log_every}
         for name, value in positive.items():
+            if name == "lr_decay_epochs" and value is None:
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         for name in ("keep_last", "save_every_steps", "num_workers", "seed"):
@@ -127,15 +149,25 @@ class TrainConfig:
             raise ConfigError(f"max_steps must be a positive integer, got {self.max_steps!r}")
         if not self.lr > 0 or not math.isfinite(self.lr):
             raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.momentum < 0 or self.weight_decay < 0 or not 0 < self.lr_decay <= 1:
+        if self.momentum < 0 or (self.weight_decay or 0) < 0 or not 0 < self.lr_decay <= 1:
             raise ConfigError("momentum and weight_decay must be >= 0 and lr_decay in (0, 1]")
-        if self.loss not in LOSSES:
+        if self.loss is not None and self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.amp not in AMP_MODES:
+        if self.amp is not None and self.amp not in AMP_MODES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.deep_supervision_reduction is not None and self.deep_supervision_reduction not in REDUCTIONS:
+            raise ConfigError(f"deep_supervision_reduction must be one of {', '.join(REDUCTIONS)}, "
+                              f"got {self.deep_supervision_reduction!r}")
+        if self.drop_last is not None and not isinstance(self.drop_last, bool):
+            raise ConfigError(f"drop_last must be true or false, got {self.drop_last!r}")
         DatasetSpec.parse(self.data)
         if self.val_data not in (None, "none"):
             DatasetSpec.parse(self.val_data)
+
+    def resolve(self, num_classes: int) -> "TrainConfig":
+        """This config with every recipe field left ``None`` set from :attr:`recipe` for ``num_classes``."""
+        missing = {k: v for k, v in recipe_values(self.recipe, num_classes).items() if getattr(self, k) is None}
+        return dataclasses.replace(self, **missing) if missing else self
 
     # ------------------------------------------------------------------ (de)serialisation
 
@@ -171,6 +203,10 @@ class TrainConfig:
         defaults = cls()
         for name, value in list(values.items()):
             default = getattr(defaults, name)
+            if name in _RECIPE_FIELDS:
+                if value is None:
+                    continue
+                default = _RECIPE_FIELDS[name]()
             if isinstance(default, bool) and not isinstance(value, bool) and name != "resume":
                 raise ConfigError(f"{name} must be true or false, got {value!r}")
             if isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
@@ -181,6 +217,11 @@ class TrainConfig:
             return cls(**values)
         except TypeError as exc:
             raise ConfigError(f"invalid training config: {exc}") from None
+
+
+#: Fields whose ``None`` means "the recipe's value", with the type an explicit value has.
+_RECIPE_FIELDS = {"weight_decay": float, "lr_decay_epochs": int, "loss": str, "class_weights": str,
+                  "deep_supervision_reduction": str, "drop_last": bool, "amp": str}
 
 
 def _number(name: str, value, kind):
@@ -304,7 +345,9 @@ def class_weight_tensor(spec: str | None, dataset: RGBDDataset) -> torch.Tensor 
 
 
 def build_criterion(config: TrainConfig, weights: torch.Tensor | None) -> DeepSupervisionLoss:
-    return DeepSupervisionLoss(SegmentationLoss(config.loss, config.focal_gamma, weights))
+    """The loss of a resolved config (see :meth:`TrainConfig.resolve`)."""
+    return DeepSupervisionLoss(SegmentationLoss(config.loss, config.focal_gamma, weights),
+                               config.deep_supervision_reduction)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -463,10 +506,10 @@ class Trainer:
     def setup(self) -> None:
         from acnet.training.model import build_model, load_imagenet_weights
 
-        c = self.config
-        self._start()
-        _seed_everything(c.seed)
+        _seed_everything(self.config.seed)
         self._open_data()
+        self.config = c = self.config.resolve(self.train_set.num_classes)
+        self._start()
         self.model_config = self._model_config()
         self.normalization = self._normalization()
         self.class_names = tuple(self.train_set.class_names)
@@ -513,7 +556,7 @@ class Trainer:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
         self.sampler = GlobalBatchSampler(len(self.train_set), c.batch_size, c.grad_accum,
-                                          self.dist.world_size, self.dist.rank, seed=c.seed)
+                                          self.dist.world_size, self.dist.rank, seed=c.seed, drop_last=c.drop_last)
         transform = TrainTransform(c.input_height, c.input_width, self.normalization, c.augmentation,
                                    AUX_STRIDES if c.deep_supervision else ())
         self.loader = torch.utils.data.DataLoader(
@@ -659,7 +702,8 @@ class Trainer:
         say = tqdm.write if c.progress else log.info
         if self.dist.is_main:
             say(f"acnet train: {self.model_config.backbone} x{self.model_config.width:g} "
-                f"({self.model_config.num_classes} classes, {c.input_height}x{c.input_width}), {self.init_message}; "
+                f"({self.model_config.num_classes} classes, {c.input_height}x{c.input_width}), {c.recipe} recipe, "
+                f"{self.init_message}; "
                 f"{len(self.train_set)} training frames, {self.sampler.steps_per_epoch} steps/epoch "
                 f"of {self.sampler.global_batch} frames on {self.device}"
                 + (f" x{self.dist.world_size} processes" if self.dist.enabled else ""))
