@@ -207,11 +207,12 @@ class RealSenseRecording(Source):
                 yield _frame_from(rs, depth, color, self.color_format, seq, aligner, time.perf_counter())
                 seq += 1
         pairer.finish()
-        if any(pairer.unpaired.values()):
-            log.warning("%s: %d colour and %d depth frame(s) without a partner within %.1f ms were skipped",
-                        self.path, pairer.unpaired["rgb"], pairer.unpaired["depth"], self.tolerance_ms)
+        self.unpaired = dict(pairer.unpaired)
         if seq == 0:
             raise InputError(f"RealSense recording {self.path} holds no colour/depth frame pairs")
+        if any(self.unpaired.values()):
+            log.warning("%s: %d colour and %d depth frame(s) without a partner within %.1f ms were skipped",
+                        self.path, self.unpaired["rgb"], self.unpaired["depth"], self.tolerance_ms)
 
     def close(self) -> None:
         self._closing.set()

@@ -118,6 +118,27 @@ class RosbagSource(Source):
                 self.reader.close()
                 raise InputError(f"ROS bag {self.path}: topic {topic} carries {topics[topic].msgtype}, not {IMAGE}")
             self.connections.append(topics[topic])
+        if rgb_topic == depth_topic:
+            self.reader.close()
+            raise InputError(f"ROS bag {self.path}: rgb and depth name the same topic {rgb_topic}")
+        try:
+            self._check_first_messages()
+        except InputError:
+            self.reader.close()
+            raise
+
+    def _check_first_messages(self) -> None:
+        """Decode each topic's first image now, so a wrong encoding or size is reported before any work."""
+        first = {}
+        for connection in self.connections:
+            for conn, _, raw in self.reader.messages(connections=[connection]):
+                first[conn.topic] = self.reader.deserialize(raw, conn.msgtype)
+                break
+            else:
+                raise InputError(f"ROS bag {self.path}: topic {connection.topic} holds no messages")
+        rgb = decode_color(first[self.rgb_topic], self.rgb_topic)
+        depth, _ = decode_depth(first[self.depth_topic], self.depth_topic)
+        _check_sizes(rgb, depth, self.rgb_topic, self.depth_topic, "first messages")
 
     def __iter__(self) -> Iterator[Frame]:
         pairer = StampPairer(self.tolerance)
@@ -129,21 +150,19 @@ class RosbagSource(Source):
                 yield self._frame(rgb_msg, depth_msg, seq)
                 seq += 1
         pairer.finish()
-        if any(pairer.unpaired.values()):
-            log.warning("%s: %d rgb and %d depth message(s) had no partner within %g s and were skipped",
-                        self.path, pairer.unpaired["rgb"], pairer.unpaired["depth"], self.tolerance)
+        self.unpaired = dict(pairer.unpaired)
         if seq == 0:
-            raise InputError(f"ROS bag {self.path}: no {self.rgb_topic} and {self.depth_topic} messages within {self.tolerance} s of each other")
+            raise InputError(f"ROS bag {self.path}: no {self.rgb_topic} and {self.depth_topic} messages within "
+                             f"{self.tolerance} s of each other (try a larger ?tolerance=)")
+        if any(self.unpaired.values()):
+            log.warning("%s: %d rgb and %d depth message(s) had no partner within %g s and were skipped",
+                        self.path, self.unpaired["rgb"], self.unpaired["depth"], self.tolerance)
 
     def _frame(self, rgb_item, depth_item, seq: int) -> Frame:
         (rgb_msg, log_time), (depth_msg, _) = rgb_item, depth_item
         rgb = decode_color(rgb_msg, self.rgb_topic)
         depth, scale = decode_depth(depth_msg, self.depth_topic)
-        if depth.shape != rgb.shape[:2]:
-            raise InputError(
-                f"frame {seq}: {self.rgb_topic} is {rgb.shape[1]}x{rgb.shape[0]} but {self.depth_topic} is "
-                f"{depth.shape[1]}x{depth.shape[0]} (register depth to colour first)"
-            )
+        _check_sizes(rgb, depth, self.rgb_topic, self.depth_topic, f"frame {seq}")
         header = rgb_msg.header
         meta = {"header": header, "frame_id": header.frame_id, "log_time": log_time, "depth_stamp": _stamp(depth_msg.header)}
         return Frame(rgb, depth, scale, _stamp(header), seq, f"{seq:06d}", time.perf_counter(), meta)
@@ -153,6 +172,14 @@ class RosbagSource(Source):
         if reader is not None:
             reader.close()
             self.reader = None
+
+
+def _check_sizes(rgb: np.ndarray, depth: np.ndarray, rgb_topic: str, depth_topic: str, where: str) -> None:
+    if depth.shape != rgb.shape[:2]:
+        raise InputError(
+            f"{where}: {rgb_topic} is {rgb.shape[1]}x{rgb.shape[0]} but {depth_topic} is "
+            f"{depth.shape[1]}x{depth.shape[0]} (register depth to colour first)"
+        )
 
 
 def image_message(typestore, array: np.ndarray, encoding: str, stamp: float, frame_id: str):
