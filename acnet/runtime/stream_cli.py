@@ -73,16 +73,22 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
     want_overlay = show or (out_dir is not None and video)
     writers = []
     bar = None
-    # The source first: a wrong topic or a missing stream is reported before a model loads.
-    with open_source(source_spec) as source, Segmenter(model, backend=backend, device=device, threads=threads) as seg:
-        bag = video_writer = None
+    bag = video_writer = None
+    # The source and outputs first: a wrong topic or an existing bag is reported before a model loads.
+    with open_source(source_spec) as source:
+        if labels_bag is not None:
+            from acnet.runtime.sources.rosbag import LabelBagWriter
+
+            bag = LabelBagWriter(labels_bag, labels_topic)
+            writers.append(bag)
+        try:
+            seg = Segmenter(model, backend=backend, device=device, threads=threads)
+        except BaseException:
+            if bag is not None:
+                bag.close(keep=False)
+            raise
         described, input_size = seg.backend.describe(), list(seg.input_size)
         try:
-            if labels_bag is not None:
-                from acnet.runtime.sources.rosbag import LabelBagWriter
-
-                bag = LabelBagWriter(labels_bag, labels_topic)
-                writers.append(bag)
             pipeline = Pipeline(seg, source, queue_size=queue_size, drop=None if drop == "auto" else drop,
                                 overlay=alpha if want_overlay else None)
             bar = tqdm(total=len(source) if hasattr(source, "__len__") else max_frames, unit="frame", desc="stream",
@@ -115,6 +121,7 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
                 w.close(keep=False)
             raise
         finally:
+            seg.close()
             if window is not None:
                 window.close()
         for w in writers:
