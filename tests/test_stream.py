@@ -350,6 +350,7 @@ def test_source_specs_are_validated():
 # --------------------------------------------------------------------------- bad input, as users meet it
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_errors(model, tmp_path):
     require("pyrealsense2")
     require("rosbags")
@@ -390,3 +391,25 @@ def test_bad_inputs_are_one_line_errors(model, tmp_path):
     existing.mkdir()
     assert_one_line_error(run_acnet("stream", model, "--source", f"rosbag:{good}?rgb=/rgb&depth=/depth", "--labels-bag", existing),
                           "already exists")
+
+
+def test_streaming_never_imports_torch(model, tmp_path):
+    """Sources, pipeline and the stream command stay torch-free, as the runtime promises."""
+    require("rosbags")
+    import subprocess
+    import sys
+
+    ts = ros2_typestore()
+    (_, rgb, metres), = synthetic_frames(1, 6, 8)
+    bag = write_ros2_bag(tmp_path / "b", [("/rgb", image_msg(ts, rgb, "rgb8", 1.0)),
+                                          ("/depth", image_msg(ts, to_units(metres, 0.001), "16UC1", 1.0))], ts)
+    code = f"""
+import sys
+import acnet.runtime.sources.realsense, acnet.runtime.sources.rosbag, acnet.runtime.stream_cli, acnet.runtime.video
+from acnet.runtime import Pipeline, Segmenter, open_source
+with Segmenter({str(model)!r}) as seg, open_source({f"rosbag:{bag}?rgb=/rgb&depth=/depth"!r}) as source:
+    assert len(list(Pipeline(seg, source))) == 1
+assert "torch" not in sys.modules, "torch was imported"
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
