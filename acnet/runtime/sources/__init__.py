@@ -28,10 +28,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
-from urllib.parse import parse_qsl
 
 import numpy as np
 
+from acnet._spec import Spec, parse_options
 from acnet.errors import ConfigError
 
 KINDS = {
@@ -90,12 +90,8 @@ class Source:
 
 
 @dataclass(frozen=True)
-class SourceSpec:
+class SourceSpec(Spec):
     """A parsed source spec: ``kind``, ``target`` (may be empty) and options."""
-
-    kind: str
-    target: str = ""
-    options: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> "SourceSpec":
@@ -106,13 +102,7 @@ class SourceSpec:
         kind, _, target = head.partition(":")
         if kind not in KINDS:
             raise ConfigError(f"unknown source spec {text!r}; use {EXAMPLES}")
-        try:
-            options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-        except ValueError:
-            raise ConfigError(f"source spec {text!r}: options must look like ?key=value&key=value") from None
-        unknown = sorted(set(options) - set(KINDS[kind]))
-        if unknown:
-            raise ConfigError(f"source spec {text!r}: unknown option {unknown[0]!r} for {kind} (allowed: {', '.join(KINDS[kind])})")
+        options = parse_options(text, query, kind, KINDS[kind], "source")
         if kind != "realsense" and not target:
             raise ConfigError(f"source spec {text!r} needs a path: {kind}:PATH")
         if kind == "realsense" and target and options:
@@ -130,11 +120,6 @@ class SourceSpec:
             raise ConfigError(f"source spec {self}: {key} must be positive, got {self.options[key]!r}")
         return value
 
-    def __str__(self) -> str:
-        text = self.kind + (f":{self.target}" if self.target else "")
-        if self.options:
-            text += "?" + "&".join(f"{k}={v}" for k, v in self.options.items())
-        return text
 
 
 def open_source(spec: "str | SourceSpec") -> Source:
