@@ -96,12 +96,15 @@ def test_realsense_recording_of_real_nyuv2_frames_plays_every_frame(shared_data,
     assert np.diff([f.stamp for f in got]) == pytest.approx(1 / 30, abs=1e-6)
 
 
-def test_realsense_recording_of_synthetic_scenes_in_tenth_millimetres(seg, tmp_path):
+def test_realsense_recording_of_synthetic_scenes_in_tenth_millimetres(model, seg, tmp_path):
     """A depth unit other than millimetres (as a D405 uses) comes from the device, not a guess."""
     require("pyrealsense2")
     scale = 0.0001
     frames = [(rgb, to_units(depth, scale)) for _, rgb, depth in synthetic_frames(5)]
     rec = record_realsense(tmp_path / "syn.db3", frames, depth_scale=scale, fps=15, compress=False)
+    proc = run_acnet("stream", model, "--source", f"realsense:{rec}", "-o", tmp_path / "out", "--no-video")
+    assert proc.returncode == 0, proc.stderr
+    check_stream_output(tmp_path / "out", seg, frames, scale)
     with open_source(f"realsense:{rec}") as source:
         got = list(Pipeline(seg, source))
     assert [r.frame.seq for r in got] == list(range(5))
@@ -163,6 +166,21 @@ def test_ros2_bag_of_real_nyuv2_frames_and_labels_written_back(shared_data, mode
         assert msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 == pytest.approx(100.0 + i / 10, abs=1e-9)
         got = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.width)
         np.testing.assert_array_equal(got, seg.segment(rgb, depth, 0.001))
+
+
+def test_ros2_bag_of_synthetic_scenes_in_float_metres_through_stream(model, seg, tmp_path):
+    require("rosbags")
+    ts = ros2_typestore()
+    scenes = synthetic_frames(5)
+    messages = []
+    for i, (_, rgb, metres) in enumerate(scenes):
+        holes = metres.copy()
+        holes[metres == 0] = np.nan  # 32FC1 marks no reading with NaN
+        messages += [("/rgb", image_msg(ts, rgb, "rgb8", 3.0 + i / 15)), ("/depth", image_msg(ts, holes, "32FC1", 3.0 + i / 15))]
+    bag = write_ros2_bag(tmp_path / "syn_bag", messages, ts)
+    proc = run_acnet("stream", model, "--source", f"rosbag:{bag}?rgb=/rgb&depth=/depth", "-o", tmp_path / "out", "--no-video")
+    assert proc.returncode == 0, proc.stderr
+    check_stream_output(tmp_path / "out", seg, [(rgb, metres) for _, rgb, metres in scenes], None)
 
 
 @pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"])
