@@ -44,7 +44,9 @@ _END = object()
 class Result:
     """One processed frame.
 
-    ``times`` holds the seconds each stage spent on it; ``latency`` is
+    ``times`` holds the seconds each stage spent on it ("capture" is how
+    long the source took to hand it over: reading and decoding a recording,
+    mostly waiting for the next frame from a camera); ``latency`` is
     end to end, from ``frame.received`` (the source handing the frame over)
     to this result reaching the reader; ``waited`` is the part of it spent in
     queues between stages.
@@ -103,6 +105,7 @@ class PipelineStats:
             "stages_ms": self.stages,
             "end_to_end_ms": self.end_to_end,
             "queue_wait_ms": self.queue_wait,
+            "unpaired": self.unpaired,
         }
 
     def summary(self) -> str:
