@@ -17,7 +17,8 @@ training datasets' (``KIND[:TARGET][?KEY=VALUE&...]``):
     Stills in ``ROOT/{rgb,depth}`` or ``ROOT/SPLIT/{rgb,depth}`` matched by
     file name (the datasets' folder layout).
 ``glob:RGB_PATTERN?depth=DEPTH_PATTERN[&depth_scale=0.001]``
-    Stills matched by file name from two globs (quote them in a shell).
+    Stills matched by file name from two globs (quote them in a shell;
+    ``?`` starts the options, so patterns use ``*`` and ``[...]`` only).
 
 Live sources (a camera) produce frames whether or not anyone reads them;
 the others wait for the reader, so a pipeline can process every frame.
