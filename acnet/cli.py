@@ -25,6 +25,7 @@ COMMANDS = {
     "eval": ("acnet.training.cli:evaluate", "evaluate a checkpoint (mIoU, accuracies)"),
     "export": ("acnet.export.cli:export", "export a checkpoint to ONNX, TensorRT or AOTInductor"),
     "infer": ("acnet.runtime.cli:infer", "segment RGB-D images with an exported model"),
+    "stream": ("acnet.runtime.stream_cli:stream", "segment a RealSense camera or recording, a ROS bag or a folder, pipelined"),
     "bench": ("acnet.benchmarks.cli:bench", "measure latency and throughput per backend"),
     "parity": ("acnet.benchmarks.cli:parity", "compare exported models with PyTorch (logits, agreement, mIoU)"),
     "capi": ("acnet.runtime.capi:capi", "build the C ABI library and example"),

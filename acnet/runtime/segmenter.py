@@ -142,7 +142,7 @@ class Segmenter:
                 "this model was exported with --argmax and outputs class ids only; "
                 "use segment(), or export without --argmax for logits"
             )
-        return self._run([self.preprocess(rgb, depth, depth_scale)])[0]
+        return self.infer([self.preprocess(rgb, depth, depth_scale)])[0]
 
     def segment(self, rgb: np.ndarray, depth: np.ndarray, depth_scale: float | None = None) -> np.ndarray:
         """HxW uint8 class ids at the frame's own size (0 void, k = class_names[k - 1]).
@@ -173,19 +173,23 @@ class Segmenter:
                     if len(frames) == 1:
                         raise
                     raise InputError(f"frame {start + i}: {exc}") from None
-            outputs = self._run(inputs)
+            outputs = self.infer(inputs)
             for out, (h, w) in zip(outputs, sizes):
-                results.append(self._to_labels(out, h, w))
+                results.append(self.postprocess(out, h, w))
         return results
 
-    def _to_labels(self, out: np.ndarray, height: int, width: int) -> np.ndarray:
+    # The three steps of segment(), public so a pipeline can run them in separate threads:
+    # preprocess() -> infer() -> postprocess() gives exactly segment()'s labels.
+
+    def postprocess(self, out: np.ndarray, height: int, width: int) -> np.ndarray:
+        """One frame's network output (from :meth:`infer`) -> HxW uint8 class ids at ``height`` x ``width``."""
         if not self.outputs_labels:
             return postprocess_logits(out, height, width)
         labels = resize_nearest(out, height, width)
         return labels.astype(np.uint8)
 
-    def _run(self, inputs: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Stack preprocessed frames (padding to the model's batch) and run them."""
+    def infer(self, inputs: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Run the network on :meth:`preprocess` outputs (padded to the model's batch); one output per input."""
         n = len(inputs)
         size = self.backend.limits.run_size(n)
         if size == 1:

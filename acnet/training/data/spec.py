@@ -17,10 +17,10 @@ not contain ``?``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl
 
+from acnet._spec import Spec, parse_options
 from acnet.errors import ConfigError
 from acnet.training.data.base import RGBDDataset
 
@@ -32,12 +32,8 @@ KINDS = {
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(Spec):
     """A parsed spec: ``kind``, ``target`` (path or frame count, may be empty) and options."""
-
-    kind: str
-    target: str = ""
-    options: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> "DatasetSpec":
@@ -58,28 +54,13 @@ class DatasetSpec:
                     f"unknown dataset spec {text!r}: {hint}use synthetic[:N], folder:ROOT or nyuv2-mat:FILE "
                     "(options after '?', e.g. folder:data/nyuv2?split=test)"
                 )
-        try:
-            pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
-        except ValueError:
-            raise ConfigError(f"dataset spec {text!r}: options must look like ?key=value&key=value") from None
-        options = dict(pairs)
-        unknown = sorted(set(options) - set(KINDS[kind]))
-        if unknown:
-            raise ConfigError(
-                f"dataset spec {text!r}: unknown option {unknown[0]!r} for {kind} (allowed: {', '.join(KINDS[kind])})"
-            )
+        options = parse_options(text, query, kind, KINDS[kind], "dataset")
         if kind != "synthetic" and not target:
             raise ConfigError(f"dataset spec {text!r} needs a path: {kind}:PATH")
         return cls(kind, target, options)
 
     def with_split(self, split: str) -> "DatasetSpec":
         return DatasetSpec(self.kind, self.target, {**self.options, "split": split})
-
-    def __str__(self) -> str:
-        text = self.kind + (f":{self.target}" if self.target else "")
-        if self.options:
-            text += "?" + "&".join(f"{k}={v}" for k, v in self.options.items())
-        return text
 
     def open(self, split: str = "test") -> RGBDDataset:
         """Build the dataset; a ``split`` option in the spec overrides ``split``."""

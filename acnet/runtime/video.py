@@ -1,0 +1,113 @@
+"""Overlay videos (H.264 MP4 through PyAV) and a live window (Tk), for people to watch."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from acnet.errors import BackendUnavailableError, ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class VideoWriter:
+    """Frames (HxWx3 uint8) to an H.264 MP4 (yuv420p, plays everywhere), written beside and then renamed.
+
+    Odd sizes are padded by one black row/column (yuv420p needs even ones).
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float = 30.0, crf: int = 20) -> None:
+        try:
+            import av
+        except ImportError as exc:
+            raise BackendUnavailableError(f"writing a video needs PyAV (pip install 'acnet[stream]'): {exc}") from None
+        self.av = av
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".mp4", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.container = av.open(str(self.tmp), mode="w", format="mp4")
+        self.fps = Fraction(fps).limit_denominator(1001)
+        self.crf = crf
+        self.stream = None
+        self.count = 0
+
+    def write(self, image: np.ndarray) -> None:
+        h, w = image.shape[:2]
+        if h % 2 or w % 2:
+            image = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)))
+        if self.stream is None:
+            self.stream = self.container.add_stream("libx264", rate=self.fps)
+            self.stream.width, self.stream.height = image.shape[1], image.shape[0]
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.options = {"crf": str(self.crf), "preset": "veryfast"}
+            self.size = image.shape[:2]
+        elif image.shape[:2] != self.size:
+            raise ConfigError(f"video frames must keep one size: {self.size[1]}x{self.size[0]}, then {image.shape[1]}x{image.shape[0]}")
+        frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.count += 1
+
+    def close(self, keep: bool = True) -> None:
+        if self.container is None:
+            return
+        try:
+            if self.stream is not None:
+                for packet in self.stream.encode():
+                    self.container.mux(packet)
+            self.container.close()
+            if keep and self.count:
+                os.replace(self.tmp, self.path)
+        finally:
+            self.container = None
+            self.tmp.unlink(missing_ok=True)
+
+
+def display_available() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class Window:
+    """A Tk window showing the newest overlay; closing it stops the stream."""
+
+    def __init__(self, title: str = "acnet stream") -> None:
+        if not display_available():
+            raise ConfigError("--show needs a display, and none is set here (no DISPLAY or WAYLAND_DISPLAY); write a video with -o instead")
+        try:
+            import tkinter
+
+            from PIL import ImageTk  # noqa: F401
+        except ImportError as exc:
+            raise BackendUnavailableError(f"--show needs tkinter and Pillow's ImageTk: {exc}") from None
+        try:
+            self.root = tkinter.Tk()
+        except tkinter.TclError as exc:
+            raise ConfigError(f"--show cannot open a window on this display: {exc}") from None
+        self.root.title(title)
+        self.label = tkinter.Label(self.root)
+        self.label.pack()
+        self.open = True
+        self.root.protocol("WM_DELETE_WINDOW", self.close)
+
+    def show(self, image: np.ndarray) -> bool:
+        """Draw one image; False once the user has closed the window."""
+        if not self.open:
+            return False
+        from PIL import Image, ImageTk
+
+        self.photo = ImageTk.PhotoImage(Image.fromarray(image))
+        self.label.configure(image=self.photo)
+        self.root.update()
+        return self.open
+
+    def close(self) -> None:
+        if self.open:
+            self.open = False
+            self.root.destroy()
