@@ -196,8 +196,9 @@ def run_quickstart(config: QuickstartConfig) -> dict:
 def _aoti_and_c_example(config: QuickstartConfig, checkpoint: Path, onnx_path: Path, frames_dir: Path, out: Path) -> dict:
     """``acnet export aoti``, then ``acnet capi build`` and its ``segment`` example on each frame.
 
-    The C labels must equal the Python runtime's (ONNX Runtime on the ONNX
-    export) on every pixel; a mismatch is a ParityError. Without CMake or a
+    The C labels are compared with the Python runtime's (ONNX Runtime on the
+    ONNX export) pixel by pixel; below the FP32 export gate (99.9%) it is a
+    ParityError. Without CMake or a
     C++ compiler the C half is skipped, and the summary says so.
     """
     import os
@@ -209,6 +210,7 @@ def _aoti_and_c_example(config: QuickstartConfig, checkpoint: Path, onnx_path: P
 
     from acnet.errors import BackendUnavailableError, ParityError
     from acnet.export.aoti import AotiExportOptions, compile_package
+    from acnet.export.verify import MIN_AGREEMENT
     from acnet.runtime import Segmenter, read_depth, read_rgb
     from acnet.runtime.capi import build, example_path
 
@@ -229,12 +231,7 @@ def _aoti_and_c_example(config: QuickstartConfig, checkpoint: Path, onnx_path: P
         return result
     build_dir = Path(config.capi_build_dir or out / "capi-build")
     t0 = time.perf_counter()
-    try:
-        build(build_dir, echo=click.echo)
-    except BackendUnavailableError as exc:  # e.g. no libtorch for this torch: say so, as for a missing cmake
-        click.secho(f"skipped the C library: {exc}", fg="yellow")
-        result["c_example"] = {"skipped": str(exc)}
-        return result
+    build(build_dir, echo=click.echo)  # with the tools present, a failed build is an error, not a skip
     segment = example_path(build_dir)
     build_seconds = time.perf_counter() - t0
 
@@ -251,7 +248,8 @@ def _aoti_and_c_example(config: QuickstartConfig, checkpoint: Path, onnx_path: P
             proc = subprocess.run([str(segment), str(package), str(ppm), str(pgm), str(labels_path)],
                                   capture_output=True, text=True, env=env)
             if proc.returncode != 0:
-                raise ParityError(f"the C example failed on {rgb_path.name}: {proc.stderr.strip().splitlines()[-1:]}")
+                last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+                raise BackendUnavailableError(f"the C example failed on {rgb_path.name}: {last}")
             with Image.open(labels_path) as im:
                 c_labels = np.asarray(im)
             py_labels = seg.segment(rgb, depth)
@@ -262,8 +260,9 @@ def _aoti_and_c_example(config: QuickstartConfig, checkpoint: Path, onnx_path: P
     click.echo(f"C example ({segment}) on {frames} frames: labels agree with the "
                f"Python runtime on {100 * agreement:.3f}% of {pixels} pixels; label maps in {c_dir}")
     click.echo(f"  again: {segment} {package} {ppm} {pgm} {labels_path}")
-    if agreement < 1.0:
-        raise ParityError(f"the C library's labels differ from the Python runtime's on {pixels - agree} of {pixels} pixels")
+    if agreement < MIN_AGREEMENT["fp32"]:  # two FP32 backends: a near-tie pixel may flip, a wrong model cannot pass
+        raise ParityError(f"the C library's labels differ from the Python runtime's on {pixels - agree} of {pixels} pixels "
+                          f"({100 * agreement:.3f}% agree, need {100 * MIN_AGREEMENT['fp32']:.1f}%)")
     result["c_example"] = {"agreement": agreement, "frames": frames, "pixels": pixels, "build_dir": str(build_dir),
                            "build_seconds": round(build_seconds, 1), "out_dir": str(c_dir)}
     return result

@@ -47,7 +47,7 @@ def test_quickstart_learns_and_runs_every_step(tmp_path):
     aoti = summary["aoti"]
     assert (out / "acnet.pt2").is_file() and aoti["agreement"] >= 0.999 and aoti["max_abs_err"] < 1e-3
     if shutil.which("cmake") and (shutil.which("c++") or shutil.which("g++")):
-        assert aoti["c_example"]["agreement"] == 1.0 and aoti["c_example"]["frames"] == 2
+        assert aoti["c_example"]["agreement"] >= 0.999 and aoti["c_example"]["frames"] == 2
         assert len(list((out / "c_example").glob("*_labels.pgm"))) == 2
     else:
         assert "not found on PATH" in aoti["c_example"]["skipped"]
