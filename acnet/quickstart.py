@@ -3,7 +3,9 @@
 It trains a small ACNet on procedurally generated RGB-D rooms, evaluates it,
 exports it to ONNX (FP32 and FP16), segments a few frames with the torch-free
 runtime through ``acnet infer``, checks parity of both exports against
-PyTorch and benchmarks PyTorch against ONNX Runtime. No GPU, download or data
+PyTorch, compiles an AOTInductor package and segments the same frames with
+the C library's example (where CMake and a C++ compiler are found), and
+benchmarks PyTorch against ONNX Runtime. No GPU, download or data
 set is needed; everything lands in one folder with a ``quickstart.json``
 summary, so each step can be repeated by hand with the command it prints.
 """
@@ -44,8 +46,10 @@ class QuickstartConfig:
     batch_size: int = 8
     lr: float = 0.05
     weight_decay: float = 1e-4
-    #: Frames written as PNGs and segmented with ``acnet infer``.
+    #: Frames written as PNGs and segmented with ``acnet infer`` (and the C example).
     infer_frames: int = 4
+    #: Where the C library is built; default ``<out_dir>/capi-build`` (kept, so a rerun is incremental).
+    capi_build_dir: Path | None = None
     bench_iters: int = 20
     threads: int | None = None
     seed: int = 0
@@ -78,7 +82,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    total = 6
+    total = 7
     summary: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
     started = time.perf_counter()
 
@@ -160,8 +164,12 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     atomic_write_text(out / "parity.json", parity.to_json())
     summary["parity"] = {"passed": parity.passed, "json": str(out / "parity.json")}
 
-    # 6. bench -----------------------------------------------------------------------
-    _step(6, total, "benchmark PyTorch eager against ONNX Runtime on this CPU")
+    # 6. AOTInductor and the C library ---------------------------------------------------
+    _step(6, total, "compile an AOTInductor package (verified against PyTorch) and segment the frames from C")
+    summary["aoti"] = _aoti_and_c_example(config, checkpoint, onnx_path, frames_dir, out)
+
+    # 7. bench -----------------------------------------------------------------------
+    _step(7, total, "benchmark PyTorch eager against ONNX Runtime on this CPU")
     bench = run_bench(BenchConfig(
         model=checkpoint, onnx=onnx_path, backends=("torch", "onnxruntime"), batches=(1,), warmup=3,
         iters=config.bench_iters, device="cpu", threads=config.threads, progress=config.progress,
@@ -175,10 +183,89 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     click.secho("\nsummary", bold=True)
     click.echo(f"  mIoU (synthetic test scenes): {100 * miou:.1f}%")
     click.echo("  " + parity.summary().replace("\n", "\n  "))
+    c_example = summary["aoti"]["c_example"]
+    click.echo(f"  AOTInductor package: agreement {100 * summary['aoti']['agreement']:.3f}% with PyTorch; C library: "
+               + (f"skipped ({c_example['skipped']})" if "skipped" in c_example
+                  else f"labels agree with the Python runtime on {100 * c_example['agreement']:.3f}% of pixels"))
     click.echo("  " + bench.summary().replace("\n", "\n  "))
-    click.echo(f"  everything is in {out}/ (quickstart.json, parity.json, bench.json, infer/, eval_vis/); "
+    click.echo(f"  everything is in {out}/ (quickstart.json, parity.json, bench.json, infer/, c_example/, eval_vis/); "
                f"{summary['seconds']:.0f} s in all")
     return summary
+
+
+def _aoti_and_c_example(config: QuickstartConfig, checkpoint: Path, onnx_path: Path, frames_dir: Path, out: Path) -> dict:
+    """``acnet export aoti``, then ``acnet capi build`` and its ``segment`` example on each frame.
+
+    The C labels are compared with the Python runtime's (ONNX Runtime on the
+    ONNX export) pixel by pixel; below the FP32 export gate (99.9%) it is a
+    ParityError. Without CMake or a
+    C++ compiler the C half is skipped, and the summary says so.
+    """
+    import os
+    import shutil
+    import subprocess
+
+    import numpy as np
+    from PIL import Image
+
+    from acnet.errors import BackendUnavailableError, ParityError
+    from acnet.export.aoti import AotiExportOptions, compile_package
+    from acnet.export.verify import MIN_AGREEMENT
+    from acnet.runtime import Segmenter, read_depth, read_rgb
+    from acnet.runtime.capi import build, example_path
+
+    package = out / "acnet.pt2"
+    export = compile_package(checkpoint, package, AotiExportOptions())
+    click.echo(export.summary())
+    v = export.verification
+    result: dict = {"path": str(package), "max_abs_err": v.max_abs_err, "agreement": v.agreement,
+                    "seconds": round(export.seconds, 1)}
+    click.echo(f"  again: acnet export aoti {checkpoint} -o {package}")
+
+    missing = [tool for tool, found in (("cmake", shutil.which("cmake")),
+                                        ("a C++ compiler", shutil.which("c++") or shutil.which("g++"))) if not found]
+    if missing:
+        reason = f"{' and '.join(missing)} not found on PATH"
+        click.secho(f"skipped the C library: {reason} (install them and run `acnet capi build`)", fg="yellow")
+        result["c_example"] = {"skipped": reason}
+        return result
+    build_dir = Path(config.capi_build_dir or out / "capi-build")
+    t0 = time.perf_counter()
+    build(build_dir, echo=click.echo)  # with the tools present, a failed build is an error, not a skip
+    segment = example_path(build_dir)
+    build_seconds = time.perf_counter() - t0
+
+    c_dir = out / "c_example"
+    c_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(config.threads)} if config.threads else {})}
+    frames = pixels = agree = 0
+    with Segmenter(onnx_path, threads=config.threads) as seg:
+        for rgb_path in sorted((frames_dir / "rgb").glob("*.png")):
+            rgb, depth = read_rgb(rgb_path), read_depth(frames_dir / "depth" / rgb_path.name)
+            ppm, pgm, labels_path = c_dir / f"{rgb_path.stem}.ppm", c_dir / f"{rgb_path.stem}_depth.pgm", c_dir / f"{rgb_path.stem}_labels.pgm"
+            Image.fromarray(rgb).save(ppm)
+            Image.fromarray(depth).save(pgm)  # 16-bit PGM, millimetres
+            proc = subprocess.run([str(segment), str(package), str(ppm), str(pgm), str(labels_path)],
+                                  capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+                raise BackendUnavailableError(f"the C example failed on {rgb_path.name}: {last}")
+            with Image.open(labels_path) as im:
+                c_labels = np.asarray(im)
+            py_labels = seg.segment(rgb, depth)
+            frames += 1
+            pixels += py_labels.size
+            agree += int((c_labels == py_labels).sum())
+    agreement = agree / max(pixels, 1)
+    click.echo(f"C example ({segment}) on {frames} frames: labels agree with the "
+               f"Python runtime on {100 * agreement:.3f}% of {pixels} pixels; label maps in {c_dir}")
+    click.echo(f"  again: {segment} {package} {ppm} {pgm} {labels_path}")
+    if agreement < MIN_AGREEMENT["fp32"]:  # two FP32 backends: a near-tie pixel may flip, a wrong model cannot pass
+        raise ParityError(f"the C library's labels differ from the Python runtime's on {pixels - agree} of {pixels} pixels "
+                          f"({100 * agreement:.3f}% agree, need {100 * MIN_AGREEMENT['fp32']:.1f}%)")
+    result["c_example"] = {"agreement": agreement, "frames": frames, "pixels": pixels, "build_dir": str(build_dir),
+                           "build_seconds": round(build_seconds, 1), "out_dir": str(c_dir)}
+    return result
 
 
 def _constant_guess_miou(confusion) -> float:

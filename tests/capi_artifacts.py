@@ -39,21 +39,21 @@ def acnet_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def checkpoint(factory: pytest.TempPathFactory, config) -> Path:
-    """A tiny randomly initialised ACNet checkpoint (fixed seed) for 64x96 inputs."""
+    """A tiny trained-looking ACNet checkpoint (tests/trained.py, fixed seed) for 64x96 inputs.
+
+    Its BatchNorm statistics and ACM weights are far from initialisation, so
+    a wrongly folded BatchNorm or ACM in the package shows in every test.
+    """
 
     def make() -> Path:
-        import torch
+        from trained import trained_looking_checkpoint
 
         from acnet.runtime.preprocess import Normalization
-        from acnet.training.checkpoint import make_record, save_checkpoint
-        from acnet.training.model import build_model
 
-        torch.manual_seed(0)
-        model = build_model(config)
         names = [f"class {i} é" for i in range(1, config.num_classes + 1)]
         norm = Normalization(rgb_mean=(0.45, 0.42, 0.4), rgb_std=(0.25, 0.26, 0.27), depth_mean=2.5, depth_std=1.1)
         path = factory.mktemp("capi-ckpt") / "tiny.pt"
-        return save_checkpoint(path, make_record(model, config, names, norm, (HEIGHT, WIDTH)))
+        return trained_looking_checkpoint(path, config, (HEIGHT, WIDTH), class_names=names, normalization=norm)
 
     return _once("checkpoint", make)
 
@@ -68,6 +68,43 @@ def aoti_package(factory: pytest.TempPathFactory, config) -> tuple[Path, str, fl
         return out, proc.stdout, time.perf_counter() - start
 
     return _once("aoti", make)
+
+
+def fold_along_the_wrong_axis(model):
+    """What Inductor's freezing did to ACNet (torch 2.14): a transposed convolution's
+    BatchNorm folded along dimension 0 (its input channels), wherever the shapes let it
+    (as many input as output channels). Used to break a package on purpose."""
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    from acnet.training.model.decoder import TransBasicBlock
+
+    for block in model.modules():
+        if isinstance(block, TransBasicBlock) and block.upsample is not None:
+            same = block.conv2.in_channels == block.conv2.out_channels
+            block.conv2 = fuse_conv_bn_eval(block.conv2, block.bn2, transpose=not same)
+            block.bn2 = nn.Identity()
+            block.upsample = fuse_conv_bn_eval(*block.upsample, transpose=not same)
+    return model
+
+
+def wrongly_folded_package(factory: pytest.TempPathFactory, config) -> Path:
+    """A CPU package of :func:`checkpoint` with BatchNorms folded along the wrong axis (``--no-verify``).
+
+    Made in-process, since the fault is monkeypatched into the export.
+    """
+
+    def make() -> Path:
+        from unittest import mock
+
+        from acnet.export.aoti import AotiExportOptions, compile_package
+
+        out = factory.mktemp("capi-aoti-wrong") / "wrong.pt2"
+        with mock.patch("acnet.export.aoti.fold_transposed_batchnorms", fold_along_the_wrong_axis):
+            compile_package(checkpoint(factory, config), out, AotiExportOptions(verify=False))
+        return out
+
+    return _once("aoti-wrong", make)
 
 
 def onnx_model(factory: pytest.TempPathFactory, config) -> Path:

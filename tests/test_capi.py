@@ -18,7 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from capi_artifacts import HEIGHT, WIDTH, aoti_package, capi_build, checkpoint, onnx_model, read_pgm8, write_pgm16, write_ppm
+from capi_artifacts import (
+    HEIGHT,
+    WIDTH,
+    aoti_package,
+    capi_build,
+    checkpoint,
+    onnx_model,
+    read_pgm8,
+    write_pgm16,
+    write_ppm,
+    wrongly_folded_package,
+)
 from click.testing import CliRunner
 
 import acnet
@@ -377,6 +388,17 @@ def test_example_matches_python_runtime_on_a_synthetic_frame(build, package, seg
 
     rgb, depth = synthetic_frame(250, 333, seed=4)
     _compare_with_python(build, package, segmenter, rgb, depth, tmp_path)
+
+
+def test_example_comparison_catches_a_wrongly_folded_batchnorm(build, segmenter, tmp_path_factory, tiny_config, tmp_path):
+    """The same comparison fails on a package whose BatchNorms were folded along the wrong axis."""
+    from acnet.export.verify import synthetic_frame
+
+    wrong = wrongly_folded_package(tmp_path_factory, tiny_config)
+    rgb, depth = synthetic_frame(250, 333, seed=4)
+    with pytest.raises(AssertionError) as caught:
+        _compare_with_python(build, wrong, segmenter, rgb, depth, tmp_path)
+    print(caught.value)
 
 
 def test_example_refuses_bad_images(build, package, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -15,20 +16,17 @@ from acnet.export.graph import find_acm_fusions, io_signature, producers
 from acnet.export.onnx import ExportReport, OnnxExportOptions, export_onnx
 from acnet.export.verify import check_inputs
 from acnet.runtime.metadata import ModelInfo
-from acnet.runtime.preprocess import Normalization
-from acnet.training.checkpoint import load_model, make_record, save_checkpoint
-from acnet.training.model import build_model
+from acnet.training.checkpoint import load_model
+from trained import NORM, break_on_purpose, trained_looking_checkpoint
 
 NAMES = [f"class{i}" for i in range(13)]
-NORM = Normalization(rgb_mean=(0.5, 0.4, 0.3), rgb_std=(0.25, 0.26, 0.27), depth_mean=2.5, depth_std=1.1)
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, tiny_config):
-    torch.manual_seed(0)
-    model = build_model(tiny_config)
+    """Trained-looking (BatchNorm statistics and ACM weights away from initialisation): a wrong fold shows."""
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    return save_checkpoint(path, make_record(model, tiny_config, NAMES, NORM, (64, 96)))
+    return trained_looking_checkpoint(path, tiny_config, (64, 96), class_names=NAMES, normalization=NORM)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +92,21 @@ def test_verification_report(exported):
     assert record["verification"]["agreement"] == exported.agreement
     assert record["verification"]["reference_classes"] > 3
     assert ModelInfo.from_dict(record["model_info"]) == exported.info
+
+
+@pytest.mark.parametrize("part", ["batchnorm", "acm"])
+def test_verification_catches_a_wrong_batchnorm_or_acm(part, checkpoint, tmp_path, monkeypatch):
+    """Break one BatchNorm or ACM in the exported copy only: the export must refuse to write it."""
+    import acnet.export.onnx as export_module
+    from acnet.errors import ParityError
+
+    trace = export_module.trace_to_onnx
+    monkeypatch.setattr(export_module, "trace_to_onnx", lambda model, *a: trace(break_on_purpose(copy.deepcopy(model), part), *a))
+    out = tmp_path / "m.onnx"
+    with pytest.raises(ParityError, match="FAILED") as caught:
+        export_onnx(checkpoint, out, OnnxExportOptions())
+    print(caught.value)
+    assert not out.exists() and not list(tmp_path.iterdir())
 
 
 # --------------------------------------------------------------------------- options and the CLI

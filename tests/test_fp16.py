@@ -98,14 +98,12 @@ def test_out_of_range_weights_are_clipped_and_counted():
 
 @pytest.fixture(scope="module")
 def tiny_fp32(tiny_config):
-    import torch
+    """A trained-looking network (tests/trained.py): FP16 must keep its BatchNorm and ACM weights right."""
+    from trained import trained_looking_model
 
     from acnet.export.onnx import OnnxExportOptions, trace_to_onnx
-    from acnet.training.model import build_model
 
-    torch.manual_seed(0)
-    model = build_model(tiny_config).eval()
-    return trace_to_onnx(model, 64, 96, OnnxExportOptions(dynamic_hw=True))
+    return trace_to_onnx(trained_looking_model(tiny_config), 64, 96, OnnxExportOptions(dynamic_hw=True))
 
 
 def test_exported_fp16_keeps_five_fused_acm_points(tiny_fp32):
@@ -145,3 +143,22 @@ def test_fp16_agrees_with_fp32_on_real_frames(shared_data, tiny_fp32):
         agreement = (labels == half.argmax(1)).mean()
         assert agreement >= 0.995, f"frame {name}: FP16 agrees with FP32 on {100 * agreement:.2f}% of pixels"
         assert np.abs(half - ref).max() < 0.01 * np.abs(ref).max()
+
+
+def test_fp16_export_refuses_a_wrong_batchnorm(tiny_config, tmp_path, monkeypatch):
+    """One BatchNorm broken in the exported copy only: the FP16 verification must catch it."""
+    import copy
+
+    from trained import break_on_purpose, trained_looking_checkpoint
+
+    import acnet.export.onnx as export_module
+    from acnet.errors import ParityError
+    from acnet.export.onnx import OnnxExportOptions, export_onnx
+
+    checkpoint = trained_looking_checkpoint(tmp_path / "tiny.pt", tiny_config)
+    trace = export_module.trace_to_onnx
+    monkeypatch.setattr(export_module, "trace_to_onnx", lambda model, *a: trace(break_on_purpose(copy.deepcopy(model), "batchnorm"), *a))
+    out = tmp_path / "m16.onnx"
+    with pytest.raises(ParityError, match=r"need 99\.5%\): FAILED"):
+        export_onnx(checkpoint, out, OnnxExportOptions(fp16=True))
+    assert not out.exists()

@@ -27,19 +27,16 @@ DATA = "synthetic:3?size=72x100&seed=3"  # frames of another size than the model
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, tiny_config):
-    import torch
+    """Trained-looking (tests/trained.py): BatchNorm statistics and ACM weights away from initialisation."""
+    from trained import trained_looking_checkpoint
 
     from acnet.runtime.preprocess import Normalization
-    from acnet.training.checkpoint import make_record, save_checkpoint
     from acnet.training.data.synthetic import SYNTHETIC_CLASSES
-    from acnet.training.model import build_model
 
-    torch.manual_seed(1)
     config = dataclasses.replace(tiny_config, num_classes=len(SYNTHETIC_CLASSES))
-    model = build_model(config).eval()
     path = tmp_path_factory.mktemp("parity") / "tiny.pt"
-    save_checkpoint(path, make_record(model, config, SYNTHETIC_CLASSES, Normalization(), (H, W)))
-    return path
+    return trained_looking_checkpoint(path, config, (H, W), seed=1, class_names=list(SYNTHETIC_CLASSES),
+                                      normalization=Normalization())
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +170,7 @@ def test_bad_input_is_one_line_exit_2(checkpoint, onnx_model, extra, message):
 
 
 def test_class_count_mismatch_is_refused(tmp_path, tiny_config):
+    # Plain initialisation on purpose: only the class count matters here, no number is compared.
     from acnet.runtime.preprocess import Normalization
     from acnet.training.checkpoint import make_record, save_checkpoint
     from acnet.training.model import build_model

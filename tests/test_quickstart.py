@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -50,6 +51,14 @@ def test_quickstart_learns_and_runs_every_step(tmp_path, deterministic_torch):
     measured = {r["backend"] for r in bench["results"] if r["status"] == "ok"}
     assert measured == {"torch", "onnxruntime"}
     assert json.loads((out / "quickstart.json").read_text())["eval"]["miou"] == summary["eval"]["miou"]
+    # The trained model compiles to a verified AOTInductor package, and the C example agrees with the Python runtime.
+    aoti = summary["aoti"]
+    assert (out / "acnet.pt2").is_file() and aoti["agreement"] >= 0.999 and aoti["max_abs_err"] < 1e-3
+    if shutil.which("cmake") and (shutil.which("c++") or shutil.which("g++")):
+        assert aoti["c_example"]["agreement"] >= 0.999 and aoti["c_example"]["frames"] == 2
+        assert len(list((out / "c_example").glob("*_labels.pgm"))) == 2
+    else:
+        assert "not found on PATH" in aoti["c_example"]["skipped"]
 
 
 def test_quickstart_refuses_bad_options_in_one_line(tmp_path):

@@ -23,14 +23,11 @@ INPUT_SIZE = (96, 128)
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, tiny_config) -> Path:
-    from acnet.training.checkpoint import make_record, save_checkpoint
-    from acnet.training.model import build_model
+    """Trained-looking (tests/trained.py), with the data set's normalisation, which the runtime must read."""
+    from trained import trained_looking_checkpoint
 
-    torch.manual_seed(0)
-    model = build_model(tiny_config)
-    names = [f"class{i}" for i in range(1, tiny_config.num_classes + 1)]
-    record = make_record(model, tiny_config, names, Normalization(), INPUT_SIZE)
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", record)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    return trained_looking_checkpoint(path, tiny_config, INPUT_SIZE, normalization=Normalization())
 
 
 @pytest.fixture(scope="module")

@@ -91,3 +91,33 @@ def acm_weights(model: nn.Module) -> torch.Tensor:
         for hook in hooks:
             hook.remove()
     return torch.cat(weights)
+
+
+# --------------------------------------------------------------------------- wrong on purpose
+
+
+class _ACMWithoutSigmoid(ACM):
+    """An ACM whose sigmoid was dropped: what a broken export of it computes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.conv(x.mean(dim=(2, 3), keepdim=True))
+
+
+@torch.no_grad()
+def break_on_purpose(model: nn.Module, part: str) -> nn.Module:
+    """Make ``model`` (in place) compute what a wrong export would; returns it.
+
+    ``"batchnorm"``: one decoder BatchNorm loses its running statistics (mean
+    0, variance 1, as a fold that ignores them; invisible at initialisation).
+    ``"acm"``: the depth ACM of stage 2 skips its sigmoid. Tests apply this to
+    the exported copy only, to show that their check catches the fault.
+    """
+    if part == "batchnorm":
+        bn = model.decoder.deconv3[0].bn1
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+    elif part == "acm":
+        model.acm_depth[2].__class__ = _ACMWithoutSigmoid
+    else:
+        raise ValueError(f"part must be 'batchnorm' or 'acm', got {part!r}")
+    return model

@@ -12,6 +12,19 @@ A CPU package holds machine code for the exporting machine's vector ISA
 (recorded by inductor as ``AOTI_CPU_ISA``); the C library refuses to run it
 on a CPU that lacks that ISA. A CUDA package holds kernels for the exporting
 GPU's architecture.
+
+Inductor's CPU ``freezing`` (weights as constants, folded and pre-packed for
+oneDNN) miscompiles a ConvTranspose2d followed by a BatchNorm when the
+transposed convolution has as many input as output channels: its
+binary-folding pass scales the weight along dimension 0, which for a
+transposed convolution is the *input* channel (torch 2.14; the checks in
+``torch/_inductor/fx_passes/binary_folding.py`` never look at the
+``transposed`` flag). ACNet's decoder has such pairs wherever a stage keeps
+its width (``deconv4`` of the tiny model, 16 -> 16 channels), so a trained
+model's package was wrong. :func:`fold_transposed_batchnorms` folds those
+BatchNorms into the transposed convolutions before ``torch.export`` (exact,
+with torch's own ``fuse_conv_bn_eval(transpose=True)``), which leaves
+Inductor nothing to fold there and keeps freezing's speed.
 """
 
 from __future__ import annotations
@@ -187,7 +200,7 @@ def compile_package(
     check_input_size(height, width)
     info = package_info(ckpt, options, height, width)
 
-    target = copy.deepcopy(model).to(str(device))
+    target = fold_transposed_batchnorms(copy.deepcopy(model)).to(str(device))
     if options.fp16:
         target = _fp16_with_fp32_io(target)
     target.eval()
@@ -253,6 +266,30 @@ def compile_package(
         seconds=time.perf_counter() - start,
         size_bytes=size,
     )
+
+
+def fold_transposed_batchnorms(model):
+    """Fold every BatchNorm that follows a ConvTranspose2d into it, in place; returns ``model``.
+
+    The eval-mode network computes the same function (to float rounding), but
+    no ConvTranspose2d+BatchNorm pair is left for Inductor's freezing to fold
+    along the wrong axis (see the module docstring). Only the decoder's
+    transposed residual blocks hold such pairs.
+    """
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    from acnet.training.model.decoder import TransBasicBlock
+
+    model.eval()
+    for block in model.modules():
+        if not isinstance(block, TransBasicBlock) or block.upsample is None:
+            continue
+        block.conv2 = fuse_conv_bn_eval(block.conv2, block.bn2, transpose=True)
+        block.bn2 = nn.Identity()
+        conv, bn = block.upsample
+        block.upsample = fuse_conv_bn_eval(conv, bn, transpose=True)
+    return model
 
 
 def _inductor_configs(device: Device, metadata: dict[str, str]) -> dict:
