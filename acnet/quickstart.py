@@ -18,6 +18,8 @@ from pathlib import Path
 
 import click
 
+from acnet._options import POSITIVE
+
 log = logging.getLogger(__name__)
 
 
@@ -215,10 +217,10 @@ def _write_frames(dataset, folder: Path, count: int) -> Path:
 @click.command("quickstart")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("acnet-quickstart"),
               show_default=True, help="Folder for the checkpoint, models, pictures and reports.")
-@click.option("--epochs", type=int, default=QuickstartConfig.epochs, show_default=True)
-@click.option("--train-frames", type=int, default=QuickstartConfig.train_frames, show_default=True)
-@click.option("--test-frames", type=int, default=QuickstartConfig.test_frames, show_default=True)
-@click.option("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime.")
+@click.option("--epochs", type=POSITIVE, default=QuickstartConfig.epochs, show_default=True)
+@click.option("--train-frames", type=POSITIVE, default=QuickstartConfig.train_frames, show_default=True)
+@click.option("--test-frames", type=POSITIVE, default=QuickstartConfig.test_frames, show_default=True)
+@click.option("--threads", type=POSITIVE, default=None, help="CPU threads for torch and ONNX Runtime.")
 @click.option("--no-progress", is_flag=True, help="No progress bars (for logs).")
 def quickstart(out_dir: Path, epochs: int, train_frames: int, test_frames: int, threads: int | None,
                no_progress: bool) -> None:
