@@ -29,9 +29,11 @@ def summary(
     backbone: str, num_classes: int, fusion: str, width_mult: float, height: int, width: int, json_out: str | None
 ) -> None:
     """Print parameters and GMACs per part: each encoder branch, the ACMs, the decoder."""
-    from acnet._io import atomic_write_text
+    from acnet._io import atomic_write_text, check_writable
     from acnet.training.summary import summarize
 
+    if json_out:
+        check_writable(json_out)
     result = summarize(ModelConfig(backbone, num_classes, fusion, width_mult), height, width)
     click.echo(result.table())
     if json_out:
@@ -151,6 +153,8 @@ def train(ctx: click.Context, config_file: str | None, resume: bool, resume_from
     from acnet.training.train import train as run_training
 
     values = load_config_file(config_file) if config_file else {}
+    if values:
+        TrainConfig.from_dict(values)  # the file's own values, checked before flags are merged into them
     given = {name for name in options if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
     for name, field in _TRAIN_FIELDS.items():
         if name in given or (field not in values and options[name] is not None):
@@ -172,7 +176,9 @@ def train(ctx: click.Context, config_file: str | None, resume: bool, resume_from
     if dump_config:
         import yaml
 
-        from acnet._io import atomic_write_text
+        from acnet._io import atomic_write_text, check_writable
+
+        check_writable(dump_config)
 
         atomic_write_text(dump_config, yaml.safe_dump(config.to_dict(), sort_keys=False))
         click.echo(f"wrote {dump_config}")
@@ -223,6 +229,10 @@ def evaluate(checkpoint: str, data_spec: str, split: str, batch_size: int, worke
 
     if json_out and json_out != "-":
         check_writable(json_out)
+    if save_vis:
+        from acnet._io import make_dir
+
+        make_dir(save_vis)
     dev = resolve_device(device)
     model, info = load_model(checkpoint, dev)
     dataset = open_dataset(data_spec, split)
