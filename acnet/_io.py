@@ -67,7 +67,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     make_dir(path.parent)
     if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a folder")
+        raise OutputError(f"cannot write {path}: it is a directory")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
@@ -129,7 +129,7 @@ def check_writable(path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a folder, expected a file path")
+        raise OutputError(f"cannot write {path}: it is a directory, expected a file path")
     make_dir(path.parent)
     if not os.access(path.parent, os.W_OK):
         reason = "read-only file system" if _read_only(path.parent) else "permission denied"

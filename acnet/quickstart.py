@@ -66,7 +66,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     """Run every step and return the summary that is also written to ``quickstart.json``."""
     import torch
 
-    from acnet._io import atomic_write_text
+    from acnet._io import atomic_write_text, make_dir
     from acnet.benchmarks.bench import BenchConfig, run_bench
     from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
     from acnet.export.onnx import OnnxExportOptions, export_onnx
@@ -79,7 +79,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     total = 6
     summary: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
     started = time.perf_counter()

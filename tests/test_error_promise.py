@@ -44,7 +44,7 @@ def files(tmp_path_factory, tiny_config):
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(root / "rgb.png")
     Image.fromarray(np.full((64, 96), 1500, np.uint16)).save(root / "depth.png")
-    names = "\n".join(f"c{i}" for i in range(1, tiny_config.num_classes + 1))
+    names = "\n".join(f"class{i}" for i in range(1, tiny_config.num_classes + 1))  # the checkpoint's
     for name, top in (("good", 3), ("badlabel", 20)):
         for split in ("train", "test"):
             for sub in ("rgb", "depth", "semantic_40"):
