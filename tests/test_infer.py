@@ -121,8 +121,8 @@ def test_bad_inputs_are_one_line_exit_2(tmp_path, model):
     corrupt.write_bytes(model.read_bytes()[:100])
     cases = [
         ((model, "--rgb", rgb_path, "--depth", eight_bit), "8-bit"),
-        ((model, "--rgb", rgb_path, "--depth", nan), "f: depth contains NaN"),
-        ((model, "--rgb", rgb_path, "--depth", small), "f: rgb is 40x72 but depth is 20x30"),
+        ((model, "--rgb", rgb_path, "--depth", nan), "frame f (nan.npy): depth contains NaN"),
+        ((model, "--rgb", rgb_path, "--depth", small), "frame f (small.png): rgb is 40x72 but depth is 20x30"),
         ((model, "--rgb", depth_path, "--depth", depth_path), "single-channel"),
         ((model, "--rgb", tmp_path / "missing.png", "--depth", depth_path), "not found"),
         ((model, "--rgb", rgb_path, "--depth", tmp_path / "depth"), "two files, or as two folders"),
@@ -130,9 +130,9 @@ def test_bad_inputs_are_one_line_exit_2(tmp_path, model):
         ((tmp_path / "nope.onnx", "--rgb", rgb_path, "--depth", depth_path), "nope.onnx not found"),
         ((corrupt, "--rgb", rgb_path, "--depth", depth_path), "not a usable ONNX model"),
         ((model, "--rgb", rgb_path, "--depth", depth_path, "--device", "tpu"), "unknown device"),
-        ((model, "--rgb", rgb_path, "--depth", depth_path, "--depth-scale", "-1"), "depth_scale must be positive"),
-        ((model, "--rgb", rgb_path, "--depth", depth_path, "--alpha", "2"), "--alpha must lie in [0, 1]"),
-        ((model, "--rgb", rgb_path, "--depth", depth_path, "--batch-size", "0"), "batch_size must be at least 1"),
+        ((model, "--rgb", rgb_path, "--depth", depth_path, "--depth-scale", "-1"), "Invalid value for '--depth-scale': '-1' is not in (0, inf)"),
+        ((model, "--rgb", rgb_path, "--depth", depth_path, "--alpha", "2"), "Invalid value for '--alpha': '2' is not in [0, 1]"),
+        ((model, "--rgb", rgb_path, "--depth", depth_path, "--batch-size", "0"), "Invalid value for '--batch-size': 0 is not in the range x>=1"),
         ((model, "--rgb", rgb_path, "--depth", depth_path, "--backend", "tensorrt"), "is an ONNX model"),
     ]
     for args, message in cases:

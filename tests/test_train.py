@@ -212,7 +212,7 @@ def test_bad_config_values(tmp_path, changes, message):
 
 
 def test_bad_config_files_and_mismatches(tmp_path):
-    with pytest.raises(ConfigError, match="unknown training option 'epoch'"):
+    with pytest.raises(ConfigError, match="unknown key 'epoch' \\(did you mean 'epochs'\\?\\)"):
         TrainConfig.from_dict({"epoch": 3})
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochs: [1, 2\n")

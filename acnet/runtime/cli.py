@@ -45,10 +45,6 @@ def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, bat
     from acnet.runtime.images import pair_inputs, write_png
     from acnet.runtime.segmenter import Segmenter
 
-    from acnet.errors import ConfigError
-
-    if not 0.0 <= alpha <= 1.0:
-        raise ConfigError(f"--alpha must lie in [0, 1], got {alpha}")
     pairs = pair_inputs(rgb, depth)
     check_writable(out_dir / "legend.png")
     with Segmenter(model, backend=backend, device=device, threads=threads, batch_size=batch_size) as seg:
