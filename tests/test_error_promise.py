@@ -98,6 +98,7 @@ def _umask(mask: int):
 # ----------------------------------------------------------------------------- data-loader workers, logs, bars
 
 
+@pytest.mark.slow
 def test_train_with_default_workers_reports_a_label_above_the_class_count_in_one_line(files, tmp_path):
     proc = run_acnet(*TRAIN, "--data", f"folder:{files / 'badlabel'}", "--out", tmp_path / "run")
     assert_one_line_error(proc, "f3.png", "label 20 is above the class count 13")
@@ -168,6 +169,7 @@ def test_read_only_folder_is_one_line(files, read_only):
     assert_one_line_error(proc, str(read_only), "read-only file system")
 
 
+@pytest.mark.slow
 def test_full_disk_during_training_is_one_line_and_leaves_no_partial_file(files, full_disk):
     out = full_disk / "run"
     (full_disk / "filler").unlink()
@@ -406,6 +408,7 @@ def test_parity_reference_device_is_one_line(files, device, fragment):
 # ----------------------------------------------------------------------------- resume, Ctrl-C, dependencies
 
 
+@pytest.mark.slow
 def test_resume_skips_a_truncated_newest_checkpoint(tmp_path):
     from acnet.training.train import list_checkpoints
 
@@ -434,6 +437,7 @@ def _truncation_reason(path: Path) -> str:
     return str(info.value).rpartition("(")[2].rstrip(")")
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_exit_130_and_one_line(tmp_path):
     import time
 
