@@ -3,11 +3,54 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
+
+from acnet.errors import AcnetError, OutputError
+
+
+#: OS errors that mean "this cannot be written here", whichever file the OS names.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.ENOTDIR, errno.EISDIR}
+
+
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file: 0o666 less the umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def output_error(path: str | os.PathLike, exc: OSError | str) -> OutputError:
+    """One line naming ``path`` and why it cannot be written (from an OS error or a reason)."""
+    reason = exc if isinstance(exc, str) else (exc.strerror or str(exc)).rstrip(".")
+    return OutputError(f"cannot write {path}: {reason[0].lower() + reason[1:] if reason else 'failed'}")
+
+
+def make_dir(path: str | os.PathLike) -> Path:
+    """``mkdir -p path``; a failure is an :class:`OutputError` naming the folder and the reason."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"cannot create output directory {path}: a file of that name exists") from None
+    except OSError as exc:
+        reason = "a part of it is a file, not a folder" if exc.errno == errno.ENOTDIR else (exc.strerror or str(exc))
+        raise OutputError(f"cannot create output directory {path}: {reason[0].lower() + reason[1:]}") from None
+    return path
+
+
+def _is_write_failure(exc: BaseException, *paths: Path) -> bool:
+    if isinstance(exc, AcnetError) or not isinstance(exc, OSError):
+        return False
+    named = exc.filename is None or any(str(exc.filename) == str(p) for p in paths)
+    return named or exc.errno in _WRITE_ERRNOS
 
 
 @contextlib.contextmanager
@@ -15,23 +58,44 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
 
     The temporary file lives in the same directory so the final ``os.replace``
-    is atomic on POSIX. On failure the temporary file is removed and ``path``
-    is left untouched.
+    is atomic on POSIX; it gets the mode ``open()`` would give (not
+    mkstemp's 0600), so the artefact is readable where it is served. On
+    failure the temporary file is removed and ``path`` is left untouched; an
+    OS failure to write (full disk, read-only, a folder under a file, no
+    permission) is an :class:`acnet.errors.OutputError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    make_dir(path.parent)
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise output_error(path, exc) from None
     tmp_path = Path(tmp)
     try:
+        os.chmod(tmp_path, file_mode())
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        full = _disk_full(path.parent)
+        with contextlib.suppress(OSError):
             tmp_path.unlink()
+        if _is_write_failure(exc, tmp_path, path, path.parent):
+            raise output_error(path, exc) from None
+        if full and isinstance(exc, RuntimeError):  # writers in C++ (torch's zip writer) say less
+            raise output_error(path, "no space left on device") from None
         raise
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free == 0
+    except OSError:
+        return False
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -58,20 +122,53 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """Return ``path`` if its directory can be created and written, else raise.
+    """Return ``path`` if its folder can be created and written, else raise :class:`OutputError`.
 
-    Raises :class:`acnet.errors.ConfigError` naming the path, so an export does
-    not spend minutes before failing to write its result.
+    Called before long work, so an export or evaluation does not spend
+    minutes before failing to write its result.
     """
-    from acnet.errors import ConfigError
-
     path = Path(path)
     if path.is_dir():
-        raise ConfigError(f"output path {path} is a directory, expected a file path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create output directory {path.parent}: {exc.strerror}") from None
+        raise OutputError(f"cannot write {path}: it is a directory, expected a file path")
+    make_dir(path.parent)
     if not os.access(path.parent, os.W_OK):
-        raise ConfigError(f"output directory {path.parent} is not writable")
+        reason = "read-only file system" if _read_only(path.parent) else "permission denied"
+        raise OutputError(f"cannot write {path}: {reason}")
     return path
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def sniff_artefact(path: str | os.PathLike) -> str | None:
+    """What kind of acnet artefact a file is, from its first bytes: for messages like "X is an ONNX model".
+
+    Returns "an ONNX model", "an AOTInductor package (.pt2)", "a TensorRT engine",
+    "a PyTorch checkpoint" (a torch.save zip) or None when it cannot tell.
+    """
+    import zipfile
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+        if head.startswith(b"PK"):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+            if any(n.rsplit("/", 1)[-1] == "archive_format" or "data/aotinductor/" in n for n in names):
+                return "an AOTInductor package (.pt2)"
+            if any(n.endswith("/data.pkl") for n in names):
+                return "a PyTorch checkpoint"
+            return None
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if head[:4] == b"ftrt" or path.suffix.lower() in (".engine", ".plan"):
+        return "a TensorRT engine"
+    # ONNX ModelProto: field 1 (ir_version, varint) then usually field 2 (producer_name) or 8 (opset_import)
+    if len(head) > 3 and head[0] == 0x08 and head[1] < 0x80 and head[2] in (0x12, 0x1A, 0x22, 0x3A, 0x42):
+        return "an ONNX model"
+    return None

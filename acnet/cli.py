@@ -2,19 +2,26 @@
 
 Subcommands live beside the code they drive and are imported only when run,
 so ``acnet infer`` works on a runtime-only install without torch. Any
-:class:`acnet.errors.AcnetError` becomes one line on stderr and exit code 2.
+:class:`acnet.errors.AcnetError`, OS error or click usage error becomes one
+line ``acnet: error: ...`` on stderr and exit code 2 (progress bars cleared
+first); Ctrl-C is ``acnet: interrupted`` and exit code 130. Log lines
+(warnings by default, ``-v`` for INFO) never glue to a progress bar.
 """
 
 from __future__ import annotations
 
+import difflib
+import errno
 import importlib
 import logging
+import os
 import sys
+from typing import NoReturn
 
 import click
 
 import acnet
-from acnet.errors import AcnetError
+from acnet.errors import AcnetError, original_message
 
 #: command name -> "module:attribute" of its click command.
 COMMANDS = {
@@ -64,38 +71,119 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl([(name, self.lazy_commands[name][1]) for name in sorted(self.lazy_commands)])
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in self.lazy_commands:
+            close = difflib.get_close_matches(name, list(self.lazy_commands), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; commands: {', '.join(sorted(self.lazy_commands))}"
+            ctx.fail(f"no such command {name!r}{hint}")
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # before click turns it into "Aborted!"
+            _fail("interrupted", 130, prefix="acnet: ")
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if missing not in _EXTRA_FOR:
+                raise
+            name = ctx.invoked_subcommand or ctx.command_path
+            _fail(_missing_message(name, missing), 2)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Run the command; every failure a user can cause ends as one ``acnet: error: ...`` line.
+
+        click's own usage errors (a bad choice, a missing argument, a misspelt
+        command) are reworded to that line too; ``--help`` is left as click prints it.
+        """
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            code = exc.exit_code
+        except click.UsageError as exc:
+            where = exc.ctx.command_path.partition(" ")[2] if exc.ctx is not None else ""
+            helps = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            _fail(f"{where + ': ' if where else ''}{_one_line(exc.format_message())}{helps}", 2)
+        except click.ClickException as exc:
+            _fail(_one_line(exc.format_message()), 2)
+        except click.Abort:
+            _fail("interrupted", 130, prefix="acnet: ")
         except AcnetError as exc:
-            click.echo(f"acnet: error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("acnet: interrupted", err=True)
-            sys.exit(130)
+            _fail(_one_line(original_message(exc)), exc.exit_code)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # stdout closed early (`acnet ... | head`)
+                sys.stderr.close()
+                os._exit(1)
+            if exc.errno is None:
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}", 2)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def close_progress_bars() -> None:
+    """Clear the progress bars still open, so an error line starts on a line of its own."""
+    tqdm_module = sys.modules.get("tqdm")
+    if tqdm_module is None:
+        return
+    for bar in list(getattr(tqdm_module.tqdm, "_instances", ())):
+        bar.leave = False
+        bar.close()
+
+
+def _fail(message: str, code: int, prefix: str = "acnet: error: ") -> NoReturn:
+    close_progress_bars()
+    sys.stdout.flush()
+    click.echo(f"{prefix}{message}", err=True)
+    sys.exit(code)
+
+
+class _LogHandler(logging.StreamHandler):
+    """Log lines on stderr that print above open progress bars instead of gluing to them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        tqdm_module = sys.modules.get("tqdm")
+        if tqdm_module is None or not getattr(tqdm_module.tqdm, "_instances", None):
+            return super().emit(record)
+        try:
+            tqdm_module.tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # logging must never raise
+            self.handleError(record)
+
+
+def _missing_message(name: str, missing: str) -> str:
+    extra = _EXTRA_FOR.get(missing)
+    hint = f"pip install 'acnet[{extra}]'" if extra else "reinstall acnet"
+    return f"`acnet {name}` needs {missing or 'a missing module'}, which is not installed; {hint}"
 
 
 def _missing_dependency_command(name: str, help_text: str, exc: ImportError) -> click.Command:
     missing = (exc.name or "").split(".")[0]
-    extra = _EXTRA_FOR.get(missing)
-    hint = f"pip install 'acnet[{extra}]'" if extra else "reinstall acnet"
 
     @click.command(name, help=help_text, context_settings={"ignore_unknown_options": True})
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def unavailable(args):
-        click.echo(f"acnet: error: `acnet {name}` needs {missing or 'a missing module'}, which is not installed; {hint}", err=True)
-        sys.exit(2)
+        _fail(_missing_message(name, missing), 2)
 
     return unavailable
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(acnet.__version__, prog_name="acnet")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More log output: -v what each step does, -vv also debug.")
 def main(verbose: int) -> None:
     """ACNet RGB-D semantic segmentation: train, export, deploy, benchmark."""
-    level = logging.WARNING - 10 * min(verbose + 1, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = _LogHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,3 +44,41 @@ class ParityError(AcnetError):
 
 class TrainingError(AcnetError):
     """Training cannot continue (NaN loss, ...); the last good checkpoint is kept."""
+
+
+class OutputError(AcnetError, OSError):
+    """A result cannot be written: the path is unwritable, under a file, on a full or read-only disk."""
+
+
+def original_message(exc: BaseException) -> str:
+    """The message of ``exc`` as raised, without torch's DataLoader-worker wrapping.
+
+    torch re-raises a worker's exception as the same type with the text
+    ``Caught X in DataLoader worker process N.\\nOriginal Traceback ...``
+    ending in ``module.X: message``; the user needs only that message.
+    """
+    text = str(exc)
+    if not text.startswith("Caught ") or "\nOriginal Traceback" not in text:
+        return text
+    kind = type(exc)
+    for prefix in (f"{kind.__module__}.{kind.__qualname__}: ", f"{kind.__qualname__}: "):
+        at = text.rfind("\n" + prefix)
+        if at >= 0:
+            return text[at + 1 + len(prefix):].strip()
+    return text.splitlines()[-1].strip()
+
+
+def unwrap_worker_errors(iterable):
+    """Iterate ``iterable`` (a DataLoader), re-raising a worker's AcnetError with its own message."""
+    iterator = iter(iterable)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except AcnetError as exc:
+            message = original_message(exc)
+            if message == str(exc):
+                raise
+            raise type(exc)(message) from None
+        yield item

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import click
 
+from acnet._options import POSITIVE
+
 log = logging.getLogger(__name__)
 
 
@@ -68,7 +70,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     """Run every step and return the summary that is also written to ``quickstart.json``."""
     import torch
 
-    from acnet._io import atomic_write_text
+    from acnet._io import atomic_write_text, make_dir
     from acnet.benchmarks.bench import BenchConfig, run_bench
     from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
     from acnet.export.onnx import OnnxExportOptions, export_onnx
@@ -81,7 +83,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     total = 7
     summary: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
     started = time.perf_counter()
@@ -302,10 +304,10 @@ def _write_frames(dataset, folder: Path, count: int) -> Path:
 @click.command("quickstart")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("acnet-quickstart"),
               show_default=True, help="Folder for the checkpoint, models, pictures and reports.")
-@click.option("--epochs", type=int, default=QuickstartConfig.epochs, show_default=True)
-@click.option("--train-frames", type=int, default=QuickstartConfig.train_frames, show_default=True)
-@click.option("--test-frames", type=int, default=QuickstartConfig.test_frames, show_default=True)
-@click.option("--threads", type=int, default=None, help="CPU threads for torch and ONNX Runtime.")
+@click.option("--epochs", type=POSITIVE, default=QuickstartConfig.epochs, show_default=True)
+@click.option("--train-frames", type=POSITIVE, default=QuickstartConfig.train_frames, show_default=True)
+@click.option("--test-frames", type=POSITIVE, default=QuickstartConfig.test_frames, show_default=True)
+@click.option("--threads", type=POSITIVE, default=None, help="CPU threads for torch and ONNX Runtime.")
 @click.option("--no-progress", is_flag=True, help="No progress bars (for logs).")
 def quickstart(out_dir: Path, epochs: int, train_frames: int, test_frames: int, threads: int | None,
                no_progress: bool) -> None:

@@ -9,6 +9,7 @@ import sys
 from click.testing import CliRunner
 
 from acnet.cli import main
+from installed import assert_one_line_error, run_acnet
 
 
 def test_model_summary_prints_parts_and_totals(tmp_path):
@@ -24,14 +25,8 @@ def test_model_summary_prints_parts_and_totals(tmp_path):
 
 
 def test_bad_input_size_is_one_line_exit_2_without_traceback():
-    proc = subprocess.run(
-        [sys.executable, "-m", "acnet.cli", "model", "summary", "--height", "100"],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == "acnet: error: input height must be a positive multiple of 32, got 100"
-    assert "Traceback" not in proc.stderr
+    proc = run_acnet("model", "summary", "--height", "100")
+    assert assert_one_line_error(proc) == "acnet: error: input height must be a positive multiple of 32, got 100"
 
 
 def test_help_lists_commands_without_importing_torch():

@@ -17,6 +17,7 @@ from acnet.training.data import DatasetSpec, Frame, SyntheticScenes, open_datase
 from acnet.training.data.folder import FolderDataset, decode_sunrgbd_depth
 from acnet.training.data.stats import compute_stats
 from acnet.training.data.synthetic import BIN, PANEL, PICTURE, SYNTHETIC_CLASSES, SYNTHETIC_NORMALIZATION, WALL
+from installed import assert_one_line_error, run_acnet
 
 
 # ----------------------------------------------------------------------------- specs
@@ -348,7 +349,5 @@ def test_data_stats_cli_writes_json(tmp_path):
 
 
 def test_data_stats_cli_bad_spec_is_one_line(tmp_path):
-    result = CliRunner().invoke(main, ["data", "stats", f"folder:{tmp_path / 'missing'}"])
-    assert result.exit_code == 2
-    assert "acnet: error:" in result.output and "not found" in result.output
-    assert "Traceback" not in result.output
+    proc = run_acnet("data", "stats", f"folder:{tmp_path / 'missing'}")
+    assert_one_line_error(proc, f"dataset folder {tmp_path / 'missing'} not found")

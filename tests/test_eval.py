@@ -19,6 +19,7 @@ from acnet.training.data import SYNTHETIC_CLASSES, SyntheticScenes, open_dataset
 from acnet.training.data.base import RGBDDataset, validate_frame
 from acnet.training.evaluate import evaluate, predict_logits
 from acnet.training.model import build_model
+from installed import assert_one_line_error, run_acnet
 
 SYN = ModelConfig("resnet18", 9, width=0.25)
 
@@ -138,13 +139,11 @@ def test_eval_cli_table_json_and_images(checkpoint, tmp_path):
     assert json.loads(only_json.stdout)["frames"] == 2
 
 
-def test_eval_cli_missing_checkpoint_needs_no_data(tmp_path):
-    result = CliRunner().invoke(main, ["eval", str(tmp_path / "nope.pt"), "--data", "synthetic:2"])
-    assert result.exit_code == 2
-    assert result.output == f"acnet: error: checkpoint {tmp_path / 'nope.pt'} not found\n"
+def test_eval_missing_checkpoint_is_one_line(tmp_path):
+    proc = run_acnet("eval", tmp_path / "nope.pt", "--data", "synthetic:2")
+    assert_one_line_error(proc, f"checkpoint {tmp_path / 'nope.pt'} not found")
 
 
-def test_eval_cli_errors_are_one_line(checkpoint, tmp_path, shared_data):
-    result = CliRunner().invoke(main, ["eval", str(checkpoint), "--data", f"folder:{shared_data / 'nyuv2-samples'}"])
-    assert result.exit_code == 2
-    assert "predicts 9 classes" in result.output and "Traceback" not in result.output
+def test_eval_class_count_mismatch_is_one_line(checkpoint, shared_data):
+    proc = run_acnet("eval", checkpoint, "--data", f"folder:{shared_data / 'nyuv2-samples'}")
+    assert_one_line_error(proc, "predicts 9 classes")

@@ -17,6 +17,7 @@ from acnet.training.checkpoint import checkpoint_info, load_checkpoint, load_mod
 from acnet.training.config import ModelConfig
 from acnet.training.train import TrainConfig, Trainer, list_checkpoints, load_config_file, train
 from acnet.training.transforms import Augmentation
+from installed import assert_one_line_error, run_acnet
 
 TINY = ModelConfig("resnet18", 9, width=0.25)
 
@@ -213,7 +214,7 @@ def test_bad_config_values(tmp_path, changes, message):
 
 
 def test_bad_config_files_and_mismatches(tmp_path):
-    with pytest.raises(ConfigError, match="unknown training option 'epoch'"):
+    with pytest.raises(ConfigError, match="unknown key 'epoch' \\(did you mean 'epochs'\\?\\)"):
         TrainConfig.from_dict({"epoch": 3})
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochs: [1, 2\n")
@@ -247,12 +248,10 @@ def test_train_cli_with_config_file_and_overrides(tmp_path):
 
 
 def test_train_cli_errors_are_one_line(tmp_path):
-    result = CliRunner().invoke(main, ["train", "--data", f"folder:{tmp_path / 'none'}", "--classes", "40"])
-    assert result.exit_code == 2
-    assert result.output.startswith("acnet: error:") and "not found" in result.output
-    assert "Traceback" not in result.output
-    result = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "missing.yaml")])
-    assert result.exit_code == 2 and "config file" in result.output
+    proc = run_acnet("train", "--data", f"folder:{tmp_path / 'none'}", "--classes", "40")
+    assert_one_line_error(proc, f"dataset folder {tmp_path / 'none'} not found")
+    proc = run_acnet("train", "--config", tmp_path / "missing.yaml")
+    assert_one_line_error(proc, f"config file {tmp_path / 'missing.yaml'} not found")
 
 
 def test_train_help_explains_the_recipes_weight_decay():

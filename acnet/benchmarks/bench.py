@@ -493,7 +493,7 @@ def run_bench(config: BenchConfig) -> BenchReport:
                 height, width = height or info.input_height, width or info.input_width
 
         total = len(opened) * len(config.batches) * config.iters
-        with tqdm(total=total, desc="bench", unit="call", disable=not config.progress, leave=False) as bar:
+        with tqdm(total=total, desc="bench", unit="call", disable=None if config.progress else True, leave=False) as bar:
             for batch in config.batches:
                 bar.set_description(f"batch {batch}")
                 raw, pre = _frames(info, height, width, batch, config.seed) if opened else ([], None)

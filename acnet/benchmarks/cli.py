@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from acnet._options import COUNT, POSITIVE, FiniteFloat
+
 from acnet.benchmarks.parity import DEFAULT_GATES
 from acnet.errors import ConfigError
 
@@ -43,20 +45,20 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
                    "onnxruntime, onnxruntime-trt, tensorrt. Default: torch and onnxruntime on CPU; "
                    "torch, torch-fp16, torch-fp16-compile, onnxruntime, tensorrt on CUDA.")
 @click.option("--batch", "batch_text", default="1", show_default=True, help="Batch sizes, comma-separated, e.g. 1,2,4,8.")
-@click.option("--height", type=int, help="Input height (multiple of 32); default: the model's.")
-@click.option("--width", type=int, help="Input width (multiple of 32); default: the model's.")
-@click.option("--warmup", type=int, default=3, show_default=True, help="Untimed calls first (kernels, caches, graphs).")
-@click.option("--iters", type=int, default=20, show_default=True, help="Timed iterations per backend and batch (at least).")
-@click.option("--duration", type=float, default=0.0, show_default=True, help="Also time for at least this many seconds.")
+@click.option("--height", type=POSITIVE, help="Input height (multiple of 32); default: the model's.")
+@click.option("--width", type=POSITIVE, help="Input width (multiple of 32); default: the model's.")
+@click.option("--warmup", type=COUNT, default=3, show_default=True, help="Untimed calls first (kernels, caches, graphs).")
+@click.option("--iters", type=POSITIVE, default=20, show_default=True, help="Timed iterations per backend and batch (at least).")
+@click.option("--duration", type=FiniteFloat(min=0.0), default=0.0, show_default=True, help="Also time for at least this many seconds.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, or auto (CUDA when torch sees a GPU).")
-@click.option("--threads", type=int, help="CPU threads for torch and ONNX Runtime (default: theirs).")
+@click.option("--threads", type=POSITIVE, help="CPU threads for torch and ONNX Runtime (default: theirs).")
 @click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), help="Checkpoint of the same network (enables torch when MODEL is ONNX/engine).")
 @click.option("--onnx", "onnx_path", type=click.Path(path_type=Path, dir_okay=False), help="ONNX model for onnxruntime (default: exported from the checkpoint).")
 @click.option("--engine", type=click.Path(path_type=Path, dir_okay=False), help="TensorRT engine for the tensorrt backend.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where ONNX exports made for benchmarking are kept (default ~/.cache/acnet/bench).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic frames every backend gets.")
-@click.option("--cpu-clock-ghz", type=float, help="Core clock for the CPU's FP32 peak (default: what the OS reports, often the base clock).")
-@click.option("--fma-units", type=int, default=2, show_default=True, help="Full-width FMA pipes per core, for the FP32 peak.")
+@click.option("--cpu-clock-ghz", type=FiniteFloat(min=0.0, min_open=True), help="Core clock for the CPU's FP32 peak (default: what the OS reports, often the base clock).")
+@click.option("--fma-units", type=POSITIVE, default=2, show_default=True, help="Full-width FMA pipes per core, for the FP32 peak.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the full report (all statistics and samples) as JSON.")
 @click.option("--markdown", "markdown_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the table as markdown.")
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path, dir_okay=False), help="Draw latency vs batch and latency distributions (PNG).")
@@ -105,17 +107,17 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
               help="TensorRT engine to check (repeatable; needs TensorRT and a GPU).")
 @click.option("--data", required=True, help="Dataset spec: synthetic[:N][?size=HxW], folder:ROOT, nyuv2-mat:FILE.")
 @click.option("--split", default="test", show_default=True)
-@click.option("--limit", type=int, help="Use at most the first N frames.")
+@click.option("--limit", type=POSITIVE, help="Use at most the first N frames.")
 @click.option("--device", help="Device of the exported models (default: cpu for ONNX, cuda for engines).")
 @click.option("--reference-device", default="cpu", show_default=True, help="Device of the PyTorch FP32 reference.")
-@click.option("--threads", type=int, help="CPU threads for PyTorch and ONNX Runtime.")
-@click.option("--fp32-agreement", type=float, default=DEFAULT_GATES["fp32"].min_agreement_pct, show_default=True,
+@click.option("--threads", type=POSITIVE, help="CPU threads for PyTorch and ONNX Runtime.")
+@click.option("--fp32-agreement", type=FiniteFloat(0.0, 100.0), default=DEFAULT_GATES["fp32"].min_agreement_pct, show_default=True,
               help="Least per-pixel agreement (%) for FP32 models.")
-@click.option("--fp32-dmiou", type=float, default=DEFAULT_GATES["fp32"].max_delta_miou_points, show_default=True,
+@click.option("--fp32-dmiou", type=FiniteFloat(min=0.0), default=DEFAULT_GATES["fp32"].max_delta_miou_points, show_default=True,
               help="Largest |ΔmIoU| (points) for FP32 models.")
-@click.option("--fp16-agreement", type=float, default=DEFAULT_GATES["fp16"].min_agreement_pct, show_default=True,
+@click.option("--fp16-agreement", type=FiniteFloat(0.0, 100.0), default=DEFAULT_GATES["fp16"].min_agreement_pct, show_default=True,
               help="Least per-pixel agreement (%) for FP16 models.")
-@click.option("--fp16-dmiou", type=float, default=DEFAULT_GATES["fp16"].max_delta_miou_points, show_default=True,
+@click.option("--fp16-dmiou", type=FiniteFloat(min=0.0), default=DEFAULT_GATES["fp16"].max_delta_miou_points, show_default=True,
               help="Largest |ΔmIoU| (points) for FP16 models.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where an ONNX export made for the check is kept.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as JSON.")

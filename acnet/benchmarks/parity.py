@@ -278,6 +278,12 @@ def run_parity(config: ParityConfig) -> ParityReport:
     from acnet.training.checkpoint import load_model
     from acnet.training.data.spec import open_dataset
 
+    from acnet.training.train import resolve_device
+
+    try:
+        resolve_device(config.reference_device)
+    except ConfigError as exc:
+        raise ConfigError(f"--reference-device: {exc}") from None
     load_at_start = load_average()
     model, ckpt = load_model(config.checkpoint)
     dataset = open_dataset(config.data, config.split)
@@ -322,7 +328,7 @@ def run_parity(config: ParityConfig) -> ParityReport:
         # The reference of --argmax models: argmax at the input size, resized by nearest neighbour.
         label_ref_acc = _Accumulator(dataset.num_classes)
         accs = [_Accumulator(dataset.num_classes) for _ in candidates]
-        for index in tqdm(range(count), desc="parity", unit="frame", disable=not config.progress, leave=False):
+        for index in tqdm(range(count), desc="parity", unit="frame", disable=None if config.progress else True, leave=False):
             frame = dataset[index]
             h, w = frame.size
             ref_logits = reference.logits(frame.rgb, frame.depth)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import click
 
+from acnet._options import POSITIVE
+
 import acnet
 from acnet._io import atomic_write_bytes, check_writable
 from acnet.errors import ConfigError, ModelFileError, ParityError
@@ -279,9 +281,9 @@ def check_onnx(proto):
 @click.command("onnx")
 @click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Where to write the .onnx file.")
-@click.option("--height", type=int, help="Input height (multiple of 32); default: the checkpoint's.")
-@click.option("--width", type=int, help="Input width (multiple of 32); default: the checkpoint's.")
-@click.option("--batch", type=int, default=None, help="Fixed batch size (default 1).")
+@click.option("--height", type=POSITIVE, help="Input height (multiple of 32); default: the checkpoint's.")
+@click.option("--width", type=POSITIVE, help="Input width (multiple of 32); default: the checkpoint's.")
+@click.option("--batch", type=POSITIVE, default=None, help="Fixed batch size (default 1).")
 @click.option("--dynamic-batch", is_flag=True, help="Symbolic batch dimension.")
 @click.option("--dynamic-hw", is_flag=True, help="Symbolic height and width (multiples of 32).")
 @click.option("--argmax", is_flag=True, help="Output int32 class ids `labels` (N,H,W) instead of `logits`.")

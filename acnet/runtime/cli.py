@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from acnet._options import DEPTH_SCALE, POSITIVE, FiniteFloat
+
 log = logging.getLogger(__name__)
 
 OUTPUTS = ("labels", "color", "overlay")
@@ -19,16 +21,16 @@ OUTPUTS = ("labels", "color", "overlay")
 @click.option("--depth", "depth", required=True, help="Depth map, folder or quoted glob, matched to RGB by file name.")
 @click.option(
     "--depth-scale",
-    type=float,
+    type=DEPTH_SCALE,
     default=None,
     help="Metres per depth unit (default: 0.001 for 16-bit files, i.e. millimetres; 1 for float files).",
 )
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the PNGs.")
 @click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt"]), default="auto", show_default=True)
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cpu for .onnx, cuda:0 for engines]")
-@click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads.")
-@click.option("--batch-size", type=int, default=None, help="Frames per run for dynamic-batch models.")
-@click.option("--alpha", type=float, default=0.5, show_default=True, help="Colour weight in the overlay, 0..1.")
+@click.option("--threads", type=POSITIVE, default=None, help="ONNX Runtime intra-op threads.")
+@click.option("--batch-size", type=POSITIVE, default=None, help="Frames per run for dynamic-batch models.")
+@click.option("--alpha", type=FiniteFloat(0.0, 1.0), default=0.5, show_default=True, help="Colour weight in the overlay, 0..1.")
 def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, batch_size, alpha):
     """Segment RGB-D images with MODEL (.onnx, or a TensorRT .engine/.plan).
 
@@ -43,20 +45,16 @@ def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, bat
     from acnet.runtime.images import pair_inputs, write_png
     from acnet.runtime.segmenter import Segmenter
 
-    from acnet.errors import ConfigError
-
-    if not 0.0 <= alpha <= 1.0:
-        raise ConfigError(f"--alpha must lie in [0, 1], got {alpha}")
     pairs = pair_inputs(rgb, depth)
     check_writable(out_dir / "legend.png")
     with Segmenter(model, backend=backend, device=device, threads=threads, batch_size=batch_size) as seg:
         log.info("%d frame(s) -> %s", len(pairs), out_dir)
         write_png(out_dir / "legend.png", legend(seg.class_names))
         start = time.perf_counter()
-        bar = tqdm(total=len(pairs), unit="frame", disable=len(pairs) < 2, desc="infer")
+        bar = tqdm(total=len(pairs), unit="frame", disable=True if len(pairs) < 2 else None, desc="infer")
         for first in range(0, len(pairs), seg.batch_size):
             chunk = pairs[first : first + seg.batch_size]
-            frames = [_load(name, r, d) for name, r, d in chunk]
+            frames = [_load(name, r, d, depth_scale) for name, r, d in chunk]
             labels = seg.segment_batch(frames, depth_scale)
             for (name, _, _), (image, _), ids in zip(chunk, frames, labels):
                 write_png(out_dir / f"{name}_labels.png", ids)
@@ -68,15 +66,17 @@ def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, bat
     click.echo(f"wrote {3 * len(pairs)} images for {len(pairs)} frame(s) to {out_dir} in {seconds:.1f} s")
 
 
-def _load(name: str, rgb_path: Path, depth_path: Path):
+def _load(name: str, rgb_path: Path, depth_path: Path, depth_scale: float | None):
     """Read and check one pair, naming it in any error."""
     from acnet.errors import InputError
     from acnet.runtime.images import read_depth, read_rgb
-    from acnet.runtime.preprocess import check_depth, check_rgb
+    from acnet.runtime.preprocess import check_depth, check_depth_range, check_rgb, default_depth_scale, depth_to_metres
 
     rgb, depth = read_rgb(rgb_path), read_depth(depth_path)
     try:
-        check_depth(depth, check_rgb(rgb).shape)
+        depth = check_depth(depth, check_rgb(rgb).shape)
+        scale = default_depth_scale(depth) if depth_scale is None else depth_scale
+        check_depth_range(depth_to_metres(depth, scale), scale)
     except InputError as exc:
-        raise InputError(f"{name}: {exc}") from None
+        raise InputError(f"frame {name} ({depth_path.name}): {exc}") from None
     return rgb, depth

@@ -20,22 +20,36 @@ RGB_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 
 
-def _open(path: Path, what: str):
-    from PIL import Image, UnidentifiedImageError
-
+def _as_path(path: object, what: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"{what} path must be a str or os.PathLike, got {type(path).__name__}")
+    path = Path(path)
     if not path.is_file():
         raise InputError(f"{what} {path} not found" if not path.exists() else f"{what} {path} is not a file")
+    return path
+
+
+def _open(path: Path, what: str):
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # large but allowed
+            image = Image.open(path)
+            image.load()
+    except Image.DecompressionBombError as exc:  # "Image size (N pixels) exceeds limit of M pixels, ..."
+        size = str(exc).split(",")[0].replace("Image size", "its size")
+        raise InputError(f"{what} {path} is too large to decode safely ({size}: PIL's guard against decompression bombs)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError, EOFError) as exc:
         raise InputError(f"{what} {path} is not a readable image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     return image
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """HxWx3 uint8. Alpha is dropped; grey and palette images are expanded."""
-    path = Path(path)
+    path = _as_path(path, "RGB image")
     image = _open(path, "RGB image")
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         raise InputError(f"RGB image {path} is a {image.mode} single-channel image (a depth map? check --rgb/--depth)")
@@ -44,14 +58,23 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
 
 def read_depth(path: str | os.PathLike) -> np.ndarray:
     """HxW depth: uint16 raw units (e.g. millimetres) or float32 metres."""
-    path = Path(path)
+    path = _as_path(path, "depth")
     if path.suffix.lower() == ".npy":
-        if not path.is_file():
-            raise InputError(f"depth {path} not found")
         try:
             depth = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputError(f"depth {path} is not a readable .npy array ({exc})") from None
+        except EOFError:
+            raise InputError(f"depth {path} is not a readable .npy array (the file is empty or truncated)") from None
+        except (ValueError, OSError, MemoryError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"depth {path} is not a readable .npy array ({first})") from None
+        if not isinstance(depth, np.ndarray):
+            raise InputError(f"depth {path} holds several arrays (.npz?), expected one HxW array")
+        if depth.dtype.kind in "iu" and depth.dtype != np.uint16:
+            if depth.size and (depth.min() < 0 or depth.max() > 65535):
+                raise InputError(f"depth {path} holds values {depth.min()}..{depth.max()}, outside 16 bits")
+            depth = depth.astype(np.uint16)
+        elif depth.dtype.kind != "f" and depth.dtype != np.uint16:
+            raise InputError(f"depth {path} holds {depth.dtype} values; depth must be unsigned 16-bit units or float metres")
     else:
         image = _open(path, "depth")
         if image.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
@@ -70,7 +93,7 @@ def read_depth(path: str | os.PathLike) -> np.ndarray:
             )
     if depth.ndim != 2:
         raise InputError(f"depth {path} must be a single-channel HxW map, got shape {depth.shape}")
-    if depth.dtype == np.float64:
+    if depth.dtype.kind == "f" and depth.dtype != np.float32:
         depth = depth.astype(np.float32)
     return depth
 

@@ -20,6 +20,8 @@ Conventions (documented because the C++ side must match them bit for bit):
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -233,6 +235,31 @@ def normalize_depth(depth_m: np.ndarray, norm: Normalization) -> np.ndarray:
     return out[None]
 
 
+#: Farther than any RGB-D sensor reads; a larger value means a wrong depth unit.
+MAX_DEPTH_M = 1000.0
+
+
+def check_depth_scale(depth_scale: object) -> float:
+    """A depth scale (metres per raw unit) must be a finite positive number."""
+    try:
+        scale = float(depth_scale)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"depth_scale must be a number (metres per depth unit), got {depth_scale!r}") from None
+    if not (math.isfinite(scale) and scale > 0):
+        raise InputError(f"depth_scale must be a finite positive number (metres per depth unit), got {depth_scale}")
+    return scale
+
+
+def check_depth_range(depth_m: np.ndarray, depth_scale: float) -> None:
+    """Refuse depth in metres beyond :data:`MAX_DEPTH_M`: the unit or ``depth_scale`` is wrong."""
+    top = float(depth_m.max()) if depth_m.size else 0.0
+    if not top <= MAX_DEPTH_M:
+        raise InputError(
+            f"depth reaches {top:.3g} m (raw values x depth_scale {depth_scale:g}), beyond any sensor's range "
+            f"({MAX_DEPTH_M:g} m); check the depth unit and the depth scale"
+        )
+
+
 def default_depth_scale(depth: np.ndarray) -> float:
     """uint16 depth is millimetres unless told otherwise; float depth is metres."""
     return 0.001 if depth.dtype == np.uint16 else 1.0
@@ -252,16 +279,12 @@ def preprocess(
     """
     rgb = check_rgb(rgb)
     depth = check_depth(depth, rgb.shape)
-    scale = default_depth_scale(depth) if depth_scale is None else float(depth_scale)
-    if not scale > 0:
-        raise InputError(f"depth_scale must be positive, got {depth_scale}")
+    scale = default_depth_scale(depth) if depth_scale is None else check_depth_scale(depth_scale)
     h, w = config.height, config.width
     rgb_r = resize_bilinear(rgb, h, w) if rgb.shape[:2] != (h, w) else rgb
-    depth_r = resize_nearest(depth, h, w)
-    return (
-        normalize_rgb(rgb_r, config.normalization),
-        normalize_depth(depth_to_metres(depth_r, scale), config.normalization),
-    )
+    depth_m = depth_to_metres(resize_nearest(depth, h, w), scale)
+    check_depth_range(depth_m, scale)
+    return normalize_rgb(rgb_r, config.normalization), normalize_depth(depth_m, config.normalization)
 
 
 def postprocess_logits(logits: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -160,7 +160,7 @@ class Segmenter:
         Frames may differ in size. A fixed-batch model runs its own batch
         (the last one padded); a dynamic one :attr:`batch_size` at a time.
         """
-        frames = list(frames)
+        frames = _frame_list(frames)
         results: list[np.ndarray] = []
         for start in range(0, len(frames), self.batch_size):
             chunk = frames[start : start + self.batch_size]
@@ -222,6 +222,28 @@ class Segmenter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _frame_list(frames: object) -> list:
+    """``frames`` as a list of (rgb, depth) pairs, or an InputError saying what was given instead."""
+    if isinstance(frames, np.ndarray) or not isinstance(frames, Iterable):
+        raise InputError(f"segment_batch takes a list of (rgb, depth) pairs, got {_describe(frames)}")
+    frames = list(frames)
+    if len(frames) == 2 and all(isinstance(f, np.ndarray) for f in frames):
+        raise InputError("segment_batch takes a list of (rgb, depth) pairs, got one pair of arrays; "
+                         "use segment(rgb, depth) or segment_batch([(rgb, depth)])")
+    for i, frame in enumerate(frames):
+        if not isinstance(frame, (tuple, list)) or len(frame) != 2:
+            raise InputError(f"frame {i}: expected an (rgb, depth) pair, got {_describe(frame)}")
+    return frames
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return type(value).__name__
 
 
 def _frame_size(index: int, rgb: object) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 import acnet
-from acnet._io import atomic_path, sha256_file
+from acnet._io import atomic_path, sha256_file, sniff_artefact
 from acnet.errors import AcnetError, CheckpointError
 from acnet.runtime.preprocess import Normalization
 from acnet.training.config import ModelConfig, check_input_size
@@ -78,8 +78,8 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 def save_checkpoint(path: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Write ``record`` atomically: a temporary file in the same folder, then rename."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(record, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a Python file: a full disk is an OSError
+        torch.save(record, fh)
     return path
 
 
@@ -90,6 +90,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"checkpoint {path} not found")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is not a file")
+    kind = sniff_artefact(path)
+    if kind is not None and kind != "a PyTorch checkpoint":
+        raise CheckpointError(f"{path} is {kind}, not a checkpoint; give the .pt file that `acnet train` wrote")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # protocol notes on foreign pickles

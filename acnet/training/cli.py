@@ -6,6 +6,8 @@ import json
 
 import click
 
+from acnet._options import COUNT, POSITIVE, FiniteFloat
+
 from acnet.training.config import FUSIONS, STAGE_CHANNELS, ModelConfig
 
 
@@ -16,20 +18,22 @@ def model() -> None:
 
 @model.command("summary")
 @click.option("--backbone", type=click.Choice(sorted(STAGE_CHANNELS)), default="resnet50", show_default=True)
-@click.option("--classes", "num_classes", type=int, default=40, show_default=True)
+@click.option("--classes", "num_classes", type=click.IntRange(1, 255), default=40, show_default=True)
 @click.option("--fusion", type=click.Choice(FUSIONS), default="acm", show_default=True)
-@click.option("--width-mult", "width_mult", type=float, default=1.0, show_default=True,
+@click.option("--width-mult", "width_mult", type=FiniteFloat(0.0, 1.0, min_open=True), default=1.0, show_default=True,
               help="Channel multiplier; 1.0 is the paper's network.")
-@click.option("--height", type=int, default=480, show_default=True)
-@click.option("--width", type=int, default=640, show_default=True)
+@click.option("--height", type=POSITIVE, default=480, show_default=True)
+@click.option("--width", type=POSITIVE, default=640, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the counts as JSON.")
 def summary(
     backbone: str, num_classes: int, fusion: str, width_mult: float, height: int, width: int, json_out: str | None
 ) -> None:
     """Print parameters and GMACs per part: each encoder branch, the ACMs, the decoder."""
-    from acnet._io import atomic_write_text
+    from acnet._io import atomic_write_text, check_writable
     from acnet.training.summary import summarize
 
+    if json_out:
+        check_writable(json_out)
     result = summarize(ModelConfig(backbone, num_classes, fusion, width_mult), height, width)
     click.echo(result.table())
     if json_out:
@@ -54,7 +58,7 @@ def data() -> None:
 @data.command("stats")
 @click.argument("spec", default="synthetic")
 @click.option("--split", default="train", show_default=True, help="Split to measure (a split in SPEC wins).")
-@click.option("--max-frames", type=int, help="Measure only the first N frames.")
+@click.option("--max-frames", type=POSITIVE, help="Measure only the first N frames.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False),
               help="Write the statistics as JSON (a folder dataset reads ROOT/normalization.json).")
 def stats(spec: str, split: str, max_frames: int | None, json_out: str | None) -> None:
@@ -141,7 +145,7 @@ _MODEL_FIELDS = {"backbone": "backbone", "classes": "num_classes", "fusion": "fu
 @click.option("--val-batch-size", type=int, default=4, show_default=True)
 @click.option("--max-steps", type=int, help="Stop after N optimiser steps in total.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True, help="DataLoader worker processes.")
+@click.option("--workers", type=COUNT, default=2, show_default=True, help="DataLoader worker processes.")
 @click.option("--log-every", type=int, default=10, show_default=True, help="Steps between log lines.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
@@ -159,6 +163,8 @@ def train(ctx: click.Context, config_file: str | None, resume: bool, resume_from
     from acnet.training.train import train as run_training
 
     values = load_config_file(config_file) if config_file else {}
+    if values:
+        TrainConfig.from_dict(values)  # the file's own values, checked before flags are merged into them
     given = {name for name in options if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
     for name, field in _TRAIN_FIELDS.items():
         if name in given or (field not in values and options[name] is not None):
@@ -181,7 +187,9 @@ def train(ctx: click.Context, config_file: str | None, resume: bool, resume_from
         config = config.resolve(config.model.num_classes)
         import yaml
 
-        from acnet._io import atomic_write_text
+        from acnet._io import atomic_write_text, check_writable
+
+        check_writable(dump_config)
 
         atomic_write_text(dump_config, yaml.safe_dump(config.to_dict(), sort_keys=False))
         click.echo(f"wrote {dump_config}")
@@ -208,10 +216,10 @@ def _pct(v: float | None) -> str:
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--data", "data_spec", default="synthetic", show_default=True, help="Dataset spec to evaluate on.")
 @click.option("--split", default="test", show_default=True, help="Split to evaluate (a split in --data wins).")
-@click.option("--batch-size", type=int, default=4, show_default=True)
-@click.option("--workers", type=int, default=0, show_default=True, help="DataLoader worker processes.")
+@click.option("--batch-size", type=POSITIVE, default=4, show_default=True)
+@click.option("--workers", type=COUNT, default=0, show_default=True, help="DataLoader worker processes.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--max-frames", type=int, help="Evaluate only the first N frames.")
+@click.option("--max-frames", type=POSITIVE, help="Evaluate only the first N frames.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write metrics, per-class IoU and the confusion matrix as JSON ('-' for stdout, no table).")
 @click.option("--save-vis", type=click.Path(file_okay=False),
@@ -232,6 +240,10 @@ def evaluate(checkpoint: str, data_spec: str, split: str, batch_size: int, worke
 
     if json_out and json_out != "-":
         check_writable(json_out)
+    if save_vis:
+        from acnet._io import make_dir
+
+        make_dir(save_vis)
     dev = resolve_device(device)
     model, info = load_model(checkpoint, dev)
     dataset = open_dataset(data_spec, split)

@@ -72,10 +72,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        unknown = set(d) - {"backbone", "num_classes", "fusion", "width"}
-        if unknown:
-            raise ConfigError(f"unknown model config fields: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        from acnet._typed import from_mapping
+
+        return from_mapping(cls, d)
 
 
 def check_input_size(height: int, width: int) -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from acnet.errors import ConfigError
+from acnet._io import make_dir
+from acnet.errors import ConfigError, unwrap_worker_errors
 from acnet.runtime.preprocess import PreprocessConfig, postprocess_logits, resize_bilinear_chw
 from acnet.training.checkpoint import _unwrap
 from acnet.training.data.base import RGBDDataset
@@ -160,12 +161,16 @@ def evaluate(
         )
     if batch_size < 1:
         raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"max_frames must be at least 1, got {max_frames}")
+    if num_workers < 0:
+        raise ConfigError(f"num_workers must be 0 or more, got {num_workers}")
     if indices is None:
         indices = range(len(dataset) if max_frames is None else min(max_frames, len(dataset)))
     device = torch.device(device) if device is not None else _device_of(model)
     vis_dir = Path(save_vis) if save_vis is not None else None
     if vis_dir is not None:
-        vis_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(vis_dir)
     loader = torch.utils.data.DataLoader(
         _EvalFrames(dataset, indices, preprocess_config, keep_images=vis_dir is not None),
         batch_size=batch_size,
@@ -176,7 +181,7 @@ def evaluate(
     start = time.perf_counter()
     frames = 0
     with eval_mode(model):
-        for batch in tqdm(loader, desc="eval", unit="batch", disable=not progress, leave=False):
+        for batch in tqdm(unwrap_worker_errors(loader), total=len(loader), desc="eval", unit="batch", disable=None if progress else True, leave=False):
             logits = model(batch["rgb"].to(device), batch["depth"].to(device)).float().cpu().numpy()
             for i, label in enumerate(batch["label"]):
                 pred = postprocess_logits(logits[i], *label.shape)

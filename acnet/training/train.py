@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from acnet._io import atomic_write_text
-from acnet.errors import CheckpointError, ConfigError, TrainingError
+from acnet._io import atomic_write_text, make_dir
+from acnet.errors import CheckpointError, ConfigError, TrainingError, unwrap_worker_errors
 from acnet.runtime.preprocess import Normalization, PreprocessConfig
 from acnet.training.checkpoint import load_checkpoint, load_model_state, make_record, save_checkpoint
 from acnet.training.config import ModelConfig, check_input_size
@@ -181,71 +181,33 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Build from a plain dict (a YAML/JSON config file); unknown keys are refused."""
-        if not isinstance(d, dict):
-            raise ConfigError("a training config must be a mapping of option names to values")
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise ConfigError(f"unknown training option {unknown[0]!r}; known options: {', '.join(sorted(names))}")
-        values = dict(d)
-        if isinstance(values.get("model"), dict):
-            values["model"] = ModelConfig.from_dict(values["model"])
-        if isinstance(values.get("augmentation"), dict):
-            aug = dict(values["augmentation"])
-            for k in ("scale", "hue", "saturation"):
-                if k in aug:
-                    aug[k] = tuple(float(v) for v in aug[k])
-            try:
-                values["augmentation"] = Augmentation(**aug)
-            except TypeError as exc:
-                raise ConfigError(f"augmentation: {exc}") from None
-        defaults = cls()
-        for name, value in list(values.items()):
-            default = getattr(defaults, name)
-            if name in _RECIPE_FIELDS:
-                if value is None:
-                    continue
-                default = _RECIPE_FIELDS[name]()
-            if isinstance(default, bool) and not isinstance(value, bool) and name != "resume":
-                raise ConfigError(f"{name} must be true or false, got {value!r}")
-            if isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
-                values[name] = _number(name, value, float)
-            elif isinstance(default, int) and not isinstance(default, bool) and isinstance(value, str):
-                values[name] = _number(name, value, int)
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise ConfigError(f"invalid training config: {exc}") from None
+        """Build from a plain dict (a YAML/JSON config file), each value checked against its field's type."""
+        from acnet._typed import from_mapping
 
-
-#: Fields whose ``None`` means "the recipe's value", with the type an explicit value has.
-_RECIPE_FIELDS = {"weight_decay": float, "lr_decay_epochs": int, "loss": str, "class_weights": str,
-                  "deep_supervision_reduction": str, "drop_last": bool, "amp": str}
-
-
-def _number(name: str, value, kind):
-    try:
-        return kind(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        return from_mapping(cls, d, what="a training config: a mapping of option names to values")
 
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML or JSON training config file into a dict (validated by :meth:`TrainConfig.from_dict`)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} not found")
-    text = path.read_text("utf-8")
+        raise ConfigError(f"config file {path} is a folder" if path.is_dir() else f"config file {path} not found")
+    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
     try:
-        if path.suffix.lower() == ".json":
+        text = path.read_text("utf-8")
+        if kind == "JSON":
             data = json.loads(text)
         else:
             import yaml
 
             data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
     except Exception as exc:  # yaml and json raise their own error types
-        raise ConfigError(f"{path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path} is not valid {kind}: {reason}{where}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -298,11 +260,15 @@ def resolve_device(name: str, dist_ctx: DistContext | None = None) -> torch.devi
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError("CUDA was requested but no CUDA device is available; use --device cpu")
+            raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA device here; use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} asked for, but torch sees {torch.cuda.device_count()} CUDA device(s)")
         if dist_ctx is not None and dist_ctx.enabled:
             device = torch.device("cuda", dist_ctx.local_rank)
     return device
@@ -488,20 +454,32 @@ class Trainer:
             )
         return self.config.model
 
-    def _find_resume(self) -> Path | None:
+    def _find_resume(self) -> tuple[Path | None, dict | None]:
+        """The checkpoint to continue from and its record: with ``resume=True``, the newest one that loads.
+
+        A newest checkpoint that is truncated or damaged (a run killed while
+        the disk filled, a copy cut short) is skipped with a warning naming it
+        and why, and the one before is tried.
+        """
         r = self.config.resume
         if r is False or r is None or r == "":
-            return None
+            return None, None
         if r is True:
             found = list_checkpoints(self.out_dir)
             if not found:
                 log.warning("--resume: no checkpoint in %s yet; starting a new run", checkpoint_dir(self.out_dir))
-                return None
-            return found[-1]
+                return None, None
+            for path in reversed(found):
+                try:
+                    return path, load_checkpoint(path)
+                except CheckpointError as exc:
+                    log.warning("--resume: skipping %s: %s", path.name, exc)
+            raise CheckpointError(f"--resume: none of the {len(found)} checkpoints in {checkpoint_dir(self.out_dir)} loads")
         path = Path(r)
         if not path.is_file():
-            raise CheckpointError(f"checkpoint to resume from, {path}, not found")
-        return path
+            what = "is a folder, not a checkpoint" if path.is_dir() else "not found"
+            raise CheckpointError(f"checkpoint to resume from, {path}, {what}")
+        return path, load_checkpoint(path)
 
     def setup(self) -> None:
         from acnet.training.model import build_model, load_imagenet_weights
@@ -516,8 +494,7 @@ class Trainer:
         self.input_size = (c.input_height, c.input_width)
         model = build_model(self.model_config)
 
-        self.resume_path = self._find_resume()
-        record = load_checkpoint(self.resume_path) if self.resume_path else None
+        self.resume_path, record = self._find_resume()
         if record is not None:
             saved = ModelConfig.from_dict(dict(record["model_config"]))
             if saved != self.model_config:
@@ -695,11 +672,11 @@ class Trainer:
         c = self.config
         start_time = time.perf_counter()
         if self.dist.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            make_dir(self.out_dir)
             atomic_write_text(self.out_dir / "config.json", json.dumps(self.config.to_dict(), indent=2))
         self.runlog = _RunLog(self.out_dir, self.dist.is_main, c.tensorboard)
         self.last_path = self.resume_path
-        say = tqdm.write if c.progress else log.info
+        say = tqdm.write  # the run's narrative is output (stdout), with or without bars
         if self.dist.is_main:
             say(f"acnet train: {self.model_config.backbone} x{self.model_config.width:g} "
                 f"({self.model_config.num_classes} classes, {c.input_height}x{c.input_width}), {c.recipe} recipe, "
@@ -739,12 +716,12 @@ class Trainer:
         self.model.train()
         steps = self.sampler.steps_per_epoch
         bar = tqdm(total=steps, initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{c.epochs}",
-                   unit="step", disable=not (c.progress and self.dist.is_main), leave=False)
+                   unit="step", disable=None if c.progress and self.dist.is_main else True, leave=False)
         losses: list[float] = []
         pending: list[dict] = []
         tick, frames = time.perf_counter(), 0
         stopped = False
-        for batch in self.loader:
+        for batch in unwrap_worker_errors(self.loader):
             pending.append(batch)
             if len(pending) < c.grad_accum:
                 continue
@@ -790,7 +767,7 @@ class Trainer:
                 + (" (best)" if improved else ""))
             message = (f"epoch {self.epoch}/{c.epochs}: loss {entry['train_loss']:.4f}{val}, "
                        f"{entry['seconds']:.1f} s")
-            (tqdm.write if c.progress else log.info)(message)
+            tqdm.write(message)
         return final and self.epoch < c.epochs
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from acnet.errors import ConfigError, DataError, InputError
 from acnet.runtime.images import read_depth, read_rgb
-from acnet.runtime.preprocess import Normalization
+from acnet.runtime.preprocess import Normalization, check_depth_scale
 from acnet.training.data import resources
 from acnet.training.data.base import Frame, RGBDDataset, validate_frame
 
@@ -70,7 +70,7 @@ def _read(reader, path: Path) -> np.ndarray:
 def _read_label(path: Path) -> np.ndarray:
     """Class ids from a single-channel (or palette) image or a ``.npy`` array."""
     if not path.is_file():
-        raise DataError(f"labels {path} not found")
+        raise DataError(f"labels {path} is a folder, not a label file" if path.is_dir() else f"labels {path} not found")
     try:
         if path.suffix.lower() == ".npy":
             return np.load(path, allow_pickle=False)
@@ -99,8 +99,10 @@ class FolderDataset(RGBDDataset):
             raise DataError(f"dataset folder {self.root} not found")
         if depth_format not in DEPTH_FORMATS:
             raise ConfigError(f"depth_format must be one of {', '.join(DEPTH_FORMATS)}, got {depth_format!r}")
-        if not depth_scale > 0:
-            raise ConfigError(f"depth_scale must be positive, got {depth_scale}")
+        try:
+            depth_scale = check_depth_scale(depth_scale)
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
         self.split_dir = self.root / split
         if not self.split_dir.is_dir():
             found = sorted(p.name for p in self.root.iterdir() if (p / "rgb").is_dir())

@@ -89,7 +89,7 @@ def compute_stats(dataset: RGBDDataset, max_frames: int | None = None, progress:
     d_min, d_max = np.inf, 0.0
     class_pixels = np.zeros(c + 1, np.int64)
     present_pixels = np.zeros(c + 1, np.int64)
-    for i in tqdm(range(n), desc="stats", unit="frame", disable=not progress):
+    for i in tqdm(range(n), desc="stats", unit="frame", disable=None if progress else True):
         f = dataset[i]
         rgb = f.rgb.reshape(-1, 3).astype(np.float64) / 255.0
         rgb_sum += rgb.sum(0)

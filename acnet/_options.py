@@ -1,0 +1,53 @@
+"""click parameter types that refuse values a command would accept but could not mean.
+
+``--depth-scale inf``, ``--max-frames 0`` or ``--workers -1`` parse as numbers
+yet mean nothing; these types stop them at the command line as one usage
+error (``acnet: error: ...``, exit 2) naming the option.
+"""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+#: 1, 2, ...: counts of things that must exist (frames, iterations, threads, batch sizes).
+POSITIVE = click.IntRange(min=1)
+#: 0, 1, ...: counts that may be zero (worker processes, warm-up calls).
+COUNT = click.IntRange(min=0)
+
+
+class FiniteFloat(click.ParamType):
+    """A finite float, optionally bounded; NaN and infinities are refused."""
+
+    name = "number"
+
+    def __init__(self, min: float | None = None, max: float | None = None, min_open: bool = False) -> None:
+        self.min, self.max, self.min_open = min, max, min_open
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float) and math.isfinite(value):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+            if not math.isfinite(number):
+                self.fail(f"{value!r} is not a finite number", param, ctx)
+        low_bad = self.min is not None and (number <= self.min if self.min_open else number < self.min)
+        if low_bad or (self.max is not None and number > self.max):
+            self.fail(f"{value!r} is not in {self._range()}", param, ctx)
+        return number
+
+    def _range(self) -> str:
+        low = "(-inf" if self.min is None else ("(" if self.min_open else "[") + f"{self.min:g}"
+        high = "inf)" if self.max is None else f"{self.max:g}]"
+        return f"{low}, {high}"
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "FLOAT"
+
+
+#: Metres per depth unit: finite and above zero.
+DEPTH_SCALE = FiniteFloat(min=0.0, min_open=True)
