@@ -231,7 +231,7 @@ def test_training_throughput_reports_every_precision_on_cuda(tmp_path, monkeypat
     results = report["results"]
     for name in ("fp32", "bf16", "fp16"):
         r = results[name]
-        assert r["status"] == "ok" and r["device"] == "cuda:0" and r["channels_last"] is True
+        assert r["status"] == "ok" and r["device"].startswith("cuda") and r["channels_last"] is True
         assert r["images_per_s"]["median"] > 0 and all(math.isfinite(v) for v in r["losses"])
         assert r["cudnn_allow_tf32"] is not None
     assert results["fp16"]["grad_scaler"] is True and results["bf16"]["grad_scaler"] is False

@@ -21,10 +21,8 @@ import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
-from acnet.benchmarks.timing import Call, Frames, Skip
-from acnet.benchmarks.torch_timer import _tensor
+from acnet.benchmarks.timing import Frames, Skip
+from acnet.benchmarks.torch_timer import TorchBackend, TorchTimer
 from acnet.errors import AcnetError, ConfigError, ModelFileError
 
 log = logging.getLogger(__name__)
@@ -122,8 +120,13 @@ def resolve_packages(backends, given: Path | None, checkpoint: Path | None, heig
     return out
 
 
-class AotiTimer:
-    """Runs an AOTInductor package from Python, as a benchmark timer."""
+class AotiTimer(TorchTimer):
+    """Runs an AOTInductor package from Python, as a benchmark timer.
+
+    The timed call (CUDA events inside host-clock latency), the host run and
+    the end-to-end path are :class:`TorchTimer`'s, around the package instead
+    of the network.
+    """
 
     def __init__(self, name: str, path: str | Path, device: str = "cpu", threads: int | None = None) -> None:
         import torch
@@ -187,7 +190,6 @@ class AotiTimer:
     def prepare(self, frames: Frames) -> None:
         from acnet.runtime.segmenter import Segmenter
 
-        torch = self.torch
         limits, n = self.limits, frames.batch
         if limits.fixed and n != limits.minimum:
             raise Skip(f"the package has a fixed batch of {limits.minimum}; export with --dynamic-batch to run batch {n}")
@@ -196,45 +198,12 @@ class AotiTimer:
         height, width = frames.rgb_batch.shape[2:]
         if (height, width) != (self.info.input_height, self.info.input_width):
             raise Skip(f"the package runs {self.info.input_height}x{self.info.input_width} inputs, not {height}x{width}")
-        with torch.inference_mode():
-            rgb, depth = _tensor(torch, frames.rgb_batch), _tensor(torch, frames.depth_batch)
-            if self.cuda:
-                rgb, depth = rgb.pin_memory(), depth.pin_memory()
-                self._events = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-        self._inputs = (rgb, depth)
-        self._segmenter = Segmenter.from_backend(AotiBackend(self), n)
+        super().prepare(frames)  # the inputs (pinned on CUDA) and the CUDA events
+        self._segmenter = Segmenter.from_backend(AotiBackend(self), n)  # with the package's batch limits
 
-    def run(self, frames: Frames) -> Call:
-        torch = self.torch
-        rgb, depth = self._inputs
-        with torch.inference_mode():
-            if not self.cuda:
-                t0 = time.perf_counter()
-                out = self.runner(rgb, depth)
-                t1 = time.perf_counter()
-                return Call(t1 - t0, time.perf_counter() - t0, out.numpy())
-            start, end = self._events
-            t0 = time.perf_counter()
-            rgb_d = rgb.to(self.device, non_blocking=True)
-            depth_d = depth.to(self.device, non_blocking=True)
-            start.record()
-            out = self.runner(rgb_d, depth_d)
-            end.record()
-            host = out.cpu()  # synchronises
-            latency = time.perf_counter() - t0
-            end.synchronize()
-            return Call(start.elapsed_time(end) / 1000.0, latency, host.numpy())
-
-    def host_run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
-        """Normalised host arrays -> host FP32 logits (the runtime's backend contract)."""
-        torch = self.torch
-        with torch.inference_mode():
-            rgb_t = _tensor(torch, rgb).to(self.device)
-            depth_t = _tensor(torch, depth).to(self.device)
-            return self.runner(rgb_t, depth_t).float().cpu().numpy()
-
-    def end_to_end(self, frames: Frames) -> list[np.ndarray]:
-        return self._segmenter.segment_batch(zip(frames.rgb, frames.depth))
+    def _forward(self, rgb, depth):
+        """The package in place of the network: TorchTimer's timed run, host run and end-to-end path use it."""
+        return self.runner(rgb, depth)
 
     def segmenter(self, batch_size: int = 1):
         """A runtime :class:`~acnet.runtime.Segmenter` over this package (for parity and label checks)."""
@@ -250,25 +219,15 @@ class AotiTimer:
             self.torch.cuda.empty_cache()
 
 
-class AotiBackend:
+class AotiBackend(TorchBackend):
     """An :class:`AotiTimer` seen as a runtime backend (``acnet.runtime.backends.Backend``)."""
 
     name = "aoti"
 
     def __init__(self, timer: AotiTimer) -> None:
-        from acnet.runtime.backends.base import Device
-
-        self.timer = timer
-        self.info = timer.info
-        self.device = Device.parse(str(timer.device))
+        super().__init__(timer)
         self.limits = timer.limits
         self.path = timer.path
 
-    def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
-        return self.timer.host_run(rgb, depth)
-
     def describe(self) -> str:
         return f"AOTInductor {self.timer.precision} package {self.path.name} on {self.device} ({self.limits})"
-
-    def close(self) -> None:
-        pass
