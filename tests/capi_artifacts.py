@@ -154,3 +154,36 @@ def read_pgm8(path: Path) -> np.ndarray:
     assert magic == b"P5" and maxval == b"255"
     w, h = (int(v) for v in dims.split())
     return np.frombuffer(rest, np.uint8).reshape(h, w)
+
+
+# --------------------------------------------------------------------------- a small prepared dataset
+
+
+def folder_dataset(factory: pytest.TempPathFactory, classes: int, count: int = 6, size: tuple[int, int] = (96, 128)) -> Path:
+    """A prepared folder dataset of ``count`` synthetic RGB-D frames with ``classes`` classes, made once.
+
+    The layout is the one ``folder:ROOT`` reads (``ROOT/test/{rgb,depth,semantic_40}/NNNN.png``
+    with ``ROOT/class_names.txt``), so parity and the GPU run's frame handling
+    can run on a model of any class count. Labels follow the depth (bands of
+    0.4 m), 0 (void) where depth is missing.
+    """
+
+    def make() -> Path:
+        from PIL import Image
+
+        from acnet.export.verify import synthetic_frame
+
+        root = factory.mktemp(f"folder-{classes}-classes")
+        for sub in ("rgb", "depth", "semantic_40"):
+            (root / "test" / sub).mkdir(parents=True)
+        for i in range(count):
+            rgb, depth = synthetic_frame(*size, seed=100 + i)
+            label = np.where(depth > 0, (depth // 400) % classes + 1, 0).astype(np.uint8)
+            name = f"{i + 1:04d}.png"
+            Image.fromarray(rgb).save(root / "test" / "rgb" / name)
+            Image.fromarray(depth.astype(np.uint16)).save(root / "test" / "depth" / name)
+            Image.fromarray(label).save(root / "test" / "semantic_40" / name)
+        (root / "class_names.txt").write_text("".join(f"class {k}\n" for k in range(1, classes + 1)))
+        return root
+
+    return _once(f"folder-{classes}-{count}-{size[0]}x{size[1]}", make)

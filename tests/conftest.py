@@ -16,6 +16,27 @@ def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
+def cuda_unavailable() -> str | None:
+    """Why the CUDA tests cannot run here, or None when torch sees a GPU."""
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    if not torch.cuda.is_available():
+        built = torch.version.cuda
+        return f"no CUDA GPU visible to torch {torch.__version__}" + ("" if built else " (built without CUDA)")
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests marked `cuda` run on a GPU machine (benchmarks/gpu/run.sh runs `-m cuda`); elsewhere they skip.
+    marked = [item for item in items if item.get_closest_marker("cuda")]
+    reason = cuda_unavailable() if marked else None
+    if reason:
+        for item in marked:
+            item.add_marker(pytest.mark.skip(reason=f"needs a CUDA GPU: {reason}"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` beside the checkout; skips when absent (a user's fresh clone)."""

@@ -408,6 +408,7 @@ def test_missing_tensorrt_names_the_extra(tmp_path, engine_file):
 # --------------------------------------------------------------------------- the real thing
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="TensorRT is not installed (it needs an NVIDIA GPU machine)")
 @pytest.mark.parametrize("fp16", [False, True])
 def test_real_engine_agrees_with_onnx_runtime(tmp_path, fp16):

@@ -424,6 +424,7 @@ def test_cli_without_tensorrt_says_what_is_missing(tmp_path):
     assert proc.stdout == "" and not (tmp_path / "m.engine").exists()
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not HAS_TENSORRT, reason="TensorRT is not installed (needs an NVIDIA GPU machine)")
 def test_real_tensorrt_builds_an_engine_with_sidecar(tmp_path):
     onnx_path = _onnx(tmp_path / "model.onnx")

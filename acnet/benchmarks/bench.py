@@ -27,9 +27,12 @@ log = logging.getLogger(__name__)
 SCHEMA = "acnet.bench"
 SCHEMA_VERSION = 1
 
-TORCH_BACKENDS = ("torch", "torch-fp16", "torch-bf16", "torch-compile", "torch-fp16-compile", "torch-bf16-compile")
+TORCH_BACKENDS = ("torch", "torch-tf32", "torch-fp16", "torch-bf16", "torch-compile", "torch-fp16-compile",
+                  "torch-bf16-compile")
 RUNTIME_BACKENDS = ("onnxruntime", "onnxruntime-trt", "tensorrt")
-BACKENDS = TORCH_BACKENDS + RUNTIME_BACKENDS
+#: AOTInductor packages (acnet.benchmarks.aoti_timer.AOTI_BACKENDS).
+AOTI_BACKENDS = ("aoti", "aoti-fp16")
+BACKENDS = TORCH_BACKENDS + RUNTIME_BACKENDS + AOTI_BACKENDS
 #: What runs when no --backend is given.
 DEFAULT_BACKENDS = {
     "cpu": ("torch", "onnxruntime"),
@@ -49,6 +52,8 @@ class BenchConfig:
     checkpoint: Path | None = None
     onnx: Path | None = None
     engine: Path | None = None
+    #: AOTInductor package for the aoti / aoti-fp16 backend of its precision.
+    aoti: Path | None = None
     #: Backend names (see ``BACKENDS``); empty: the defaults for the device.
     backends: tuple[str, ...] = ()
     batches: tuple[int, ...] = (1,)
@@ -74,7 +79,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
-        for name in ("checkpoint", "onnx", "engine", "cache_dir"):
+        for name in ("checkpoint", "onnx", "engine", "aoti", "cache_dir"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
@@ -275,11 +280,12 @@ class Artefacts:
     checkpoint: Path | None = None
     onnx: Path | None = None
     engine: Path | None = None
+    aoti: Path | None = None
 
     @property
     def description(self) -> dict:
         return {k: (str(v) if v else None) for k, v in (("checkpoint", self.checkpoint), ("onnx", self.onnx),
-                                                       ("engine", self.engine))}
+                                                       ("engine", self.engine), ("aoti", self.aoti))}
 
 
 def classify(path: Path) -> str:
@@ -288,12 +294,14 @@ def classify(path: Path) -> str:
         return "onnx"
     if suffix in ENGINE_SUFFIXES:
         return "engine"
+    if suffix == ".pt2":
+        return "aoti"
     return "checkpoint"
 
 
 def resolve_artefacts(config: BenchConfig) -> Artefacts:
     """Which checkpoint / ONNX / engine to use; raises for missing files."""
-    found = {"checkpoint": config.checkpoint, "onnx": config.onnx, "engine": config.engine}
+    found = {"checkpoint": config.checkpoint, "onnx": config.onnx, "engine": config.engine, "aoti": config.aoti}
     kind = classify(config.model)
     if found[kind] is not None and Path(found[kind]) != config.model:
         raise ConfigError(f"two {kind} files given: {config.model} and {found[kind]}")
@@ -304,7 +312,7 @@ def resolve_artefacts(config: BenchConfig) -> Artefacts:
 
             error = CheckpointError if kind_name == "checkpoint" else ModelFileError
             raise error(f"{kind_name} {path} not found")
-    return Artefacts(checkpoint=found["checkpoint"], onnx=found["onnx"], engine=found["engine"])
+    return Artefacts(checkpoint=found["checkpoint"], onnx=found["onnx"], engine=found["engine"], aoti=found["aoti"])
 
 
 def default_cache_dir() -> Path:
@@ -414,6 +422,11 @@ def run_bench(config: BenchConfig) -> BenchReport:
     backends = config.backends or DEFAULT_BACKENDS["cuda" if cuda else "cpu"]
     if not config.backends and art.engine is not None and "tensorrt" not in backends:
         backends = (*backends, "tensorrt")  # an engine was given: measure it, or say why not
+    if not config.backends and art.aoti is not None:
+        from acnet.benchmarks.aoti_timer import backend_for_precision
+        from acnet.export.aoti import read_package_info
+
+        backends = (*backends, backend_for_precision(read_package_info(art.aoti).precision))  # likewise a package
     results: list[BenchResult] = []
     height, width = config.height, config.width
 
@@ -447,9 +460,23 @@ def run_bench(config: BenchConfig) -> BenchReport:
             except AcnetError as exc:
                 engine_skip = str(exc)
 
+    packages = {}
+    if any(b in AOTI_BACKENDS for b in backends):
+        from acnet.benchmarks.aoti_timer import resolve_packages
+
+        packages = resolve_packages(backends, art.aoti, art.checkpoint if torch_model is not None else None,
+                                    height, width, device, cache_dir)
+
     timers = []
     for name in backends:
         try:
+            if name in AOTI_BACKENDS:
+                if isinstance(packages[name], Skip):
+                    raise packages[name]
+                from acnet.benchmarks.aoti_timer import AotiTimer
+
+                timers.append((name, lambda n=name, p=packages[name]: AotiTimer(n, p, device, config.threads)))
+                continue
             if name in TORCH_BACKENDS:
                 if torch_skip:
                     raise Skip(torch_skip)

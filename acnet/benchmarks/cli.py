@@ -41,8 +41,8 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.command("bench")
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-b", "--backend", "backends", multiple=True, metavar="NAME",
-              help="Backend to measure (repeatable): torch, torch-fp16, torch-bf16, torch[-fp16|-bf16]-compile, "
-                   "onnxruntime, onnxruntime-trt, tensorrt. Default: torch and onnxruntime on CPU; "
+              help="Backend to measure (repeatable): torch, torch-tf32, torch-fp16, torch-bf16, torch[-fp16|-bf16]-compile, "
+                   "onnxruntime, onnxruntime-trt, tensorrt, aoti, aoti-fp16. Default: torch and onnxruntime on CPU; "
                    "torch, torch-fp16, torch-fp16-compile, onnxruntime, tensorrt on CUDA.")
 @click.option("--batch", "batch_text", default="1", show_default=True, help="Batch sizes, comma-separated, e.g. 1,2,4,8.")
 @click.option("--height", type=POSITIVE, help="Input height (multiple of 32); default: the model's.")
@@ -55,7 +55,9 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), help="Checkpoint of the same network (enables torch when MODEL is ONNX/engine).")
 @click.option("--onnx", "onnx_path", type=click.Path(path_type=Path, dir_okay=False), help="ONNX model for onnxruntime (default: exported from the checkpoint).")
 @click.option("--engine", type=click.Path(path_type=Path, dir_okay=False), help="TensorRT engine for the tensorrt backend.")
-@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where ONNX exports made for benchmarking are kept (default ~/.cache/acnet/bench).")
+@click.option("--aoti", "aoti_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="AOTInductor package (.pt2) for the aoti or aoti-fp16 backend (default: compiled from the checkpoint).")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where ONNX exports, engines and packages made for benchmarking are kept (default ~/.cache/acnet/bench).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic frames every backend gets.")
 @click.option("--cpu-clock-ghz", type=FiniteFloat(min=0.0, min_open=True), help="Core clock for the CPU's FP32 peak (default: what the OS reports, often the base clock).")
 @click.option("--fma-units", type=POSITIVE, default=2, show_default=True, help="Full-width FMA pipes per core, for the FP32 peak.")
@@ -64,8 +66,8 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path, dir_okay=False), help="Draw latency vs batch and latency distributions (PNG).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def bench(model, backends, batch_text, height, width, warmup, iters, duration, device, threads, checkpoint, onnx_path,
-          engine, cache_dir, seed, cpu_clock_ghz, fma_units, json_out, markdown_out, plot_out, progress):
-    """Measure latency and throughput of MODEL (checkpoint, .onnx or .engine) per backend.
+          engine, aoti_path, cache_dir, seed, cpu_clock_ghz, fma_units, json_out, markdown_out, plot_out, progress):
+    """Measure latency and throughput of MODEL (checkpoint, .onnx, .engine or .pt2) per backend.
 
     Every backend gets the same frames. Figures follow trtexec: compute
     (the network alone), latency (with host<->device copies), end-to-end
@@ -81,7 +83,7 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
         if out:
             check_writable(out)
     config = BenchConfig(
-        model=model, checkpoint=checkpoint, onnx=onnx_path, engine=engine, backends=backends,
+        model=model, checkpoint=checkpoint, onnx=onnx_path, engine=engine, aoti=aoti_path, backends=backends,
         batches=_batches(batch_text), height=height, width=width, warmup=warmup, iters=iters, duration_s=duration,
         device=device, threads=threads, cache_dir=cache_dir, seed=seed, cpu_clock_ghz=cpu_clock_ghz,
         fma_units=fma_units, progress=progress,
@@ -105,10 +107,15 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
               help="FP16 ONNX model to check (repeatable).")
 @click.option("--engine", "engines", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
               help="TensorRT engine to check (repeatable; needs TensorRT and a GPU).")
+@click.option("--aoti", "packages", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="AOTInductor package (.pt2) to check (repeatable; runs on the device it was compiled for).")
+@click.option("--torch", "torch_variants", multiple=True, type=click.Choice(["torch-tf32", "torch-fp16", "torch-bf16"]),
+              help="PyTorch itself in reduced precision on --device (repeatable): TF32, FP16 or bf16 autocast.")
 @click.option("--data", required=True, help="Dataset spec: synthetic[:N][?size=HxW], folder:ROOT, nyuv2-mat:FILE.")
 @click.option("--split", default="test", show_default=True)
 @click.option("--limit", type=POSITIVE, help="Use at most the first N frames.")
-@click.option("--device", help="Device of the exported models (default: cpu for ONNX, cuda for engines).")
+@click.option("--device", help="Device of the candidates (default: cpu for ONNX and torch, cuda for engines, "
+                                "a package's own device).")
 @click.option("--reference-device", default="cpu", show_default=True, help="Device of the PyTorch FP32 reference.")
 @click.option("--threads", type=POSITIVE, help="CPU threads for PyTorch and ONNX Runtime.")
 @click.option("--fp32-agreement", type=FiniteFloat(0.0, 100.0), default=DEFAULT_GATES["fp32"].min_agreement_pct, show_default=True,
@@ -123,7 +130,7 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as JSON.")
 @click.option("--report", "markdown_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as markdown.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def parity(checkpoint, onnx_paths, fp16_paths, engines, data, split, limit, device, reference_device, threads,
+def parity(checkpoint, onnx_paths, fp16_paths, engines, packages, torch_variants, data, split, limit, device, reference_device, threads,
            fp32_agreement, fp32_dmiou, fp16_agreement, fp16_dmiou, cache_dir, json_out, markdown_out, progress):
     """Compare exported models of CHECKPOINT with PyTorch FP32 on a dataset.
 
@@ -141,6 +148,8 @@ def parity(checkpoint, onnx_paths, fp16_paths, engines, data, split, limit, devi
     candidates = [Candidate(_label("onnx", p, onnx_paths), p, "onnxruntime") for p in onnx_paths]
     candidates += [Candidate(_label("onnx-fp16", p, fp16_paths), p, "onnxruntime") for p in fp16_paths]
     candidates += [Candidate(_label("tensorrt", p, engines), p, "tensorrt") for p in engines]
+    candidates += [Candidate(_label("aoti", p, packages), p, "aoti") for p in packages]
+    candidates += [Candidate(name, checkpoint, name) for name in dict.fromkeys(torch_variants)]
     config = ParityConfig(
         checkpoint=checkpoint, data=data, candidates=candidates, split=split, limit=limit, device=device,
         reference_device=reference_device, threads=threads, cache_dir=cache_dir, progress=progress,

@@ -2,7 +2,8 @@
 
 The reference is the checkpoint's network in PyTorch FP32 (TF32 off on
 CUDA). Every candidate (ONNX Runtime on an FP32 or FP16 ONNX model, a
-TensorRT engine) runs through the runtime's :class:`~acnet.runtime.Segmenter`
+TensorRT engine, an AOTInductor package, or PyTorch itself in TF32, FP16 or
+bf16 autocast) runs through the runtime's :class:`~acnet.runtime.Segmenter`
 as users run it, and the reference runs through the same Segmenter code around
 PyTorch, so both see identical input tensors and identical postprocessing.
 
@@ -20,10 +21,14 @@ between resizing logits and resizing labels.
 
 A candidate passes when agreement and |ΔmIoU| are within the thresholds of its
 precision (FP32: ≥ 99.9 % and ≤ 0.05 points; FP16: ≥ 99.5 % and ≤ 0.2 points).
+bf16 and TF32 have no gate of their own unless one is given: they are judged
+by the FP16 gate (reduced-precision products, like FP16).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 import math
@@ -59,6 +64,15 @@ class Gate:
 
 #: Default gates per precision.
 DEFAULT_GATES = {"fp32": Gate(99.9, 0.05), "fp16": Gate(99.5, 0.2)}
+#: Precisions judged by the FP16 gate when the gates name no gate of their own.
+REDUCED_PRECISIONS = ("fp16", "bf16", "tf32")
+
+
+def gate_for(precision: str, gates: dict) -> Gate:
+    """The gate of ``precision``: its own, else FP16's for reduced precisions, else FP32's."""
+    if precision in gates:
+        return gates[precision]
+    return gates["fp16" if precision in REDUCED_PRECISIONS else "fp32"]
 
 
 @dataclass(frozen=True)
@@ -67,8 +81,14 @@ class Candidate:
 
     label: str
     path: Path
-    #: Runtime backend name: "onnxruntime" or "tensorrt".
+    #: Runtime backend name: "onnxruntime" or "tensorrt"; "aoti" for an AOTInductor
+    #: package; a torch bench variant ("torch-fp16", "torch-bf16", "torch-tf32") runs
+    #: the checkpoint itself (``path`` is then the checkpoint).
     backend: str = "auto"
+
+    @property
+    def is_torch(self) -> bool:
+        return self.backend.startswith("torch")
 
 
 @dataclass(frozen=True)
@@ -262,8 +282,25 @@ class ParityReport:
 def _open_candidate(candidate: Candidate, config: ParityConfig, batch_size: int = 1):
     from acnet.runtime.segmenter import Segmenter
 
+    if candidate.backend == "aoti":
+        from acnet.benchmarks.aoti_timer import AotiTimer, backend_for_precision, package_device
+        from acnet.export.aoti import read_package_info
+
+        name = backend_for_precision(read_package_info(candidate.path).precision)
+        device = config.device or package_device(candidate.path)
+        return _runnable(lambda: AotiTimer(name, candidate.path, device, config.threads), candidate).segmenter(batch_size)
     kwargs = {"threads": config.threads} if candidate.path.suffix.lower() == ".onnx" else {}
     return Segmenter(candidate.path, backend=candidate.backend, device=config.device, batch_size=batch_size, **kwargs)
+
+
+def _runnable(make, candidate: Candidate):
+    """``make()``, with a candidate that cannot run here reported as bad input naming it."""
+    from acnet.benchmarks.timing import Skip
+
+    try:
+        return make()
+    except Skip as exc:
+        raise ConfigError(f"{candidate.label} cannot run here: {exc}") from None
 
 
 def run_parity(config: ParityConfig) -> ParityReport:
@@ -303,16 +340,26 @@ def run_parity(config: ParityConfig) -> ParityReport:
     segmenters = []
     try:
         for c in candidates:
+            if c.is_torch:
+                segmenters.append(None)  # opened below, at the size the exported models run at
+                continue
             seg = _open_candidate(c, config)
             segmenters.append(seg)
             if seg.info.num_classes != ckpt.model_config.num_classes:
                 raise ModelFileError(f"{c.path} has {seg.info.num_classes} classes, the checkpoint {ckpt.model_config.num_classes}")
         # The reference runs at the size the candidates run at (all must agree).
-        sizes = {seg.input_size for seg in segmenters}
+        sizes = {seg.input_size for seg in segmenters if seg is not None}
         if len(sizes) > 1:
             raise ConfigError(f"the models to check run at different input sizes: {sorted(sizes)}")
-        height, width = sizes.pop()
+        height, width = sizes.pop() if sizes else (ckpt.input_height, ckpt.input_width)
         info = model_info(ckpt, OnnxExportOptions(dynamic_batch=True, verify=False), height, width)
+        for i, c in enumerate(candidates):
+            if c.is_torch:
+                # Its own copy: the reference may run on another device, and .to() moves a module in place.
+                variant = _runnable(lambda: TorchTimer(c.backend, copy.deepcopy(model), info, config.device or "cpu",
+                                                       config.threads), c)
+                variant.info = dataclasses.replace(info, precision=variant.precision)
+                segmenters[i] = segmenter_around(TorchBackend(variant), 1)
         timer = TorchTimer("torch", model, info, config.reference_device, config.threads)
         reference = segmenter_around(TorchBackend(timer), 1)
 
@@ -350,7 +397,7 @@ def run_parity(config: ParityConfig) -> ParityReport:
         results = []
         for c, seg, acc, note in zip(candidates, segmenters, accs, notes):
             precision = seg.info.precision
-            gate = config.gates.get(precision, config.gates["fp32"])
+            gate = gate_for(precision, config.gates)
             ref = ref_acc
             if seg.outputs_labels:
                 ref = label_ref_acc
@@ -360,7 +407,8 @@ def run_parity(config: ParityConfig) -> ParityReport:
         runtime_ref = timer.details()
     finally:
         for seg in segmenters:
-            seg.close()
+            if seg is not None:
+                seg.close()
 
     return ParityReport(
         config={

@@ -1,9 +1,11 @@
-"""PyTorch as a benchmark backend: eager FP32, FP16/bf16 autocast, torch.compile.
+"""PyTorch as a benchmark backend: eager FP32, TF32, FP16/bf16 autocast, torch.compile.
 
-Variants are named ``torch[-fp16|-bf16][-compile]``:
+Variants are named ``torch[-tf32|-fp16|-bf16][-compile]``:
 
 - ``torch``: eager FP32 in the default NCHW layout with PyTorch's default
-  settings, the baseline every speed-up is quoted against;
+  settings and TF32 off, the baseline every speed-up is quoted against;
+- ``-tf32``: the same with cuDNN allowed to use TF32 (CUDA only; FP32
+  storage, 10-bit-mantissa products on the matrix units);
 - ``-fp16`` / ``-bf16``: autocast to that type with channels_last weights
   and inputs, and ``cudnn.benchmark`` on CUDA (FP16 needs CUDA);
 - ``-compile``: ``torch.compile``; on CUDA with mode ``reduce-overhead``,
@@ -24,7 +26,9 @@ import numpy as np
 from acnet.benchmarks.timing import Call, Frames, Skip
 from acnet.errors import ConfigError
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
+#: Precisions that run under autocast (the others keep FP32 tensors).
+AUTOCAST = ("fp16", "bf16")
 
 
 def parse_variant(name: str) -> tuple[str, bool]:
@@ -38,7 +42,7 @@ def parse_variant(name: str) -> tuple[str, bool]:
         rest = rest[:-1]
     precision = rest[0] if rest else "fp32"
     if precision not in PRECISIONS or len(rest) > 1:
-        raise ConfigError(f"unknown torch backend {name!r}; use torch[-fp16|-bf16][-compile]")
+        raise ConfigError(f"unknown torch backend {name!r}; use torch[-tf32|-fp16|-bf16][-compile]")
     return precision, compiled
 
 
@@ -57,20 +61,22 @@ class TorchTimer:
         self.cuda = self.device.type == "cuda"
         if self.cuda and not torch.cuda.is_available():
             raise Skip("CUDA is not available to torch")
+        if self.precision == "tf32" and not self.cuda:
+            raise Skip("TF32 is a mode of NVIDIA GPUs' matrix units; on CPU use torch")
         if self.precision == "fp16" and not self.cuda:
             raise Skip("FP16 autocast needs CUDA; on CPU use torch-bf16")
         if self.precision == "bf16" and self.cuda and not torch.cuda.is_bf16_supported():
             raise Skip("this GPU has no bf16 support")
         if threads is not None and not self.cuda:
             torch.set_num_threads(int(threads))
-        self.channels_last = self.precision != "fp32"
+        self.channels_last = self.precision in AUTOCAST
         if self.channels_last or self.compiled:
             model = copy.deepcopy(model)
         model = model.to(self.device).eval()
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         #: cuDNN autotuning, set per call (a context, not a global switch).
-        self.cudnn_benchmark = self.cuda and (self.precision != "fp32" or self.compiled)
+        self.cudnn_benchmark = self.cuda and (self.precision in AUTOCAST or self.compiled)
         self.model = model
         self._fn = self._build()
         self._inputs = None
@@ -78,7 +84,7 @@ class TorchTimer:
 
     def _build(self):
         torch = self.torch
-        amp = self.precision != "fp32"
+        amp = self.precision in AUTOCAST
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
         model = self.model
 

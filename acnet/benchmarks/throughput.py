@@ -2,11 +2,16 @@
 
 Runs :class:`~acnet.training.train.Trainer`'s own optimiser step (autocast,
 grad scaler, channels_last, cudnn.benchmark as ``acnet train`` sets them) on
-a few fixed synthetic batches, so data loading is not measured, and compares
+one fixed synthetic batch, so data loading is not measured, and compares
 bf16/fp16 mixed precision with plain FP32 in the same run::
 
-    python -m acnet.training.throughput --backbone resnet50 --height 480 --width 640 \\
+    python -m acnet.benchmarks.throughput --backbone resnet50 --height 480 --width 640 \\
         --precisions fp32,bf16,fp16 --json benchmarks/results/train_throughput_<gpu>.json
+
+"fp32" is training as ``acnet train --amp off`` runs it: on CUDA PyTorch's
+default lets cuDNN use TF32 for convolutions, which the report records.
+It lives with the benchmarks (it reports with their statistics and
+environment); training itself never imports it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import time
 from dataclasses import asdict, dataclass
 
 import click
-import torch
 
 from acnet.errors import AcnetError, ConfigError
 
@@ -36,13 +40,17 @@ class ThroughputConfig:
     device: str = "auto"
 
 
-def _sync(device: torch.device) -> None:
+def _sync(device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def measure(config: ThroughputConfig, out_dir: str = "runs/throughput") -> dict:
     """Median seconds per optimiser step and images/s for each precision, with the environment."""
+    import torch
+
     from acnet.benchmarks.environment import collect_environment, load_average
     from acnet.benchmarks.stats import summarize, throughput
     from acnet.training.config import ModelConfig
@@ -72,20 +80,29 @@ def measure(config: ThroughputConfig, out_dir: str = "runs/throughput") -> dict:
         for _ in range(config.warmup):
             trainer._train_step([batch])
         _sync(trainer.device)
-        seconds = []
+        seconds, losses = [], []
         for _ in range(config.steps):
             start = time.perf_counter()
-            trainer._train_step([batch])
+            losses.append(trainer._train_step([batch]))  # a float: the step has synchronised on its loss
             _sync(trainer.device)
             seconds.append(time.perf_counter() - start)
+        cuda = trainer.device.type == "cuda"
         results[precision] = {
             "status": "ok",
             "device": str(trainer.device),
+            "autocast": None if trainer.amp_dtype is None else str(trainer.amp_dtype).replace("torch.", ""),
+            "grad_scaler": trainer.scaler.is_enabled(),
             "channels_last": trainer.channels_last,
+            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark) if cuda else None,
+            "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32) if cuda else None,
+            #: The loss of each timed step on the same batch (they differ: the weights move).
+            "losses": losses,
             "step_seconds": summarize(seconds).to_dict(),
             "images_per_s": throughput(config.batch_size, seconds).to_dict(),
         }
         del trainer
+        if cuda:
+            torch.cuda.empty_cache()
     base = results.get("fp32", {}).get("images_per_s", {}).get("median")
     for r in results.values():
         if base and r.get("status") == "ok":
