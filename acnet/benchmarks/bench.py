@@ -117,6 +117,9 @@ class BenchResult:
     latency_ms: Stats | None = None
     end_to_end_ms: Stats | None = None
     throughput_ips: Stats | None = None
+    #: The network timed inside each end-to-end call, and each call's remainder (see timing.FIGURES).
+    network_ms: Stats | None = None
+    overhead_ms: Stats | None = None
     warmup_s: float | None = None
     #: Raw timed samples (ms), for plots and your own statistics.
     samples_ms: dict = field(default_factory=dict)
@@ -127,10 +130,14 @@ class BenchResult:
 
     @property
     def overhead(self) -> float | None:
-        """Median end-to-end time over median latency, minus 1 (the runtime's own cost)."""
-        if not self.ok:
+        """The runtime's own cost: median per-call overhead over the median network time in the same calls.
+
+        Both come from the same end-to-end calls, so it is never negative
+        (reports written before it was measured per call have none).
+        """
+        if not self.ok or self.overhead_ms is None or self.network_ms is None or self.network_ms.median <= 0:
             return None
-        return self.end_to_end_ms.median / self.latency_ms.median - 1.0
+        return self.overhead_ms.median / self.network_ms.median
 
     def to_dict(self) -> dict:
         d = {"backend": self.backend, "batch": self.batch, "status": self.status, "reason": self.reason,
@@ -153,6 +160,7 @@ class BenchResult:
 
 def result_from_samples(backend: str, batch: int, samples: Samples, details: dict) -> BenchResult:
     ms = 1000.0
+    per_call = len(samples.network) == len(samples.end_to_end) > 0
     return BenchResult(
         backend=backend,
         batch=batch,
@@ -162,11 +170,16 @@ def result_from_samples(backend: str, batch: int, samples: Samples, details: dic
         latency_ms=summarize(samples.latency).scaled(ms),
         end_to_end_ms=summarize(samples.end_to_end).scaled(ms),
         throughput_ips=throughput(batch, samples.end_to_end),
+        network_ms=summarize(samples.network).scaled(ms) if per_call else None,
+        overhead_ms=summarize(samples.overhead).scaled(ms) if per_call else None,
         warmup_s=samples.warmup_s,
         samples_ms={
             "compute_ms": [s * ms for s in samples.compute],
             "latency_ms": [s * ms for s in samples.latency],
             "end_to_end_ms": [s * ms for s in samples.end_to_end],
+            "network_ms": [s * ms for s in samples.network],
+            "overhead_ms": [s * ms for s in samples.overhead],
+            "settle_ms": [s * ms for s in samples.settle_s],
         },
     )
 

@@ -48,7 +48,7 @@ def bench_rows(report) -> tuple[list[str], list[list[str]], list[str]]:
             _ms(r.latency_ms.p90),
             _ms(r.latency_ms.p99),
             _ms(r.end_to_end_ms.median),
-            f"{100 * r.overhead:+.1f}%",
+            _overhead(r),
             f"{r.throughput_ips.median:.2f}",
             f"{s['latency']:.2f}x" if s else ("1.00x" if r.backend == "torch" else "-"),
         ]
@@ -57,6 +57,13 @@ def bench_rows(report) -> tuple[list[str], list[list[str]], list[str]]:
             row.append(f"{100 * e['fraction_of_peak']:.0f}%" if e and e["fraction_of_peak"] else "-")
         rows.append(row)
     return header, rows, not_measured(report.results)
+
+
+def _overhead(result) -> str:
+    """Median per-call overhead in ms and as a share of the network time of the same calls."""
+    if result.overhead_ms is None or result.overhead is None:
+        return "-"
+    return f"{_ms(result.overhead_ms.median)} ms ({100 * result.overhead:.1f}%)"
 
 
 def not_measured(results) -> list[str]:
@@ -89,7 +96,8 @@ def bench_legend(report) -> list[str]:
         "compute: the network alone (CUDA events on GPU; wall clock on CPU)",
         "latency: host arrays in -> host logits out (adds H2D and D2H copies on GPU); p90/p99 are of latency",
         "end-to-end: raw frames -> class ids through the runtime (preprocess, network, resize, argmax)",
-        "overhead: end-to-end / latency - 1; speed-up: torch FP32 eager latency / this latency (same run)",
+        "overhead: per end-to-end call, its time minus the network's time inside it (median; % of the network's median)",
+        "speed-up: torch FP32 eager latency / this latency (same run)",
     ]
     if report.gflops_per_frame and report.cpu_peak:
         lines.append(f"% FP32 peak: {report.gflops_per_frame:.1f} GFLOPs per frame x batch / compute, "
