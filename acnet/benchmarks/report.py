@@ -33,7 +33,7 @@ def bench_rows(report) -> tuple[list[str], list[list[str]], list[str]]:
     header = ["backend", "precision", "batch", "compute ms", "latency ms", "p90", "p99", "end-to-end ms",
               "overhead", "images/s", "speed-up"]
     if efficiency:
-        header.append("% FP32 peak")
+        header.append("% peak")
     rows = []
     for r in report.results:
         if not r.ok:
@@ -99,12 +99,27 @@ def bench_legend(report) -> list[str]:
         "overhead: per end-to-end call, its time minus the network's time inside it (median; % of the network's median)",
         "speed-up: torch FP32 eager latency / this latency (same run)",
     ]
-    if report.gflops_per_frame and report.cpu_peak:
-        lines.append(f"% FP32 peak: {report.gflops_per_frame:.1f} GFLOPs per frame x batch / compute, "
-                     f"against {report.cpu_peak['formula']}")
-        if any((e["fraction_of_peak"] or 0) > 1 for e in report.efficiency()):
-            lines.append(f"  (above 100%: the peak is underestimated; the real clock is above {report.cpu_peak['clock_ghz']:.2f} GHz "
-                         "(VMs report the base clock) or the CPU has more FMA units: pass --cpu-clock-ghz / --fma-units)")
+    efficiency = report.efficiency()
+    if report.gflops_per_frame and efficiency:
+        lines.append(f"% peak: {report.gflops_per_frame:.1f} G operations (2 x multiply-adds) per frame x batch / "
+                     "compute, against the peak of the row's precision:")
+        for precision in dict.fromkeys(e["precision"] for e in efficiency):
+            peak = report.peak_for(precision)
+            if peak is None:
+                lines.append(f"  {precision}: no peak known for this CPU (no {precision} dot-product instructions)")
+                continue
+            note = f" ({peak['note']})" if peak.get("note") else ""
+            lines.append(f"  {precision}: {peak['formula']}{note}")
+        clock = report.cpu_clock or {}
+        if clock.get("source") == "measured":
+            m = clock["measurement"]
+            lines.append(f"  clock {clock['ghz']:.2f} GHz measured (dependent register adds on {len(m['per_thread_ghz'])} "
+                         f"cores at once; the OS reports {clock.get('os_reported_ghz') or '?'} GHz)")
+        elif clock.get("note"):
+            lines.append(f"  clock {clock.get('ghz') or '?'} GHz {clock['source']}: {clock['note']}")
+        if any((e["fraction_of_peak"] or 0) > 1 for e in efficiency):
+            lines.append("  (above 100%: that peak is underestimated: the CPU has more units than --fma-units, "
+                         "or the backend uses other instructions, such as AMX tiles)")
     return lines
 
 
