@@ -392,13 +392,15 @@ def cached_onnx_export(checkpoint: Path, height: int, width: int, cache_dir: Pat
     from acnet.export.onnx import OnnxExportOptions, export_onnx
 
     digest = sha256_file(checkpoint)[:16]
-    path = cache_dir / f"{checkpoint.stem}-{digest}-{height}x{width}-dynbatch.onnx"
+    options = OnnxExportOptions(height=height, width=width, dynamic_batch=True, verify=False)
+    graph = "-d2s" if options.rewrite_deconv else ""  # the decoder's graph differs with the deconv rewrite
+    path = cache_dir / f"{checkpoint.stem}-{digest}-{height}x{width}-dynbatch{graph}.onnx"
     if path.is_file():
         log.info("using cached ONNX export %s", path)
         return path
     log.info("exporting %s to %s for onnxruntime", checkpoint, path)
     # Parity is acnet parity's job; the benchmark only needs the graph.
-    export_onnx(checkpoint, path, OnnxExportOptions(height=height, width=width, dynamic_batch=True, verify=False))
+    export_onnx(checkpoint, path, options)
     return path
 
 
