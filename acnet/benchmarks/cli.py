@@ -55,8 +55,9 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--engine", type=click.Path(path_type=Path, dir_okay=False), help="TensorRT engine for the tensorrt backend.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where ONNX exports made for benchmarking are kept (default ~/.cache/acnet/bench).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic frames every backend gets.")
-@click.option("--cpu-clock-ghz", type=float, help="Core clock for the CPU's FP32 peak (default: what the OS reports, often the base clock).")
-@click.option("--fma-units", type=int, default=2, show_default=True, help="Full-width FMA pipes per core, for the FP32 peak.")
+@click.option("--cpu-clock-ghz", type=float, help="Core clock for the CPU's peaks (default: measured with a dependent-add chain; "
+              "without a C compiler, what the OS reports, often the base clock).")
+@click.option("--fma-units", type=int, default=2, show_default=True, help="Full-width FMA (and VNNI) pipes per core, for the peaks.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the full report (all statistics and samples) as JSON.")
 @click.option("--markdown", "markdown_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the table as markdown.")
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path, dir_okay=False), help="Draw latency vs batch and latency distributions (PNG).")
