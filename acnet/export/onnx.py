@@ -62,7 +62,9 @@ class OnnxExportOptions:
     #: Compare with PyTorch in ONNX Runtime and refuse a model that disagrees.
     verify: bool = True
     #: Stride-2 ConvTranspose -> Conv to 4C channels + DepthToSpace (acnet.export.deconv; exact to rounding).
-    rewrite_deconv: bool = True
+    #: Off by default: in ONNX Runtime 1.30 on CPU the DepthToSpace costs what the NCHWc Conv saves
+    #: (benchmarks/results/cpu-resnet50-480x640-deconv.md).
+    rewrite_deconv: bool = False
 
     def __post_init__(self) -> None:
         check_input_size(*(STRIDE if v is None else v for v in (self.height, self.width)))  # None: the checkpoint's
@@ -294,8 +296,9 @@ def check_onnx(proto):
 @click.option("--fp16", is_flag=True, help="FP16 weights and compute, FP32 inputs/outputs (for TensorRT 11).")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Compare with PyTorch in ONNX Runtime.")
-@click.option("--rewrite-deconv/--keep-deconv", default=True, show_default=True,
-              help="Write stride-2 transposed convolutions as Conv + DepthToSpace (exact; faster in ONNX Runtime on CPU).")
+@click.option("--rewrite-deconv/--keep-deconv", default=False, show_default=True,
+              help="Write stride-2 transposed convolutions as Conv + DepthToSpace (exact to rounding; "
+                   "not faster in ONNX Runtime 1.30 on CPU, measured).")
 def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynamic_hw, argmax, fp16, opset, verify,
                  rewrite_deconv):
     """Export CHECKPOINT to ONNX, verified against PyTorch."""
