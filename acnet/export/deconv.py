@@ -29,7 +29,8 @@ sees one node with constant weights.
 Measured, it does not pay in ONNX Runtime 1.30 on CPU, so export leaves it
 off (``--rewrite-deconv`` turns it on): the DepthToSpace, a 6-D transpose,
 costs about as much as the ConvTranspose it replaces (at ACNet-ResNet50
-480x640, 4.7 % against 6.2 % of the kernel time), the kernel-3 phases carry
+480x640, 4.2 % against 5.9 % of the kernel time; whole runs 0.81x-1.02x,
+within the noise of a loaded machine), the kernel-3 phases carry
 16 taps where the transposed convolution has 9, and the NCHWc Convs need
 reorders back to NCHW before it (benchmarks/results/ has the run).
 """

@@ -63,7 +63,7 @@ class OnnxExportOptions:
     verify: bool = True
     #: Stride-2 ConvTranspose -> Conv to 4C channels + DepthToSpace (acnet.export.deconv; exact to rounding).
     #: Off by default: in ONNX Runtime 1.30 on CPU the DepthToSpace costs what the NCHWc Conv saves
-    #: (benchmarks/results/cpu-resnet50-480x640-deconv.md).
+    #: (benchmarks/results/README.md, "ConvTranspose rewrite").
     rewrite_deconv: bool = False
 
     def __post_init__(self) -> None:
