@@ -71,7 +71,7 @@ class BenchConfig:
     #: Where an ONNX model exported for the benchmark is kept between runs.
     cache_dir: Path | None = None
     seed: int = 0
-    #: For the distance from the CPU's FP32 peak; None: the clock the OS reports.
+    #: For the distance from the CPU's peak; None: measured (acnet.benchmarks.clock), else the clock the OS reports.
     cpu_clock_ghz: float | None = None
     fma_units: int = 2
     #: Show progress bars.
@@ -94,6 +94,10 @@ class BenchConfig:
             raise ConfigError("--warmup must be at least 1: the first call is never timed")
         if self.iters < 1:
             raise ConfigError("--iters must be at least 1")
+        if self.cpu_clock_ghz is not None and not 0.1 <= self.cpu_clock_ghz <= 10.0:
+            raise ConfigError(f"--cpu-clock-ghz must be a clock in GHz (0.1 to 10), got {self.cpu_clock_ghz}")
+        if self.fma_units < 1:
+            raise ConfigError(f"--fma-units must be at least 1, got {self.fma_units}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {self.threads}")
         if (self.height is None) != (self.width is None):
@@ -122,6 +126,9 @@ class BenchResult:
     latency_ms: Stats | None = None
     end_to_end_ms: Stats | None = None
     throughput_ips: Stats | None = None
+    #: The network timed inside each end-to-end call, and each call's remainder (see timing.FIGURES).
+    network_ms: Stats | None = None
+    overhead_ms: Stats | None = None
     warmup_s: float | None = None
     #: Raw timed samples (ms), for plots and your own statistics.
     samples_ms: dict = field(default_factory=dict)
@@ -132,10 +139,14 @@ class BenchResult:
 
     @property
     def overhead(self) -> float | None:
-        """Median end-to-end time over median latency, minus 1 (the runtime's own cost)."""
-        if not self.ok:
+        """The runtime's own cost: median per-call overhead over the median network time in the same calls.
+
+        Both come from the same end-to-end calls, so it is never negative
+        (reports written before it was measured per call have none).
+        """
+        if not self.ok or self.overhead_ms is None or self.network_ms is None or self.network_ms.median <= 0:
             return None
-        return self.end_to_end_ms.median / self.latency_ms.median - 1.0
+        return self.overhead_ms.median / self.network_ms.median
 
     def to_dict(self) -> dict:
         d = {"backend": self.backend, "batch": self.batch, "status": self.status, "reason": self.reason,
@@ -158,6 +169,7 @@ class BenchResult:
 
 def result_from_samples(backend: str, batch: int, samples: Samples, details: dict) -> BenchResult:
     ms = 1000.0
+    per_call = len(samples.network) == len(samples.end_to_end) > 0
     return BenchResult(
         backend=backend,
         batch=batch,
@@ -167,11 +179,16 @@ def result_from_samples(backend: str, batch: int, samples: Samples, details: dic
         latency_ms=summarize(samples.latency).scaled(ms),
         end_to_end_ms=summarize(samples.end_to_end).scaled(ms),
         throughput_ips=throughput(batch, samples.end_to_end),
+        network_ms=summarize(samples.network).scaled(ms) if per_call else None,
+        overhead_ms=summarize(samples.overhead).scaled(ms) if per_call else None,
         warmup_s=samples.warmup_s,
         samples_ms={
             "compute_ms": [s * ms for s in samples.compute],
             "latency_ms": [s * ms for s in samples.latency],
             "end_to_end_ms": [s * ms for s in samples.end_to_end],
+            "network_ms": [s * ms for s in samples.network],
+            "overhead_ms": [s * ms for s in samples.overhead],
+            "settle_ms": [s * ms for s in samples.settle_s],
         },
     )
 
@@ -189,6 +206,10 @@ class BenchReport:
     gflops_per_frame: float | None = None
     #: The CPU's FP32 peak (environment.PeakEstimate.to_dict()), when known.
     cpu_peak: dict | None = None
+    #: The peak of each precision ({"fp32"|"bf16"|"fp16"|"int8": PeakEstimate.to_dict() or None}).
+    cpu_peaks: dict | None = None
+    #: The clock the peaks use: {"ghz", "source": "measured" | "given" | "reported by the OS", ...}.
+    cpu_clock: dict | None = None
 
     def result(self, backend: str, batch: int) -> BenchResult | None:
         return next((r for r in self.results if r.backend == backend and r.batch == batch), None)
@@ -210,22 +231,33 @@ class BenchReport:
             })
         return out
 
-    def efficiency(self) -> list[dict]:
-        """Achieved GFLOP/s of FP32 CPU results and their share of the CPU's FP32 peak.
+    def peak_for(self, precision: str) -> dict | None:
+        """The CPU peak a result of ``precision`` is measured against (None when unknown)."""
+        if self.cpu_peaks is not None:
+            return self.cpu_peaks.get(precision)
+        return self.cpu_peak if precision == "fp32" else None  # a report from before per-precision peaks
 
-        bf16 results are left out: BF16 dot-product instructions have a
-        different (higher) peak than the FP32 one computed here.
+    def efficiency(self) -> list[dict]:
+        """Achieved operations per second of CPU results and their share of their precision's peak.
+
+        Operations are the network's 2 x multiply-adds per frame whatever the
+        precision; an FP32 row is compared with the FP32 peak, an INT8 row
+        with the INT8 (VNNI) peak, bf16/fp16 rows with theirs (see
+        ``environment.CpuInfo.peaks``; ``peak_precision`` says which).
         """
         if not self.gflops_per_frame:
             return []
         out = []
         for r in self.results:
-            if not r.ok or str(r.details.get("device", "cpu")) != "cpu" or r.details.get("precision") != "fp32":
+            if not r.ok or str(r.details.get("device", "cpu")) != "cpu":
                 continue
+            precision = str(r.details.get("precision") or "fp32")
+            peak = self.peak_for(precision)
             achieved = self.gflops_per_frame * r.batch / (r.compute_ms.median / 1000.0)
-            peak = self.cpu_peak["gflops"] if self.cpu_peak else None
-            out.append({"backend": r.backend, "batch": r.batch, "gflops_per_s": achieved,
-                        "peak_gflops_per_s": peak, "fraction_of_peak": achieved / peak if peak else None})
+            top = peak["gflops"] if peak else None
+            out.append({"backend": r.backend, "batch": r.batch, "precision": precision, "gflops_per_s": achieved,
+                        "peak_precision": peak.get("precision", "fp32") if peak else None,
+                        "peak_gflops_per_s": top, "fraction_of_peak": achieved / top if top else None})
         return out
 
     def to_dict(self) -> dict:
@@ -239,6 +271,8 @@ class BenchReport:
             "figures": FIGURES,
             "gflops_per_frame": self.gflops_per_frame,
             "cpu_peak": self.cpu_peak,
+            "cpu_peaks": self.cpu_peaks,
+            "cpu_clock": self.cpu_clock,
             "results": [r.to_dict() for r in self.results],
             "speedups": self.speedups(),
             "efficiency": self.efficiency(),
@@ -257,7 +291,8 @@ class BenchReport:
             raise InputError(f"bench report schema {d['schema_version']} is newer than this acnet; upgrade acnet")
         return cls(config=d["config"], model=d["model"], environment=d["environment"],
                    results=tuple(BenchResult.from_dict(r) for r in d["results"]), created=d.get("created", ""),
-                   gflops_per_frame=d.get("gflops_per_frame"), cpu_peak=d.get("cpu_peak"))
+                   gflops_per_frame=d.get("gflops_per_frame"), cpu_peak=d.get("cpu_peak"),
+                   cpu_peaks=d.get("cpu_peaks"), cpu_clock=d.get("cpu_clock"))
 
     def table(self) -> str:
         from acnet.benchmarks.report import bench_table
@@ -365,13 +400,15 @@ def cached_onnx_export(checkpoint: Path, height: int, width: int, cache_dir: Pat
     from acnet.export.onnx import OnnxExportOptions, export_onnx
 
     digest = sha256_file(checkpoint)[:16]
-    path = cache_dir / f"{checkpoint.stem}-{digest}-{height}x{width}-dynbatch.onnx"
+    options = OnnxExportOptions(height=height, width=width, dynamic_batch=True, verify=False)
+    graph = "-d2s" if options.rewrite_deconv else ""  # the decoder's graph differs with the deconv rewrite
+    path = cache_dir / f"{checkpoint.stem}-{digest}-{height}x{width}-dynbatch{graph}.onnx"
     if path.is_file():
         log.info("using cached ONNX export %s", path)
         return path
     log.info("exporting %s to %s for onnxruntime", checkpoint, path)
     # Parity is acnet parity's job; the benchmark only needs the graph.
-    export_onnx(checkpoint, path, OnnxExportOptions(height=height, width=width, dynamic_batch=True, verify=False))
+    export_onnx(checkpoint, path, options)
     return path
 
 
@@ -550,7 +587,8 @@ def run_bench(config: BenchConfig) -> BenchReport:
 
     order = {name: i for i, name in enumerate(backends)}
     results.sort(key=lambda r: (order.get(r.backend, len(order)), r.batch))
-    peak = None if cuda else cpu_info().peak_gflops(config.cpu_clock_ghz, config.fma_units)
+    clock = None if cuda else cpu_clock(config, cache_dir)
+    peaks = None if cuda else cpu_info().peaks(clock["ghz"], config.fma_units)
     model = {
         **art.description,
         "exported_onnx": str(onnx_path) if onnx_path and onnx_path != art.onnx else None,
@@ -566,8 +604,29 @@ def run_bench(config: BenchConfig) -> BenchReport:
         results=tuple(results),
         created=utc_now(),
         gflops_per_frame=gflops,
-        cpu_peak=peak.to_dict() if peak else None,
+        cpu_peak=peaks["fp32"].to_dict() if peaks and peaks["fp32"] else None,
+        cpu_peaks={k: v.to_dict() if v else None for k, v in peaks.items()} if peaks else None,
+        cpu_clock=clock,
     )
+
+
+def cpu_clock(config: BenchConfig, cache_dir: Path) -> dict:
+    """The core clock for the CPU peaks: given, measured, or (failing both) the OS's, said to be a lower bound."""
+    from acnet.benchmarks.clock import ClockUnavailable, measure_clock
+    from acnet.benchmarks.environment import cpu_info
+
+    info = cpu_info()
+    reported = (info.max_mhz or info.nominal_mhz or 0.0) / 1000.0 or None
+    if config.cpu_clock_ghz is not None:
+        return {"ghz": config.cpu_clock_ghz, "source": "given (--cpu-clock-ghz)", "os_reported_ghz": reported}
+    try:
+        measured = measure_clock(cache_dir)
+    except ClockUnavailable as exc:
+        log.info("clock not measured: %s", exc)
+        return {"ghz": reported, "source": "reported by the OS", "os_reported_ghz": reported,
+                "note": f"not measured ({exc}); the OS often reports the base clock, so the peak is a lower bound "
+                        "and the share of peak an upper bound"}
+    return {"ghz": measured.ghz, "source": "measured", "os_reported_ghz": reported, "measurement": measured.to_dict()}
 
 
 def _reason(exc: BaseException) -> str:

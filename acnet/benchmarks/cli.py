@@ -59,8 +59,9 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
               help="AOTInductor package (.pt2) for the aoti or aoti-fp16 backend (default: compiled from the checkpoint).")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where ONNX exports, engines and packages made for benchmarking are kept (default ~/.cache/acnet/bench).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic frames every backend gets.")
-@click.option("--cpu-clock-ghz", type=FiniteFloat(min=0.0, min_open=True), help="Core clock for the CPU's FP32 peak (default: what the OS reports, often the base clock).")
-@click.option("--fma-units", type=POSITIVE, default=2, show_default=True, help="Full-width FMA pipes per core, for the FP32 peak.")
+@click.option("--cpu-clock-ghz", type=FiniteFloat(min=0.0, min_open=True), help="Core clock for the CPU's peaks (default: measured with a dependent-add chain; "
+              "without a C compiler, what the OS reports, often the base clock).")
+@click.option("--fma-units", type=POSITIVE, default=2, show_default=True, help="Full-width FMA (and VNNI) pipes per core, for the peaks.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the full report (all statistics and samples) as JSON.")
 @click.option("--markdown", "markdown_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the table as markdown.")
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path, dir_okay=False), help="Draw latency vs batch and latency distributions (PNG).")

@@ -7,6 +7,7 @@ machine still says plainly that there was no GPU and no TensorRT.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import os
@@ -20,10 +21,14 @@ from pathlib import Path
 
 #: SIMD extensions that matter for FP32 throughput, widest first:
 #: (cpuinfo flag, name, FP32 lanes per FMA instruction).
-SIMD_LEVELS = (("avx512f", "AVX-512", 16), ("avx2", "AVX2", 8), ("avx", "AVX", 8), ("sse2", "SSE2", 4))
+SIMD_LEVELS = (("avx512f", "AVX-512", 16), ("avx2", "AVX2", 8), ("avx", "AVX", 8), ("sse2", "SSE2", 4),
+               ("asimd", "NEON", 4))
 #: Flags worth recording for inference performance.
-INTERESTING_FLAGS = ("fma", "avx", "avx2", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
-                     "amx_bf16", "amx_tile", "f16c", "neon", "asimd", "sve")
+INTERESTING_FLAGS = ("fma", "avx", "avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                     "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile", "f16c", "neon", "asimd", "asimddp",
+                     "asimdhp", "sve")
+#: Precisions a benchmark row can have, each with its own peak (see :meth:`CpuInfo.peaks`).
+PEAK_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,60 @@ class CpuInfo:
         )
         return PeakEstimate(gflops, formula, clock, cores, fma_units, lanes)
 
+    def peaks(self, clock_ghz: float | None = None, fma_units: int = 2, cores: int | None = None) -> dict:
+        """The peak each precision's arithmetic can reach: ``{precision: PeakEstimate or None}``.
+
+        - fp32: :meth:`peak_gflops`.
+        - int8: VNNI's ``vpdpbusd`` (AVX-512 or AVX-VNNI) and arm64's ``sdot`` do
+          4 int8 multiply-adds per 32-bit lane per instruction, so 4x the FP32
+          lanes, on the same pipes as the FMAs; None without them.
+        - bf16: AVX512-BF16's ``vdpbf16ps`` does 2 bf16 multiply-adds per 32-bit
+          lane (2x FP32); without it bf16 is computed in FP32 and the FP32 peak applies.
+        - fp16: AVX512-FP16 (32 half lanes per 512-bit FMA) and arm64's FP16
+          arithmetic double the FP32 lanes; without them an FP16 model is
+          computed in FP32 and the FP32 peak applies.
+
+        AMX tiles (``amx_int8``/``amx_bf16``), which oneDNN and ONNX Runtime use
+        where present, are far faster than these vector peaks; a note says so.
+        """
+        fp32 = self.peak_gflops(clock_ghz, fma_units, cores)
+        if fp32 is None:
+            return {p: None for p in PEAK_PRECISIONS}
+        flags = set(self.flags)
+        name, lanes = self.simd
+
+        def vector(precision: str, lanes32: int, per_lane: int, what: str, unit: str = "GFLOP/s",
+                   note: str = "") -> PeakEstimate:
+            ops = fp32.cores * fp32.clock_ghz * fp32.fma_units * lanes32 * per_lane * 2
+            formula = (f"{fp32.cores} cores x {fp32.clock_ghz:.2f} GHz x {fp32.fma_units} units x {lanes32} 32-bit "
+                       f"lanes x {what} x 2 ops per multiply-add = {ops:.0f} {unit}")
+            return PeakEstimate(ops, formula, fp32.clock_ghz, fp32.cores, fp32.fma_units, lanes32, precision, unit, note)
+
+        out: dict = {"fp32": fp32}
+        amx = "AMX tiles ({}), which oneDNN and ONNX Runtime use where present, are far faster: no bound for them"
+        if "avx512_vnni" in flags and lanes == 16:
+            out["int8"] = vector("int8", 16, 4, "4 int8 multiply-adds per lane (AVX-512 VNNI vpdpbusd)", "GOP/s")
+        elif "avx_vnni" in flags and lanes >= 8:
+            out["int8"] = vector("int8", 8, 4, "4 int8 multiply-adds per lane (AVX-VNNI vpdpbusd, 256-bit)", "GOP/s")
+        elif "asimddp" in flags and name == "NEON":
+            out["int8"] = vector("int8", 4, 4, "4 int8 multiply-adds per lane (NEON sdot)", "GOP/s")
+        else:
+            out["int8"] = None  # no int8 dot-product instruction: no single rate to quote
+        if out["int8"] is not None and "amx_int8" in flags:
+            out["int8"] = dataclasses.replace(out["int8"], note=amx.format("amx_int8"))
+        if "avx512_bf16" in flags and lanes == 16:
+            out["bf16"] = vector("bf16", 16, 2, "2 bf16 multiply-adds per lane (AVX512-BF16 vdpbf16ps)",
+                                 note=amx.format("amx_bf16") if "amx_bf16" in flags else "")
+        else:
+            out["bf16"] = fp32.relabel("bf16", "no BF16 dot-product instructions: bf16 is computed in FP32, FP32 peak")
+        if "avx512_fp16" in flags and lanes == 16:
+            out["fp16"] = vector("fp16", 16, 2, "2 FP16 lanes per 32-bit lane (AVX512-FP16)")
+        elif "asimdhp" in flags and name == "NEON":
+            out["fp16"] = vector("fp16", 4, 2, "2 FP16 lanes per 32-bit lane (NEON FP16)")
+        else:
+            out["fp16"] = fp32.relabel("fp16", "no FP16 arithmetic: an FP16 model is computed in FP32, FP32 peak")
+        return out
+
     def to_dict(self) -> dict:
         name, lanes = self.simd
         return {
@@ -105,16 +164,26 @@ class CpuInfo:
 
 @dataclass(frozen=True)
 class PeakEstimate:
+    """A theoretical peak: ``gflops`` giga-operations per second (``unit``), and how it was computed."""
+
     gflops: float
     formula: str
     clock_ghz: float
     cores: int
     fma_units: int
     lanes: int
+    precision: str = "fp32"
+    unit: str = "GFLOP/s"
+    note: str = ""
+
+    def relabel(self, precision: str, note: str) -> "PeakEstimate":
+        """The same peak, used for another precision (which runs at this one's rate)."""
+        return dataclasses.replace(self, precision=precision, note=note)
 
     def to_dict(self) -> dict:
         return {"gflops": self.gflops, "formula": self.formula, "clock_ghz": self.clock_ghz, "cores": self.cores,
-                "fma_units": self.fma_units, "fp32_lanes": self.lanes}
+                "fma_units": self.fma_units, "fp32_lanes": self.lanes, "precision": self.precision,
+                "unit": self.unit, "note": self.note}
 
 
 def cpu_info(cpuinfo_text: str | None = None) -> CpuInfo:

@@ -33,7 +33,7 @@ def bench_rows(report) -> tuple[list[str], list[list[str]], list[str]]:
     header = ["backend", "precision", "batch", "compute ms", "latency ms", "p90", "p99", "end-to-end ms",
               "overhead", "images/s", "speed-up"]
     if efficiency:
-        header.append("% FP32 peak")
+        header.append("% peak")
     rows = []
     for r in report.results:
         if not r.ok:
@@ -48,7 +48,7 @@ def bench_rows(report) -> tuple[list[str], list[list[str]], list[str]]:
             _ms(r.latency_ms.p90),
             _ms(r.latency_ms.p99),
             _ms(r.end_to_end_ms.median),
-            f"{100 * r.overhead:+.1f}%",
+            _overhead(r),
             f"{r.throughput_ips.median:.2f}",
             f"{s['latency']:.2f}x" if s else ("1.00x" if r.backend == "torch" else "-"),
         ]
@@ -57,6 +57,13 @@ def bench_rows(report) -> tuple[list[str], list[list[str]], list[str]]:
             row.append(f"{100 * e['fraction_of_peak']:.0f}%" if e and e["fraction_of_peak"] else "-")
         rows.append(row)
     return header, rows, not_measured(report.results)
+
+
+def _overhead(result) -> str:
+    """Median per-call overhead in ms and as a share of the network time of the same calls."""
+    if result.overhead_ms is None or result.overhead is None:
+        return "-"
+    return f"{_ms(result.overhead_ms.median)} ms ({100 * result.overhead:.1f}%)"
 
 
 def not_measured(results) -> list[str]:
@@ -89,14 +96,30 @@ def bench_legend(report) -> list[str]:
         "compute: the network alone (CUDA events on GPU; wall clock on CPU)",
         "latency: host arrays in -> host logits out (adds H2D and D2H copies on GPU); p90/p99 are of latency",
         "end-to-end: raw frames -> class ids through the runtime (preprocess, network, resize, argmax)",
-        "overhead: end-to-end / latency - 1; speed-up: torch FP32 eager latency / this latency (same run)",
+        "overhead: per end-to-end call, its time minus the network's time inside it (median; % of the network's median)",
+        "speed-up: torch FP32 eager latency / this latency (same run)",
     ]
-    if report.gflops_per_frame and report.cpu_peak:
-        lines.append(f"% FP32 peak: {report.gflops_per_frame:.1f} GFLOPs per frame x batch / compute, "
-                     f"against {report.cpu_peak['formula']}")
-        if any((e["fraction_of_peak"] or 0) > 1 for e in report.efficiency()):
-            lines.append(f"  (above 100%: the peak is underestimated; the real clock is above {report.cpu_peak['clock_ghz']:.2f} GHz "
-                         "(VMs report the base clock) or the CPU has more FMA units: pass --cpu-clock-ghz / --fma-units)")
+    efficiency = report.efficiency()
+    if report.gflops_per_frame and efficiency:
+        lines.append(f"% peak: {report.gflops_per_frame:.1f} G operations (2 x multiply-adds) per frame x batch / "
+                     "compute, against the peak of the row's precision:")
+        for precision in dict.fromkeys(e["precision"] for e in efficiency):
+            peak = report.peak_for(precision)
+            if peak is None:
+                lines.append(f"  {precision}: no peak known for this CPU (no {precision} dot-product instructions)")
+                continue
+            note = f" ({peak['note']})" if peak.get("note") else ""
+            lines.append(f"  {precision}: {peak['formula']}{note}")
+        clock = report.cpu_clock or {}
+        if clock.get("source") == "measured":
+            m = clock["measurement"]
+            lines.append(f"  clock {clock['ghz']:.2f} GHz measured (dependent register adds on {len(m['per_thread_ghz'])} "
+                         f"cores at once; the OS reports {clock.get('os_reported_ghz') or '?'} GHz)")
+        elif clock.get("note"):
+            lines.append(f"  clock {clock.get('ghz') or '?'} GHz {clock['source']}: {clock['note']}")
+        if any((e["fraction_of_peak"] or 0) > 1 for e in efficiency):
+            lines.append("  (above 100%: that peak is underestimated: the CPU has more units than --fma-units, "
+                         "or the backend uses other instructions, such as AMX tiles)")
     return lines
 
 

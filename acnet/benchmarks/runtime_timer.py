@@ -6,7 +6,8 @@ application would, and times two things on it:
 - the raw backend (``segmenter.backend.run``): normalised host arrays in,
   host logits out; that is the *latency* figure;
 - ``segmenter.segment_batch``: raw frames in, class-id maps out; that is the
-  *end-to-end* figure, the runtime's preprocessing and postprocessing included.
+  *end-to-end* figure, the runtime's preprocessing and postprocessing included,
+  with the backend's run timed inside it for the per-call overhead.
 
 *Compute* is the network alone: on CPU the same call as latency (there is no
 copy to leave out); with ONNX Runtime on CUDA a run on inputs and output
@@ -21,9 +22,7 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
-
-from acnet.benchmarks.timing import Call, Frames, Skip
+from acnet.benchmarks.timing import Call, Frames, Skip, TimedBackend
 from acnet.errors import BackendUnavailableError
 
 log = logging.getLogger(__name__)
@@ -80,10 +79,13 @@ class RuntimeTimer:
                 raise Skip("TensorRT engines run on a CUDA device (--device cuda)")
             kwargs.update(backend="tensorrt")
         try:
-            self.segmenter = Segmenter(path, device=device, **kwargs)
+            opened = Segmenter(path, device=device, **kwargs)
         except BackendUnavailableError as exc:
             raise Skip(str(exc)) from None
-        self.backend = self.segmenter.backend
+        self.backend = opened.backend
+        # The same backend, its run timed inside each end-to-end call.
+        self._network = TimedBackend(self.backend)
+        self.segmenter = Segmenter.from_backend(self._network, batch_size, input_size)
         self.info = self.segmenter.info
         self._bound = None
         self._events = None
@@ -146,8 +148,10 @@ class RuntimeTimer:
         # TensorRT: the device buffers still hold this batch from the call above.
         return Call(self._events.time_engine(self.backend), latency, out)
 
-    def end_to_end(self, frames: Frames) -> list[np.ndarray]:
-        return self.segmenter.segment_batch(zip(frames.rgb, frames.depth))
+    def end_to_end(self, frames: Frames) -> float:
+        self._network.take()
+        self.segmenter.segment_batch(zip(frames.rgb, frames.depth))
+        return self._network.take()
 
     def close(self) -> None:
         self._bound = None

@@ -63,6 +63,10 @@ class OnnxExportOptions:
     opset: int = DEFAULT_OPSET
     #: Compare with PyTorch in ONNX Runtime and refuse a model that disagrees.
     verify: bool = True
+    #: Stride-2 ConvTranspose -> Conv to 4C channels + DepthToSpace (acnet.export.deconv; exact to rounding).
+    #: Off by default: in ONNX Runtime 1.30 on CPU the DepthToSpace costs what the NCHWc Conv saves
+    #: (benchmarks/results/README.md, "ConvTranspose rewrite").
+    rewrite_deconv: bool = False
 
     def __post_init__(self) -> None:
         check_input_size(*(STRIDE if v is None else v for v in (self.height, self.width)))  # None: the checkpoint's
@@ -224,6 +228,10 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
 
     log.info("exporting %s (%s, %d classes) at %dx%d", Path(checkpoint).name, ckpt.model_config.backbone, info.num_classes, height, width)
     proto = trace_to_onnx(model, height, width, options)
+    if options.rewrite_deconv:
+        from acnet.export.deconv import rewrite_transposed_convs
+
+        log.info("rewrote %d transposed convolutions as Conv + DepthToSpace", rewrite_transposed_convs(proto))
     if options.fp16:
         from acnet.export.fp16 import convert_to_fp16
 
@@ -290,7 +298,11 @@ def check_onnx(proto):
 @click.option("--fp16", is_flag=True, help="FP16 weights and compute, FP32 inputs/outputs (for TensorRT 11).")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Compare with PyTorch in ONNX Runtime.")
-def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynamic_hw, argmax, fp16, opset, verify):
+@click.option("--rewrite-deconv/--keep-deconv", default=False, show_default=True,
+              help="Write stride-2 transposed convolutions as Conv + DepthToSpace (exact to rounding; "
+                   "not faster in ONNX Runtime 1.30 on CPU, measured).")
+def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynamic_hw, argmax, fp16, opset, verify,
+                 rewrite_deconv):
     """Export CHECKPOINT to ONNX, verified against PyTorch."""
     if batch is not None and dynamic_batch:
         raise ConfigError("give either --batch or --dynamic-batch, not both")
@@ -304,6 +316,7 @@ def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynami
         fp16=fp16,
         opset=opset,
         verify=verify,
+        rewrite_deconv=rewrite_deconv,
     )
     report = export_onnx(checkpoint, output, options)
     click.echo(report.summary())

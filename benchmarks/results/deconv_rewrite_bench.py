@@ -1,0 +1,95 @@
+"""Eager PyTorch FP32 against ONNX Runtime with and without the ConvTranspose rewrite, in one run.
+
+    python benchmarks/results/deconv_rewrite_bench.py CKPT REWRITTEN.onnx KEPT.onnx OUT.json \
+        [--markdown OUT.md] [--iters 5] [--warmup 2] [--threads 2]
+
+``REWRITTEN.onnx`` is ``acnet export onnx CKPT -o REWRITTEN.onnx`` (the default,
+Conv + DepthToSpace), ``KEPT.onnx`` the same with ``--keep-deconv``. The three
+are timed round-robin by ``acnet bench``'s own timers and loop (same frames,
+same settle between backends, per-call overhead), and written as an
+``acnet bench`` report: the ONNX Runtime row with ConvTranspose kept is named
+``onnxruntime-convtranspose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from acnet.benchmarks.bench import (
+    Artefacts,
+    BenchReport,
+    _frames,
+    _load_torch_model,
+    cpu_clock,
+    default_cache_dir,
+    result_from_samples,
+    utc_now,
+)
+from acnet.benchmarks.environment import collect_environment, cpu_info, load_average
+from acnet.benchmarks.report import bench_markdown
+from acnet.benchmarks.runtime_timer import RuntimeTimer
+from acnet.benchmarks.timing import make_frames, measure_all
+from acnet.benchmarks.torch_timer import TorchTimer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("rewritten", type=Path)
+    parser.add_argument("kept", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    load_at_start = load_average()
+    model, info, gflops = _load_torch_model(Artefacts(checkpoint=args.checkpoint), None, None)
+    h, w = info.input_height, info.input_width
+    timers = [TorchTimer("torch", model, info, "cpu", args.threads),
+              RuntimeTimer("onnxruntime", args.rewritten, "cpu", args.threads, 1),
+              RuntimeTimer("onnxruntime", args.kept, "cpu", args.threads, 1)]
+    timers[2].name = "onnxruntime-convtranspose"  # the CPU provider under another row name
+    raw, pre = _frames(info, h, w, 1, 0)
+    frames = make_frames([r for r, _ in raw], [d for _, d in raw], pre)
+    details = {}
+    for t in timers:
+        t.prepare(frames)
+        details[t.name] = t.details()
+    measured = measure_all(timers, frames, args.warmup, args.iters)
+    results = tuple(result_from_samples(t.name, 1, measured[t.name], details[t.name]) for t in timers)
+    for t in timers:
+        t.close()
+    clock = cpu_clock(_Config(), default_cache_dir())
+    peaks = cpu_info().peaks(clock["ghz"], 2)
+    report = BenchReport(
+        config={"device": "cpu", "iters": args.iters, "warmup": args.warmup, "threads": args.threads,
+                "command": "benchmarks/results/deconv_rewrite_bench.py"},
+        model={"checkpoint": str(args.checkpoint), "onnx": str(args.rewritten), "onnx_convtranspose": str(args.kept),
+               "height": h, "width": w, "description": f"ACNet {info.backbone}, {info.num_classes} classes, {h}x{w}"},
+        environment=collect_environment(load_at_start),
+        results=results,
+        created=utc_now(),
+        gflops_per_frame=gflops,
+        cpu_peak=peaks["fp32"].to_dict() if peaks["fp32"] else None,
+        cpu_peaks={k: v.to_dict() if v else None for k, v in peaks.items()},
+        cpu_clock=clock,
+    )
+    args.out.write_text(report.to_json())
+    if args.markdown:
+        args.markdown.write_text(bench_markdown(report))
+    print(report.table())
+    rewritten, kept = report.result("onnxruntime", 1), report.result("onnxruntime-convtranspose", 1)
+    print(f"rewrite: {kept.compute_ms.median / rewritten.compute_ms.median:.3f}x ConvTranspose kept (medians, same run)")
+
+
+class _Config:
+    """What cpu_clock reads from a BenchConfig: nothing given, so the clock is measured."""
+
+    cpu_clock_ghz = None
+
+
+if __name__ == "__main__":
+    main()
