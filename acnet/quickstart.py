@@ -78,7 +78,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    total = 6
+    total = 7
     summary: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
     started = time.perf_counter()
 
@@ -170,6 +170,10 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     atomic_write_text(out / "bench.json", bench.to_json())
     summary["bench"] = {"json": str(out / "bench.json"), "speedups": bench.speedups()}
 
+    # 7. INT8 -------------------------------------------------------------------------
+    _step(7, total, "INT8 for ONNX Runtime on this CPU: calibrate, verify, check parity, benchmark against FP32")
+    summary["int8"] = _int8_step(config, out, checkpoint, onnx_path, train_spec, test_spec)
+
     summary["seconds"] = round(time.perf_counter() - started, 1)
     atomic_write_text(out / "quickstart.json", json.dumps(summary, indent=2, default=str) + "\n")
     click.secho("\nsummary", bold=True)
@@ -179,6 +183,41 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     click.echo(f"  everything is in {out}/ (quickstart.json, parity.json, bench.json, infer/, eval_vis/); "
                f"{summary['seconds']:.0f} s in all")
     return summary
+
+
+def _int8_step(config: QuickstartConfig, out: Path, checkpoint: Path, onnx_path: Path, train_spec: str,
+               test_spec: str) -> dict:
+    """Export INT8 calibrated on training scenes, check parity on test scenes, bench it beside FP32."""
+    from acnet._io import atomic_write_text
+    from acnet.benchmarks.bench import BenchConfig, run_bench
+    from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
+    from acnet.export.int8 import Int8Options
+    from acnet.export.onnx import OnnxExportOptions, export_onnx
+
+    int8_path = out / "acnet_int8.onnx"
+    frames = 32
+    report = export_onnx(checkpoint, int8_path, OnnxExportOptions(int8=Int8Options(calib_data=train_spec, calib_frames=frames)),
+                         progress=config.progress)
+    click.echo(report.summary())
+    click.echo(f"  again: acnet export onnx {checkpoint} -o {int8_path} --int8 --calib-data '{train_spec}' --calib-frames {frames}")
+    parity = run_parity(ParityConfig(checkpoint=checkpoint, data=test_spec,
+                                     candidates=(Candidate("onnx-int8", int8_path, "onnxruntime"),),
+                                     threads=config.threads, progress=config.progress))
+    click.echo(parity.table())
+    atomic_write_text(out / "parity_int8.json", parity.to_json())
+    bench = run_bench(BenchConfig(model=onnx_path, int8_onnx=int8_path, backends=("onnxruntime", "onnxruntime-int8"),
+                                  batches=(1,), warmup=3, iters=config.bench_iters, device="cpu", threads=config.threads,
+                                  progress=config.progress))
+    click.echo(bench.table())
+    atomic_write_text(out / "bench_int8.json", bench.to_json())
+    fp32, int8 = bench.result("onnxruntime", 1), bench.result("onnxruntime-int8", 1)
+    speedup = fp32.latency_ms.median / int8.latency_ms.median if fp32 and int8 and fp32.ok and int8.ok else None
+    if speedup:
+        click.echo(f"INT8 runs {speedup:.2f}x FP32 ONNX Runtime here; the file is "
+                   f"{100 * int8_path.stat().st_size / onnx_path.stat().st_size:.0f}% of the FP32 one")
+    return {"path": str(int8_path), "agreement": report.agreement, "parity_passed": parity.passed,
+            "parity_json": str(out / "parity_int8.json"), "bench_json": str(out / "bench_int8.json"),
+            "speedup_vs_fp32_onnxruntime": speedup}
 
 
 def _constant_guess_miou(confusion) -> float:

@@ -28,7 +28,8 @@ SCHEMA = "acnet.bench"
 SCHEMA_VERSION = 1
 
 TORCH_BACKENDS = ("torch", "torch-fp16", "torch-bf16", "torch-compile", "torch-fp16-compile", "torch-bf16-compile")
-RUNTIME_BACKENDS = ("onnxruntime", "onnxruntime-trt", "tensorrt")
+#: ``onnxruntime-int8`` is ONNX Runtime on the INT8 model given with ``--int8-onnx``, on its own row.
+RUNTIME_BACKENDS = ("onnxruntime", "onnxruntime-int8", "onnxruntime-trt", "tensorrt")
 BACKENDS = TORCH_BACKENDS + RUNTIME_BACKENDS
 #: What runs when no --backend is given.
 DEFAULT_BACKENDS = {
@@ -49,6 +50,8 @@ class BenchConfig:
     checkpoint: Path | None = None
     onnx: Path | None = None
     engine: Path | None = None
+    #: An INT8 ONNX model of the same network, for the ``onnxruntime-int8`` backend.
+    int8_onnx: Path | None = None
     #: Backend names (see ``BACKENDS``); empty: the defaults for the device.
     backends: tuple[str, ...] = ()
     batches: tuple[int, ...] = (1,)
@@ -74,7 +77,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
-        for name in ("checkpoint", "onnx", "engine", "cache_dir"):
+        for name in ("checkpoint", "onnx", "engine", "int8_onnx", "cache_dir"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
@@ -275,11 +278,12 @@ class Artefacts:
     checkpoint: Path | None = None
     onnx: Path | None = None
     engine: Path | None = None
+    int8_onnx: Path | None = None
 
     @property
     def description(self) -> dict:
         return {k: (str(v) if v else None) for k, v in (("checkpoint", self.checkpoint), ("onnx", self.onnx),
-                                                       ("engine", self.engine))}
+                                                       ("engine", self.engine), ("int8_onnx", self.int8_onnx))}
 
 
 def classify(path: Path) -> str:
@@ -293,7 +297,7 @@ def classify(path: Path) -> str:
 
 def resolve_artefacts(config: BenchConfig) -> Artefacts:
     """Which checkpoint / ONNX / engine to use; raises for missing files."""
-    found = {"checkpoint": config.checkpoint, "onnx": config.onnx, "engine": config.engine}
+    found = {"checkpoint": config.checkpoint, "onnx": config.onnx, "engine": config.engine, "int8_onnx": config.int8_onnx}
     kind = classify(config.model)
     if found[kind] is not None and Path(found[kind]) != config.model:
         raise ConfigError(f"two {kind} files given: {config.model} and {found[kind]}")
@@ -303,8 +307,8 @@ def resolve_artefacts(config: BenchConfig) -> Artefacts:
             from acnet.errors import CheckpointError, ModelFileError
 
             error = CheckpointError if kind_name == "checkpoint" else ModelFileError
-            raise error(f"{kind_name} {path} not found")
-    return Artefacts(checkpoint=found["checkpoint"], onnx=found["onnx"], engine=found["engine"])
+            raise error(f"{kind_name.replace('_', ' ')} {path} not found")
+    return Artefacts(checkpoint=found["checkpoint"], onnx=found["onnx"], engine=found["engine"], int8_onnx=found["int8_onnx"])
 
 
 def default_cache_dir() -> Path:
@@ -414,6 +418,8 @@ def run_bench(config: BenchConfig) -> BenchReport:
     backends = config.backends or DEFAULT_BACKENDS["cuda" if cuda else "cpu"]
     if not config.backends and art.engine is not None and "tensorrt" not in backends:
         backends = (*backends, "tensorrt")  # an engine was given: measure it, or say why not
+    if not config.backends and art.int8_onnx is not None:
+        backends = (*backends, "onnxruntime-int8")
     results: list[BenchResult] = []
     height, width = config.height, config.width
 
@@ -430,7 +436,7 @@ def run_bench(config: BenchConfig) -> BenchReport:
     cache_dir = config.cache_dir or default_cache_dir()
     build_engine = "tensorrt" in backends and art.engine is None and cuda
     onnx_path, onnx_skip = art.onnx, None
-    if (build_engine or any(b.startswith("onnxruntime") for b in backends)) and onnx_path is None:
+    if (build_engine or any(b in ("onnxruntime", "onnxruntime-trt") for b in backends)) and onnx_path is None:
         if art.checkpoint is not None and torch_model is not None:
             onnx_path = cached_onnx_export(art.checkpoint, height, width, cache_dir)
         else:
@@ -457,7 +463,11 @@ def run_bench(config: BenchConfig) -> BenchReport:
 
                 timers.append((name, lambda n=name: TorchTimer(n, torch_model, info, device, config.threads)))
                 continue
-            if name.startswith("onnxruntime"):
+            if name == "onnxruntime-int8":
+                if art.int8_onnx is None:
+                    raise Skip("no INT8 model: give one with --int8-onnx M.onnx (acnet export onnx --int8)")
+                path = art.int8_onnx
+            elif name.startswith("onnxruntime"):
                 if onnx_skip:
                     raise Skip(onnx_skip)
                 path = onnx_path
