@@ -3,7 +3,9 @@
 It trains a small ACNet on procedurally generated RGB-D rooms, evaluates it,
 exports it to ONNX (FP32 and FP16), segments a few frames with the torch-free
 runtime through ``acnet infer``, checks parity of both exports against
-PyTorch and benchmarks PyTorch against ONNX Runtime. No GPU, download or data
+PyTorch and benchmarks PyTorch against ONNX Runtime, then quantizes to INT8
+(calibrated on training scenes), checks its parity and benchmarks it against
+FP32 ONNX Runtime. No GPU, download or data
 set is needed; everything lands in one folder with a ``quickstart.json``
 summary, so each step can be repeated by hand with the command it prints.
 """

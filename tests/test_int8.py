@@ -27,12 +27,17 @@ def ckpt(tmp_path_factory, tiny_config):
     return trained_looking_checkpoint(tmp_path_factory.mktemp("int8") / "tiny.pt", tiny_config, (64, 96), seed=3)
 
 
+#: Export gate for the random tiny network: its flat logits make INT8 agree ~96 % with FP32
+#: (trained models: see benchmarks/results); a calibration on frames of zeros falls far below.
+GATE = 0.9
+
+
 def _export(ckpt, path, target, verify=False, calib=CALIB, exclude=()):
     from acnet.export.int8 import Int8Options
     from acnet.export.onnx import OnnxExportOptions, export_onnx
 
-    options = OnnxExportOptions(int8=Int8Options(calib_data=calib, calib_frames=4, target=target, exclude=exclude),
-                                verify=verify)
+    options = OnnxExportOptions(int8=Int8Options(calib_data=calib, calib_frames=4, target=target, exclude=exclude,
+                                                 min_agreement=GATE), verify=verify)
     return export_onnx(ckpt, path, options)
 
 
@@ -72,7 +77,9 @@ def test_cpu_target_uint8_activations_int8_per_channel_weights(cpu_model):
     weight_dqs = [d for d in _qdq(model, "DequantizeLinear") if inits.get(d.input[0]) is not None
                   and inits[d.input[0]].dtype == np.int8 and inits[d.input[0]].ndim == 4]
     assert len(weight_dqs) >= 100
-    assert all(inits[d.input[1]].size == inits[d.input[0]].shape[0] for d in weight_dqs)
+    for d in weight_dqs:  # per channel: one scale per output channel (axis 0 for Conv, 1 for ConvTranspose)
+        axis = next((a.i for a in d.attribute if a.name == "axis"), 1)
+        assert inits[d.input[1]].size == inits[d.input[0]].shape[axis] > 1, d.name
     assert all(not inits[d.input[2]].any() for d in weight_dqs)  # symmetric weights
     # What the metadata says, and the parts kept in floating point.
     from acnet.export.graph import read_metadata

@@ -37,6 +37,7 @@ import numpy as np
 import onnx
 
 from acnet.errors import ConfigError, ModelFileError
+from acnet.export.verify import MIN_AGREEMENT
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ DEFAULT_SPLIT = "train"
 #: agreement per FLOP in the per-stage measurement, for 0.1 % of the work.
 DEFAULT_EXCLUDE: tuple[str, ...] = ("decoder.final_deconv",)
 
+#: Export verification gate (share of pixels agreeing with PyTorch FP32); see the README's INT8 section.
+DEFAULT_MIN_AGREEMENT = MIN_AGREEMENT["int8"]
+
 #: Weighted operators; TensorRT quantizes their inputs.
 _WEIGHTED = ("Conv", "ConvTranspose")
 
@@ -74,6 +78,8 @@ class Int8Options:
     exclude: tuple[str, ...] = ()
     #: Keep :data:`DEFAULT_EXCLUDE` in floating point too.
     default_exclude: bool = True
+    #: Least argmax agreement with PyTorch for export verification to pass.
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "exclude", tuple(self.exclude))
@@ -83,6 +89,8 @@ class Int8Options:
             raise ConfigError(f"--calib-frames must be a positive integer, got {self.calib_frames!r}")
         if self.target not in TARGETS:
             raise ConfigError(f"--int8-target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise ConfigError(f"--int8-agreement must be a percentage in [0, 100], got {100 * self.min_agreement:g}")
         if self.method not in METHODS:
             raise ConfigError(f"--calib-method must be one of {', '.join(METHODS)}, got {self.method!r}")
 

@@ -25,7 +25,8 @@ import numpy as np
 import acnet
 from acnet._io import atomic_write_bytes, check_writable
 from acnet.errors import ConfigError, ModelFileError, ParityError
-from acnet.export.int8 import DEFAULT_EXCLUDE, DEFAULT_FRAMES, DEFAULT_METHOD, METHODS, TARGETS, Int8Options
+from acnet.export.int8 import (DEFAULT_EXCLUDE, DEFAULT_FRAMES, DEFAULT_METHOD, DEFAULT_MIN_AGREEMENT, METHODS, TARGETS,
+                               Int8Options)
 from acnet.export.verify import Verification
 from acnet.runtime.metadata import ModelInfo
 from acnet.training.config import STRIDE, check_input_size
@@ -269,7 +270,8 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     if options.verify:
         check = g.with_outputs(proto, ["logits"]).SerializeToString() if options.argmax else data
         batch = 2 if options.dynamic_batch else options.batch
-        verification = v.verify_onnx(check, model, info, height, width, batch, fp32_model=fp32_proto)
+        verification = v.verify_onnx(check, model, info, height, width, batch, fp32_model=fp32_proto,
+                                     min_agreement=None if options.int8 is None else options.int8.min_agreement)
         if not verification.passed:
             where = ""
             if verification.stages:  # what a user needs to see which part to keep in floating point
@@ -327,10 +329,12 @@ def check_onnx(proto):
 @click.option("--int8-exclude", "int8_exclude", multiple=True, metavar="NAME",
               help=f"INT8: keep this module (e.g. decoder.deconv4, acm_rgb) in floating point (repeatable; "
                    f"always kept: {', '.join(DEFAULT_EXCLUDE)}).")
+@click.option("--int8-agreement", type=float, default=100 * DEFAULT_MIN_AGREEMENT, show_default=True,
+              help="INT8: least per-pixel agreement (%) with PyTorch for the export to pass verification.")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Compare with PyTorch in ONNX Runtime.")
 def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynamic_hw, argmax, fp16, int8, calib_data,
-                 calib_frames, calib_method, int8_target, int8_exclude, opset, verify):
+                 calib_frames, calib_method, int8_target, int8_exclude, int8_agreement, opset, verify):
     """Export CHECKPOINT to ONNX, verified against PyTorch."""
     if batch is not None and dynamic_batch:
         raise ConfigError("give either --batch or --dynamic-batch, not both")
@@ -341,7 +345,7 @@ def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynami
         if calib_data is None:
             raise ConfigError("--int8 needs calibration frames: --calib-data SPEC (e.g. folder:DIR or synthetic:64)")
         int8_options = Int8Options(calib_data=calib_data, calib_frames=calib_frames, target=int8_target,
-                                   method=calib_method, exclude=int8_exclude)
+                                   method=calib_method, exclude=int8_exclude, min_agreement=int8_agreement / 100)
     elif calib_data is not None or int8_exclude:
         raise ConfigError("--calib-data and --int8-exclude only apply with --int8")
     options = OnnxExportOptions(

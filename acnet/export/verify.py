@@ -193,6 +193,7 @@ def verify_onnx(
     batch: int = 1,
     logits_name: str = "logits",
     fp32_model=None,
+    min_agreement: float | None = None,
 ) -> Verification:
     """Run ``model_bytes`` in ONNX Runtime and ``torch_model`` (FP32, CPU) on the same frame.
 
@@ -214,8 +215,9 @@ def verify_onnx(
         with torch.inference_mode():
             references.append(torch_model(torch.from_numpy(feed["rgb"]), torch.from_numpy(feed["depth"])).float().numpy())
         candidates.append(run_onnx(model_bytes, feed, [logits_name])[0])
-    result = compare_logits(np.concatenate(references), np.concatenate(candidates),
-                            MIN_AGREEMENT.get(info.precision, MIN_AGREEMENT["fp32"]))
+    if min_agreement is None:
+        min_agreement = MIN_AGREEMENT.get(info.precision, MIN_AGREEMENT["fp32"])
+    result = compare_logits(np.concatenate(references), np.concatenate(candidates), min_agreement)
     if fp32_model is not None:
         import onnx
 
