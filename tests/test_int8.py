@@ -107,8 +107,8 @@ def test_tensorrt_target_symmetric_int8_on_weighted_inputs(trt_model):
     for conv in convs:
         assert made_by[conv.input[0]].op_type == "DequantizeLinear", conv.name
         assert made_by[conv.input[1]].op_type == "DequantizeLinear", conv.name
-    # Q/DQ only in front of weighted operators (and the residual Adds that share their input):
-    # no convolution output is quantized, so TensorRT fuses bias, ReLU and Add into it.
+    # No convolution output is quantized (unless a convolution reads it), so TensorRT fuses bias,
+    # ReLU and the residual Add into the convolution; biases stay float.
     read_by = {}
     for n in model.graph.node:
         for i in n.input:
@@ -116,7 +116,9 @@ def test_tensorrt_target_symmetric_int8_on_weighted_inputs(trt_model):
     for q in _qdq(model, "QuantizeLinear"):
         producer = made_by.get(q.input[0])
         assert producer is None or producer.op_type not in ("Conv", "ConvTranspose") or any(
-            r.op_type in ("Conv", "ConvTranspose") for r in read_by[q.input[0]]), q.name
+            r.op_type in ("Conv", "ConvTranspose") for r in read_by[q.input[0]] if r is not q), q.name
+    assert not [d for d in _qdq(model, "DequantizeLinear") if inits.get(d.input[0]) is not None
+                and inits[d.input[0]].dtype == np.int32]
     residual = [n for n in model.graph.node if n.op_type == "Add"
                 and any(made_by.get(i) is not None and made_by[i].op_type == "DequantizeLinear" for i in n.input)]
     assert residual, "no residual Add reads a quantized skip input"
@@ -157,7 +159,7 @@ def _zero_frames(root, count=4):
         write_png(root / "train" / "rgb" / f"{i}.png", np.zeros((64, 96, 3), np.uint8))
         write_png(root / "train" / "depth" / f"{i}.png", np.zeros((64, 96), np.uint16))
         write_png(root / "train" / "semantic_40" / f"{i}.png", np.zeros((64, 96), np.uint8))
-    return f"folder:{root}"
+    return f"folder:{root}?split=train"
 
 
 def test_gates_refuse_a_calibration_on_frames_of_zeros(ckpt, cpu_model, tmp_path):

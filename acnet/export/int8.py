@@ -11,7 +11,7 @@ differs between targets is the kind of INT8 and where Q/DQ goes:
   "Explicit Quantization", Q/DQ layer-placement recommendations): symmetric
   int8 with zero point 0 for activations and weights, per-channel weights,
   Q/DQ on the inputs of the weighted operators only (Conv, ConvTranspose),
-  outputs left unquantized so TensorRT fuses bias, ReLU and the residual Add
+  outputs and biases left in floating point so TensorRT fuses bias, ReLU and the residual Add
   into the convolution, and one shared Q/DQ pair per tensor, so the residual
   input of each skip connection is quantized too (the block input feeds the
   first convolution and the Add). Engines are built from it by
@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -102,11 +102,14 @@ class Int8Options:
 # --------------------------------------------------------------------------- calibration frames
 
 
-def calibration_frames(spec: str, count: int, preprocess_config, split: str = DEFAULT_SPLIT) -> list[tuple[np.ndarray, np.ndarray]]:
+def calibration_frames(spec: str, count: int, preprocess_config, split: str = DEFAULT_SPLIT,
+                       avoid: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Up to ``count`` frames of ``spec``, evenly spread over it, preprocessed for the network.
 
     Returns (1,3,H,W) and (1,1,H,W) float32 pairs made by the runtime's
-    :func:`~acnet.runtime.preprocess.preprocess`.
+    :func:`~acnet.runtime.preprocess.preprocess`. ``avoid``: leave out the
+    frames a calibration on ``avoid`` frames of the same split used, while
+    others remain (held-out verification frames).
     """
     from acnet.runtime.preprocess import preprocess
     from acnet.training.data.spec import open_dataset
@@ -116,7 +119,11 @@ def calibration_frames(spec: str, count: int, preprocess_config, split: str = DE
     if total == 0:
         raise ConfigError(f"calibration data {spec} has no frames")
     picks = np.unique(np.linspace(0, total - 1, min(count, total)).round().astype(int))
-    if len(picks) < count:
+    if avoid:
+        used = set(np.linspace(0, total - 1, min(avoid, total)).round().astype(int).tolist())
+        rest = [i for i in range(total) if i not in used]
+        picks = np.asarray(rest[:: max(1, len(rest) // count)][:count] if rest else picks)
+    elif len(picks) < count:
         log.warning("calibration data %s has %d frames, fewer than the %d asked for", spec, total, count)
     frames = []
     for index in picks:
@@ -256,8 +263,10 @@ def quantize(model: onnx.ModelProto, frames: Sequence[tuple[np.ndarray, np.ndarr
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
             op_types_to_quantize=list(_WEIGHTED),
+            # Biases stay float: TensorRT quantizes them itself (QAT exports look the same).
             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                           "QDQKeepRemovableActivations": True},
+                           "QDQKeepRemovableActivations": True, "QuantizeBias": False,
+                           "OpTypesToExcludeOutputQuantization": list(_WEIGHTED)},
         )
     else:
         settings = dict(
@@ -359,8 +368,7 @@ class StageError:
     cosine: float
 
     def to_dict(self) -> dict:
-        return {"stage": self.stage, "tensor": self.tensor, "rel_rms": self.rel_rms, "max_abs": self.max_abs,
-                "cosine": self.cosine}
+        return asdict(self)
 
 
 def stage_errors(fp32: onnx.ModelProto, int8: onnx.ModelProto, feeds: Sequence[dict]) -> list[StageError]:
@@ -393,6 +401,29 @@ def stage_errors(fp32: onnx.ModelProto, int8: onnx.ModelProto, feeds: Sequence[d
         out.append(StageError(k, t, float(np.sqrt(d2 / r2)) if r2 else float("inf"), mx,
                               float(dot / np.sqrt(r2 * c2)) if r2 and c2 else 0.0))
     return out
+
+
+def check_frames(spec: str, calib_frames: int, preprocess_config, count: int = 4) -> list[dict]:
+    """Frames to verify an INT8 export on: from the calibration data, not the ones it calibrated on.
+
+    The test split of ``spec`` when the spec does not name a split, else
+    the frames of that split calibration left out (the calibration frames
+    themselves when it used them all). In-distribution frames, because a
+    trained network's INT8 error on frames unlike its data says little.
+    """
+    from acnet.training.data.spec import DatasetSpec
+
+    from acnet.errors import DataError
+
+    frames = None
+    if "split" not in DatasetSpec.parse(spec).options:
+        try:
+            frames = calibration_frames(spec, count, preprocess_config, split="test")
+        except (ConfigError, DataError):  # no test split: fall back to the calibration split
+            frames = None
+    if frames is None:
+        frames = calibration_frames(spec, count, preprocess_config, avoid=calib_frames)
+    return [{"rgb": r, "depth": d} for r, d in frames]
 
 
 def _dequantized(model: onnx.ModelProto) -> dict[str, str]:

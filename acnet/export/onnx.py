@@ -270,8 +270,14 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     if options.verify:
         check = g.with_outputs(proto, ["logits"]).SerializeToString() if options.argmax else data
         batch = 2 if options.dynamic_batch else options.batch
+        feeds = None
+        if options.int8 is not None:
+            feeds = q.check_frames(options.int8.calib_data, options.int8.calib_frames, info.preprocess_config)
+            if not options.dynamic_batch and options.batch > 1:
+                feeds = [{k: np.repeat(x, options.batch, axis=0) for k, x in f.items()} for f in feeds]
         verification = v.verify_onnx(check, model, info, height, width, batch, fp32_model=fp32_proto,
-                                     min_agreement=None if options.int8 is None else options.int8.min_agreement)
+                                     min_agreement=None if options.int8 is None else options.int8.min_agreement,
+                                     feeds=feeds)
         if not verification.passed:
             where = ""
             if verification.stages:  # what a user needs to see which part to keep in floating point

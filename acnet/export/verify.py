@@ -194,22 +194,25 @@ def verify_onnx(
     logits_name: str = "logits",
     fp32_model=None,
     min_agreement: float | None = None,
+    feeds: list[dict] | None = None,
 ) -> Verification:
     """Run ``model_bytes`` in ONNX Runtime and ``torch_model`` (FP32, CPU) on the same frame.
 
     ``logits_name`` must be a graph output; export makes a copy of an argmax
     model with its logits exposed, so the very graph being written is checked.
     With ``fp32_model`` (the ONNX graph before INT8 quantization) the result
-    also carries the per-stage error of ``model_bytes`` against it.
+    also carries the per-stage error of ``model_bytes`` against it. ``feeds``
+    replaces the synthetic check frames (INT8 verifies on frames of its data).
     """
     import dataclasses
 
     import torch
 
-    feeds = []
-    for k in range(CHECK_FRAMES.get(info.precision, 1)):
-        rgb, depth = check_inputs(info, height, width, batch, seed=k * batch)
-        feeds.append({"rgb": rgb, "depth": depth})
+    if feeds is None:
+        feeds = []
+        for k in range(CHECK_FRAMES.get(info.precision, 1)):
+            rgb, depth = check_inputs(info, height, width, batch, seed=k * batch)
+            feeds.append({"rgb": rgb, "depth": depth})
     references, candidates = [], []
     for feed in feeds:
         with torch.inference_mode():
