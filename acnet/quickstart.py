@@ -4,8 +4,10 @@ It trains a small ACNet on procedurally generated RGB-D rooms, evaluates it,
 exports it to ONNX (FP32 and FP16), segments a few frames with the torch-free
 runtime through ``acnet infer``, checks parity of both exports against
 PyTorch, compiles an AOTInductor package and segments the same frames with
-the C library's example (where CMake and a C++ compiler are found), and
-benchmarks PyTorch against ONNX Runtime. No GPU, download or data
+the C library's example (where CMake and a C++ compiler are found),
+benchmarks PyTorch against ONNX Runtime, then quantizes to INT8 (calibrated
+on training scenes), checks its parity and benchmarks it against FP32 ONNX
+Runtime. No GPU, download or data
 set is needed; everything lands in one folder with a ``quickstart.json``
 summary, so each step can be repeated by hand with the command it prints.
 """
@@ -84,7 +86,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     make_dir(out)
-    total = 7
+    total = 8
     summary: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
     started = time.perf_counter()
 
@@ -180,6 +182,10 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     atomic_write_text(out / "bench.json", bench.to_json())
     summary["bench"] = {"json": str(out / "bench.json"), "speedups": bench.speedups()}
 
+    # 8. INT8 -------------------------------------------------------------------------
+    _step(8, total, "INT8 for ONNX Runtime on this CPU: calibrate, verify, check parity, benchmark against FP32")
+    summary["int8"] = _int8_step(config, out, checkpoint, onnx_path, train_spec, test_spec)
+
     summary["seconds"] = round(time.perf_counter() - started, 1)
     atomic_write_text(out / "quickstart.json", json.dumps(summary, indent=2, default=str) + "\n")
     click.secho("\nsummary", bold=True)
@@ -268,6 +274,41 @@ def _aoti_and_c_example(config: QuickstartConfig, checkpoint: Path, onnx_path: P
     result["c_example"] = {"agreement": agreement, "frames": frames, "pixels": pixels, "build_dir": str(build_dir),
                            "build_seconds": round(build_seconds, 1), "out_dir": str(c_dir)}
     return result
+
+
+def _int8_step(config: QuickstartConfig, out: Path, checkpoint: Path, onnx_path: Path, train_spec: str,
+               test_spec: str) -> dict:
+    """Export INT8 calibrated on training scenes, check parity on test scenes, bench it beside FP32."""
+    from acnet._io import atomic_write_text
+    from acnet.benchmarks.bench import BenchConfig, run_bench
+    from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
+    from acnet.export.int8 import Int8Options
+    from acnet.export.onnx import OnnxExportOptions, export_onnx
+
+    int8_path = out / "acnet_int8.onnx"
+    frames = 32
+    report = export_onnx(checkpoint, int8_path, OnnxExportOptions(int8=Int8Options(calib_data=train_spec, calib_frames=frames)),
+                         progress=config.progress)
+    click.echo(report.summary())
+    click.echo(f"  again: acnet export onnx {checkpoint} -o {int8_path} --int8 --calib-data '{train_spec}' --calib-frames {frames}")
+    parity = run_parity(ParityConfig(checkpoint=checkpoint, data=test_spec,
+                                     candidates=(Candidate("onnx-int8", int8_path, "onnxruntime"),),
+                                     threads=config.threads, progress=config.progress))
+    click.echo(parity.table())
+    atomic_write_text(out / "parity_int8.json", parity.to_json())
+    bench = run_bench(BenchConfig(model=onnx_path, int8_onnx=int8_path, backends=("onnxruntime", "onnxruntime-int8"),
+                                  batches=(1,), warmup=3, iters=config.bench_iters, device="cpu", threads=config.threads,
+                                  progress=config.progress))
+    click.echo(bench.table())
+    atomic_write_text(out / "bench_int8.json", bench.to_json())
+    fp32, int8 = bench.result("onnxruntime", 1), bench.result("onnxruntime-int8", 1)
+    speedup = fp32.latency_ms.median / int8.latency_ms.median if fp32 and int8 and fp32.ok and int8.ok else None
+    if speedup:
+        click.echo(f"INT8 runs {speedup:.2f}x FP32 ONNX Runtime here; the file is "
+                   f"{100 * int8_path.stat().st_size / onnx_path.stat().st_size:.0f}% of the FP32 one")
+    return {"path": str(int8_path), "agreement": report.agreement, "parity_passed": parity.passed,
+            "parity_json": str(out / "parity_int8.json"), "bench_json": str(out / "bench_int8.json"),
+            "speedup_vs_fp32_onnxruntime": speedup}
 
 
 def _constant_guess_miou(confusion) -> float:

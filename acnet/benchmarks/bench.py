@@ -29,7 +29,8 @@ SCHEMA_VERSION = 1
 
 TORCH_BACKENDS = ("torch", "torch-tf32", "torch-fp16", "torch-bf16", "torch-compile", "torch-fp16-compile",
                   "torch-bf16-compile")
-RUNTIME_BACKENDS = ("onnxruntime", "onnxruntime-trt", "tensorrt")
+#: ``onnxruntime-int8`` is ONNX Runtime on the INT8 model given with ``--int8-onnx``, on its own row.
+RUNTIME_BACKENDS = ("onnxruntime", "onnxruntime-int8", "onnxruntime-trt", "tensorrt")
 #: AOTInductor packages (acnet.benchmarks.aoti_timer.AOTI_BACKENDS).
 AOTI_BACKENDS = ("aoti", "aoti-fp16")
 BACKENDS = TORCH_BACKENDS + RUNTIME_BACKENDS + AOTI_BACKENDS
@@ -54,6 +55,8 @@ class BenchConfig:
     engine: Path | None = None
     #: AOTInductor package for the aoti / aoti-fp16 backend of its precision.
     aoti: Path | None = None
+    #: An INT8 ONNX model of the same network, for the ``onnxruntime-int8`` backend.
+    int8_onnx: Path | None = None
     #: Backend names (see ``BACKENDS``); empty: the defaults for the device.
     backends: tuple[str, ...] = ()
     batches: tuple[int, ...] = (1,)
@@ -79,7 +82,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
-        for name in ("checkpoint", "onnx", "engine", "aoti", "cache_dir"):
+        for name in ("checkpoint", "onnx", "engine", "aoti", "int8_onnx", "cache_dir"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
@@ -316,11 +319,13 @@ class Artefacts:
     onnx: Path | None = None
     engine: Path | None = None
     aoti: Path | None = None
+    int8_onnx: Path | None = None
 
     @property
     def description(self) -> dict:
         return {k: (str(v) if v else None) for k, v in (("checkpoint", self.checkpoint), ("onnx", self.onnx),
-                                                       ("engine", self.engine), ("aoti", self.aoti))}
+                                                       ("engine", self.engine), ("aoti", self.aoti),
+                                                       ("int8_onnx", self.int8_onnx))}
 
 
 def classify(path: Path) -> str:
@@ -336,7 +341,8 @@ def classify(path: Path) -> str:
 
 def resolve_artefacts(config: BenchConfig) -> Artefacts:
     """Which checkpoint / ONNX / engine to use; raises for missing files."""
-    found = {"checkpoint": config.checkpoint, "onnx": config.onnx, "engine": config.engine, "aoti": config.aoti}
+    found = {"checkpoint": config.checkpoint, "onnx": config.onnx, "engine": config.engine, "aoti": config.aoti,
+             "int8_onnx": config.int8_onnx}
     kind = classify(config.model)
     if found[kind] is not None and Path(found[kind]) != config.model:
         raise ConfigError(f"two {kind} files given: {config.model} and {found[kind]}")
@@ -346,8 +352,9 @@ def resolve_artefacts(config: BenchConfig) -> Artefacts:
             from acnet.errors import CheckpointError, ModelFileError
 
             error = CheckpointError if kind_name == "checkpoint" else ModelFileError
-            raise error(f"{kind_name} {path} not found")
-    return Artefacts(checkpoint=found["checkpoint"], onnx=found["onnx"], engine=found["engine"], aoti=found["aoti"])
+            raise error(f"{kind_name.replace('_', ' ')} {path} not found")
+    return Artefacts(checkpoint=found["checkpoint"], onnx=found["onnx"], engine=found["engine"], aoti=found["aoti"],
+                     int8_onnx=found["int8_onnx"])
 
 
 def default_cache_dir() -> Path:
@@ -464,6 +471,8 @@ def run_bench(config: BenchConfig) -> BenchReport:
         from acnet.export.aoti import read_package_info
 
         backends = (*backends, backend_for_precision(read_package_info(art.aoti).precision))  # likewise a package
+    if not config.backends and art.int8_onnx is not None:
+        backends = (*backends, "onnxruntime-int8")
     results: list[BenchResult] = []
     height, width = config.height, config.width
 
@@ -480,7 +489,7 @@ def run_bench(config: BenchConfig) -> BenchReport:
     cache_dir = config.cache_dir or default_cache_dir()
     build_engine = "tensorrt" in backends and art.engine is None and cuda
     onnx_path, onnx_skip = art.onnx, None
-    if (build_engine or any(b.startswith("onnxruntime") for b in backends)) and onnx_path is None:
+    if (build_engine or any(b in ("onnxruntime", "onnxruntime-trt") for b in backends)) and onnx_path is None:
         if art.checkpoint is not None and torch_model is not None:
             onnx_path = cached_onnx_export(art.checkpoint, height, width, cache_dir)
         else:
@@ -521,7 +530,11 @@ def run_bench(config: BenchConfig) -> BenchReport:
 
                 timers.append((name, lambda n=name: TorchTimer(n, torch_model, info, device, config.threads)))
                 continue
-            if name.startswith("onnxruntime"):
+            if name == "onnxruntime-int8":
+                if art.int8_onnx is None:
+                    raise Skip("no INT8 model: give one with --int8-onnx M.onnx (acnet export onnx --int8)")
+                path = art.int8_onnx
+            elif name.startswith("onnxruntime"):
                 if onnx_skip:
                     raise Skip(onnx_skip)
                 path = onnx_path

@@ -42,7 +42,8 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-b", "--backend", "backends", multiple=True, metavar="NAME",
               help="Backend to measure (repeatable): torch, torch-tf32, torch-fp16, torch-bf16, torch[-fp16|-bf16]-compile, "
-                   "onnxruntime, onnxruntime-trt, tensorrt, aoti, aoti-fp16. Default: torch and onnxruntime on CPU; "
+                   "onnxruntime, onnxruntime-int8 (--int8-onnx), onnxruntime-trt, tensorrt, aoti, aoti-fp16. "
+                   "Default: torch and onnxruntime (and onnxruntime-int8 with --int8-onnx) on CPU; "
                    "torch, torch-fp16, torch-fp16-compile, onnxruntime, tensorrt on CUDA.")
 @click.option("--batch", "batch_text", default="1", show_default=True, help="Batch sizes, comma-separated, e.g. 1,2,4,8.")
 @click.option("--height", type=POSITIVE, help="Input height (multiple of 32); default: the model's.")
@@ -57,6 +58,7 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--engine", type=click.Path(path_type=Path, dir_okay=False), help="TensorRT engine for the tensorrt backend.")
 @click.option("--aoti", "aoti_path", type=click.Path(path_type=Path, dir_okay=False),
               help="AOTInductor package (.pt2) for the aoti or aoti-fp16 backend (default: compiled from the checkpoint).")
+@click.option("--int8-onnx", type=click.Path(path_type=Path, dir_okay=False), help="INT8 ONNX model (acnet export onnx --int8) for the onnxruntime-int8 backend.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where ONNX exports, engines and packages made for benchmarking are kept (default ~/.cache/acnet/bench).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic frames every backend gets.")
 @click.option("--cpu-clock-ghz", type=FiniteFloat(min=0.0, min_open=True), help="Core clock for the CPU's peaks (default: measured with a dependent-add chain; "
@@ -67,7 +69,7 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path, dir_okay=False), help="Draw latency vs batch and latency distributions (PNG).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def bench(model, backends, batch_text, height, width, warmup, iters, duration, device, threads, checkpoint, onnx_path,
-          engine, aoti_path, cache_dir, seed, cpu_clock_ghz, fma_units, json_out, markdown_out, plot_out, progress):
+          engine, aoti_path, int8_onnx, cache_dir, seed, cpu_clock_ghz, fma_units, json_out, markdown_out, plot_out, progress):
     """Measure latency and throughput of MODEL (checkpoint, .onnx, .engine or .pt2) per backend.
 
     Every backend gets the same frames. Figures follow trtexec: compute
@@ -84,7 +86,7 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
         if out:
             check_writable(out)
     config = BenchConfig(
-        model=model, checkpoint=checkpoint, onnx=onnx_path, engine=engine, aoti=aoti_path, backends=backends,
+        model=model, checkpoint=checkpoint, onnx=onnx_path, engine=engine, aoti=aoti_path, int8_onnx=int8_onnx, backends=backends,
         batches=_batches(batch_text), height=height, width=width, warmup=warmup, iters=iters, duration_s=duration,
         device=device, threads=threads, cache_dir=cache_dir, seed=seed, cpu_clock_ghz=cpu_clock_ghz,
         fma_units=fma_units, progress=progress,
@@ -106,6 +108,8 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
               help="FP32 ONNX model to check (repeatable). Default when no model is given: export one.")
 @click.option("--fp16-onnx", "fp16_paths", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
               help="FP16 ONNX model to check (repeatable).")
+@click.option("--int8-onnx", "int8_paths", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="INT8 ONNX model to check (repeatable).")
 @click.option("--engine", "engines", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
               help="TensorRT engine to check (repeatable; needs TensorRT and a GPU).")
 @click.option("--aoti", "packages", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
@@ -127,12 +131,17 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
               help="Least per-pixel agreement (%) for FP16 models.")
 @click.option("--fp16-dmiou", type=FiniteFloat(min=0.0), default=DEFAULT_GATES["fp16"].max_delta_miou_points, show_default=True,
               help="Largest |ΔmIoU| (points) for FP16 models.")
+@click.option("--int8-agreement", type=FiniteFloat(0.0, 100.0), default=DEFAULT_GATES["int8"].min_agreement_pct, show_default=True,
+              help="Least per-pixel agreement (%) for INT8 models.")
+@click.option("--int8-dmiou", type=FiniteFloat(min=0.0), default=DEFAULT_GATES["int8"].max_delta_miou_points, show_default=True,
+              help="Largest |ΔmIoU| (points) for INT8 models.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where an ONNX export made for the check is kept.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as JSON.")
 @click.option("--report", "markdown_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as markdown.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def parity(checkpoint, onnx_paths, fp16_paths, engines, packages, torch_variants, data, split, limit, device, reference_device, threads,
-           fp32_agreement, fp32_dmiou, fp16_agreement, fp16_dmiou, cache_dir, json_out, markdown_out, progress):
+def parity(checkpoint, onnx_paths, fp16_paths, int8_paths, engines, packages, torch_variants, data, split, limit, device,
+           reference_device, threads, fp32_agreement, fp32_dmiou, fp16_agreement, fp16_dmiou, int8_agreement, int8_dmiou,
+           cache_dir, json_out, markdown_out, progress):
     """Compare exported models of CHECKPOINT with PyTorch FP32 on a dataset.
 
     Reports max/mean logits error, per-pixel agreement and mIoU against the
@@ -148,13 +157,15 @@ def parity(checkpoint, onnx_paths, fp16_paths, engines, packages, torch_variants
             check_writable(out)
     candidates = [Candidate(_label("onnx", p, onnx_paths), p, "onnxruntime") for p in onnx_paths]
     candidates += [Candidate(_label("onnx-fp16", p, fp16_paths), p, "onnxruntime") for p in fp16_paths]
+    candidates += [Candidate(_label("onnx-int8", p, int8_paths), p, "onnxruntime") for p in int8_paths]
     candidates += [Candidate(_label("tensorrt", p, engines), p, "tensorrt") for p in engines]
     candidates += [Candidate(_label("aoti", p, packages), p, "aoti") for p in packages]
     candidates += [Candidate(name, checkpoint, name) for name in dict.fromkeys(torch_variants)]
     config = ParityConfig(
         checkpoint=checkpoint, data=data, candidates=candidates, split=split, limit=limit, device=device,
         reference_device=reference_device, threads=threads, cache_dir=cache_dir, progress=progress,
-        gates={"fp32": Gate(fp32_agreement, fp32_dmiou), "fp16": Gate(fp16_agreement, fp16_dmiou)},
+        gates={"fp32": Gate(fp32_agreement, fp32_dmiou), "fp16": Gate(fp16_agreement, fp16_dmiou),
+               "int8": Gate(int8_agreement, int8_dmiou)},
     )
     report = run_parity(config)
     click.echo(report.table())

@@ -20,7 +20,8 @@ size resized the same way, so the check measures the export, not the choice
 between resizing logits and resizing labels.
 
 A candidate passes when agreement and |ΔmIoU| are within the thresholds of its
-precision (FP32: ≥ 99.9 % and ≤ 0.05 points; FP16: ≥ 99.5 % and ≤ 0.2 points).
+precision (FP32: ≥ 99.9 % and ≤ 0.05 points; FP16: ≥ 99.5 % and ≤ 0.2 points;
+INT8: ≥ 98 % and ≤ 1 point).
 bf16 and TF32 have no gate of their own unless one is given: they are judged
 by the FP16 gate (reduced-precision products, like FP16).
 """
@@ -63,16 +64,18 @@ class Gate:
 
 
 #: Default gates per precision.
-DEFAULT_GATES = {"fp32": Gate(99.9, 0.05), "fp16": Gate(99.5, 0.2)}
+DEFAULT_GATES = {"fp32": Gate(99.9, 0.05), "fp16": Gate(99.5, 0.2), "int8": Gate(98.0, 1.0)}
 #: Precisions judged by the FP16 gate when the gates name no gate of their own.
 REDUCED_PRECISIONS = ("fp16", "bf16", "tf32")
 
 
 def gate_for(precision: str, gates: dict) -> Gate:
-    """The gate of ``precision``: its own, else FP16's for reduced precisions, else FP32's."""
+    """The gate of ``precision``: its own, else FP16's for reduced precisions, else its default, else FP32's."""
     if precision in gates:
         return gates[precision]
-    return gates["fp16" if precision in REDUCED_PRECISIONS else "fp32"]
+    if precision in REDUCED_PRECISIONS:
+        return gates["fp16"]
+    return DEFAULT_GATES.get(precision, gates["fp32"])
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Candidate:
     #: Runtime backend name: "onnxruntime" or "tensorrt"; "aoti" for an AOTInductor
     #: package; a torch bench variant ("torch-fp16", "torch-bf16", "torch-tf32") runs
     #: the checkpoint itself (``path`` is then the checkpoint).
+    #: INT8 models are gated by the INT8 gate whatever option named them (the metadata says).
     backend: str = "auto"
 
     @property

@@ -40,7 +40,7 @@ def _ort_providers(name: str, device: str) -> list | None:
 
     dev = Device.parse(device)
     available = ort.get_available_providers()
-    if name == "onnxruntime":
+    if name in ("onnxruntime", "onnxruntime-int8"):
         if not dev.is_cuda:
             return None
         if CUDA_EP not in available:

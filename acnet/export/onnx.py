@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import numpy as np
 
-from acnet._options import POSITIVE
+from acnet._options import POSITIVE, FiniteFloat
 
 import acnet
 from acnet._io import atomic_write_bytes, check_writable
 from acnet.errors import ConfigError, ModelFileError, ParityError
+from acnet.export.int8 import (DEFAULT_EXCLUDE, DEFAULT_FRAMES, DEFAULT_METHOD, DEFAULT_MIN_AGREEMENT, METHODS, TARGETS,
+                               Int8Options)
 from acnet.export.verify import Verification
 from acnet.runtime.metadata import ModelInfo
 from acnet.training.config import STRIDE, check_input_size
@@ -60,6 +63,8 @@ class OnnxExportOptions:
     argmax: bool = False
     #: FP16 weights and compute, FP32 inputs and outputs (for TensorRT 11).
     fp16: bool = False
+    #: INT8 with Q/DQ nodes, calibrated as these options say (see ``acnet.export.int8``).
+    int8: Int8Options | None = None
     opset: int = DEFAULT_OPSET
     #: Compare with PyTorch in ONNX Runtime and refuse a model that disagrees.
     verify: bool = True
@@ -74,6 +79,8 @@ class OnnxExportOptions:
             raise ConfigError(f"batch must be a positive integer, got {self.batch!r}")
         if self.dynamic_batch and self.batch != 1:
             raise ConfigError("give either a fixed batch size or a dynamic batch, not both")
+        if self.fp16 and self.int8 is not None:
+            raise ConfigError("--int8 and --fp16 cannot be combined: choose one precision")
         import onnx
 
         newest = onnx.defs.onnx_opset_version()
@@ -102,7 +109,15 @@ class ExportReport:
             f"wrote {self.output} ({self.info.precision}, {self.info.output}, "
             f"{_shape_text(self.info)}, {self.size_bytes / 2**20:.1f} MiB) in {self.seconds:.1f} s"
         ]
+        if self.info.quantization is not None:
+            q = self.info.quantization
+            lines.append(f"INT8 for {q['target']}: {q['activations']} activations, {q['weights']} weights; "
+                         f"{q['calibration_method']} calibration on {q['calibration_frames']} frames of {q['calibration_data']}; "
+                         f"in floating point: {', '.join(q['exclude']) or 'nothing'}")
         if self.verification is not None:
+            if self.verification.stages:
+                lines.append("per-stage error against the FP32 graph:")
+                lines.append(self.verification.stage_table())
             lines.append(self.verification.summary())
             lines.append(f"report: {self.report_path}")
         else:
@@ -129,7 +144,7 @@ def model_info(checkpoint_info, options: OnnxExportOptions, height: int, width: 
         normalization=checkpoint_info.normalization,
         fusion=config.fusion,
         output="labels" if options.argmax else "logits",
-        precision="fp16" if options.fp16 else "fp32",
+        precision="int8" if options.int8 is not None else "fp16" if options.fp16 else "fp32",
         batch=0 if options.dynamic_batch else options.batch,
         dynamic_hw=options.dynamic_hw,
         source_sha256=checkpoint_info.sha256,
@@ -203,7 +218,8 @@ def _rename_dims(proto, names: dict[str, str]) -> None:
                 dim.dim_param = names[dim.dim_param]
 
 
-def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, options: OnnxExportOptions | None = None) -> ExportReport:
+def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, options: OnnxExportOptions | None = None,
+                progress: bool = False) -> ExportReport:
     """Export a checkpoint to ONNX, check it, verify it against PyTorch, write it atomically.
 
     Raises :class:`CheckpointError` for a bad checkpoint, :class:`ConfigError`
@@ -226,12 +242,25 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     check_input_size(height, width)
     info = model_info(ckpt, options, height, width)
 
+    if options.int8 is not None:  # bad calibration data or names fail before the slow part
+        from acnet.export import int8 as q
+
+        exclude = q.resolve_exclude(model, options.int8.all_exclude)
+        frames = q.calibration_frames(options.int8.calib_data, options.int8.calib_frames, info.preprocess_config)
+        if not options.dynamic_batch and options.batch > 1:  # a fixed batch takes N frames a call
+            frames = [tuple(np.repeat(x, options.batch, axis=0) for x in f) for f in frames]
     log.info("exporting %s (%s, %d classes) at %dx%d", Path(checkpoint).name, ckpt.model_config.backbone, info.num_classes, height, width)
     proto = trace_to_onnx(model, height, width, options)
     if options.rewrite_deconv:
         from acnet.export.deconv import rewrite_transposed_convs
 
         log.info("rewrote %d transposed convolutions as Conv + DepthToSpace", rewrite_transposed_convs(proto))
+    fp32_proto = None
+    if options.int8 is not None:
+        fp32_proto = proto
+        excluded = q.nodes_to_exclude(proto, exclude)
+        proto = q.quantize(proto, frames, options.int8, progress=progress, exclude_nodes=excluded)
+        info = info.with_(quantization=q.quantization_record(options.int8, len(frames), options.int8.calib_data, len(excluded)))
     if options.fp16:
         from acnet.export.fp16 import convert_to_fp16
 
@@ -251,9 +280,20 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     if options.verify:
         check = g.with_outputs(proto, ["logits"]).SerializeToString() if options.argmax else data
         batch = 2 if options.dynamic_batch else options.batch
-        verification = v.verify_onnx(check, model, info, height, width, batch)
+        feeds = None
+        if options.int8 is not None:
+            feeds = q.check_frames(options.int8.calib_data, options.int8.calib_frames, info.preprocess_config)
+            if not options.dynamic_batch and options.batch > 1:
+                feeds = [{k: np.repeat(x, options.batch, axis=0) for k, x in f.items()} for f in feeds]
+        verification = v.verify_onnx(check, model, info, height, width, batch, fp32_model=fp32_proto,
+                                     min_agreement=None if options.int8 is None else options.int8.min_agreement,
+                                     feeds=feeds)
         if not verification.passed:
-            raise ParityError(f"{verification.summary()}; not writing {output} (use --no-verify to keep it anyway)")
+            where = ""
+            if verification.stages:  # what a user needs to see which part to keep in floating point
+                path = v.write_report(output, verification, info, {"opset": options.opset, "checkpoint": str(checkpoint)})
+                where = f"per-stage errors in {path}; "
+            raise ParityError(f"{verification.summary()}; not writing {output} ({where}use --no-verify to keep it anyway)")
 
     atomic_write_bytes(output, data)
     report = v.report_path(output)
@@ -296,16 +336,37 @@ def check_onnx(proto):
 @click.option("--dynamic-hw", is_flag=True, help="Symbolic height and width (multiples of 32).")
 @click.option("--argmax", is_flag=True, help="Output int32 class ids `labels` (N,H,W) instead of `logits`.")
 @click.option("--fp16", is_flag=True, help="FP16 weights and compute, FP32 inputs/outputs (for TensorRT 11).")
+@click.option("--int8", is_flag=True, help="INT8 with Q/DQ nodes, calibrated on --calib-data.")
+@click.option("--calib-data", help="INT8: dataset spec of the calibration frames (its train split unless the spec names one).")
+@click.option("--calib-frames", type=POSITIVE, default=DEFAULT_FRAMES, show_default=True, help="INT8: calibration frames, spread over the data.")
+@click.option("--calib-method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True, help="INT8: how activation ranges are chosen.")
+@click.option("--int8-target", type=click.Choice(TARGETS), default="cpu", show_default=True,
+              help="INT8: cpu (uint8 activations, fastest in ONNX Runtime) or tensorrt (symmetric int8, TensorRT's Q/DQ placement).")
+@click.option("--int8-exclude", "int8_exclude", multiple=True, metavar="NAME",
+              help=f"INT8: keep this module (e.g. decoder.deconv4, acm_rgb) in floating point (repeatable; "
+                   f"always kept: {', '.join(DEFAULT_EXCLUDE)}).")
+@click.option("--int8-agreement", type=FiniteFloat(0.0, 100.0), default=100 * DEFAULT_MIN_AGREEMENT, show_default=True,
+              help="INT8: least per-pixel agreement (%) with PyTorch for the export to pass verification.")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Compare with PyTorch in ONNX Runtime.")
 @click.option("--rewrite-deconv/--keep-deconv", default=False, show_default=True,
               help="Write stride-2 transposed convolutions as Conv + DepthToSpace (exact to rounding; "
                    "not faster in ONNX Runtime 1.30 on CPU, measured).")
-def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynamic_hw, argmax, fp16, opset, verify,
-                 rewrite_deconv):
+def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynamic_hw, argmax, fp16, int8, calib_data,
+                 calib_frames, calib_method, int8_target, int8_exclude, int8_agreement, opset, verify, rewrite_deconv):
     """Export CHECKPOINT to ONNX, verified against PyTorch."""
     if batch is not None and dynamic_batch:
         raise ConfigError("give either --batch or --dynamic-batch, not both")
+    int8_options = None
+    if int8:
+        if fp16:
+            raise ConfigError("--int8 and --fp16 cannot be combined: choose one precision")
+        if calib_data is None:
+            raise ConfigError("--int8 needs calibration frames: --calib-data SPEC (e.g. folder:DIR or synthetic:64)")
+        int8_options = Int8Options(calib_data=calib_data, calib_frames=calib_frames, target=int8_target,
+                                   method=calib_method, exclude=int8_exclude, min_agreement=int8_agreement / 100)
+    elif calib_data is not None or int8_exclude:
+        raise ConfigError("--calib-data and --int8-exclude only apply with --int8")
     options = OnnxExportOptions(
         height=height,
         width=width,
@@ -314,9 +375,10 @@ def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynami
         dynamic_hw=dynamic_hw,
         argmax=argmax,
         fp16=fp16,
+        int8=int8_options,
         opset=opset,
         verify=verify,
         rewrite_deconv=rewrite_deconv,
     )
-    report = export_onnx(checkpoint, output, options)
+    report = export_onnx(checkpoint, output, options, progress=int8)
     click.echo(report.summary())

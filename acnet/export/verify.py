@@ -25,7 +25,9 @@ from acnet.runtime.preprocess import preprocess
 log = logging.getLogger(__name__)
 
 #: Least share of pixels whose class must agree with PyTorch, per precision.
-MIN_AGREEMENT = {"fp32": 0.999, "fp16": 0.995}
+MIN_AGREEMENT = {"fp32": 0.999, "fp16": 0.995, "int8": 0.98}
+#: Check frames per precision: INT8 errors vary more from frame to frame.
+CHECK_FRAMES = {"int8": 4}
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Verification:
     #: (batch, height, width) of the check input.
     input_shape: tuple[int, int, int]
     passed: bool
+    #: INT8 only: per-stage error against the FP32 graph (``acnet.export.int8.StageError``).
+    stages: tuple = ()
 
     def summary(self, backend: str = "ONNX Runtime") -> str:
         verdict = "passed" if self.passed else "FAILED"
@@ -54,9 +58,15 @@ class Verification:
             f"argmax agreement {100 * self.agreement:.3f}% (need {100 * self.min_agreement:.1f}%): {verdict}"
         )
 
+    def stage_table(self) -> str:
+        from acnet.export.int8 import stage_table
+
+        return stage_table(self.stages)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
+        d["stages"] = [s.to_dict() for s in self.stages]
         return d
 
 
@@ -182,18 +192,41 @@ def verify_onnx(
     width: int,
     batch: int = 1,
     logits_name: str = "logits",
+    fp32_model=None,
+    min_agreement: float | None = None,
+    feeds: list[dict] | None = None,
 ) -> Verification:
     """Run ``model_bytes`` in ONNX Runtime and ``torch_model`` (FP32, CPU) on the same frame.
 
     ``logits_name`` must be a graph output; export makes a copy of an argmax
     model with its logits exposed, so the very graph being written is checked.
+    With ``fp32_model`` (the ONNX graph before INT8 quantization) the result
+    also carries the per-stage error of ``model_bytes`` against it. ``feeds``
+    replaces the synthetic check frames (INT8 verifies on frames of its data).
     """
+    import dataclasses
+
     import torch
 
-    rgb, depth = check_inputs(info, height, width, batch)
-    with torch.inference_mode():
-        reference = torch_model(torch.from_numpy(rgb), torch.from_numpy(depth)).float().numpy()
-    (candidate,) = run_onnx(model_bytes, {"rgb": rgb, "depth": depth}, [logits_name])
-    result = compare_logits(reference, candidate, MIN_AGREEMENT.get(info.precision, MIN_AGREEMENT["fp32"]))
+    if feeds is None:
+        feeds = []
+        for k in range(CHECK_FRAMES.get(info.precision, 1)):
+            rgb, depth = check_inputs(info, height, width, batch, seed=k * batch)
+            feeds.append({"rgb": rgb, "depth": depth})
+    references, candidates = [], []
+    for feed in feeds:
+        with torch.inference_mode():
+            references.append(torch_model(torch.from_numpy(feed["rgb"]), torch.from_numpy(feed["depth"])).float().numpy())
+        candidates.append(run_onnx(model_bytes, feed, [logits_name])[0])
+    if min_agreement is None:
+        min_agreement = MIN_AGREEMENT.get(info.precision, MIN_AGREEMENT["fp32"])
+    result = compare_logits(np.concatenate(references), np.concatenate(candidates), min_agreement)
+    if fp32_model is not None:
+        import onnx
+
+        from acnet.export.int8 import stage_errors
+
+        stages = stage_errors(fp32_model, onnx.load_from_string(model_bytes), feeds)
+        result = dataclasses.replace(result, stages=tuple(stages))
     log.debug(result.summary())
     return result

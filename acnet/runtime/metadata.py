@@ -36,7 +36,7 @@ class ModelInfo:
     depth_unit: str = "m"
     #: "logits" (N,C,H,W float32) or "labels" (N,H,W int32 class ids).
     output: str = "logits"
-    #: "fp32" or "fp16" (weights and compute; inputs/outputs stay float32).
+    #: "fp32", "fp16" or "int8" (weights and compute; inputs/outputs stay float32).
     precision: str = "fp32"
     #: Fixed batch size, or 0 when the batch dimension is dynamic.
     batch: int = 1
@@ -45,6 +45,9 @@ class ModelInfo:
     source_sha256: str = ""
     #: Class id of logits channel 0 (label files use 0 for void).
     class_id_offset: int = 1
+    #: INT8 models: target, calibration data, frame count and method, parts
+    #: kept in floating point (``acnet.export.int8.quantization_record``).
+    quantization: dict | None = None
 
     def __post_init__(self) -> None:
         if len(self.class_names) != self.num_classes:
@@ -62,7 +65,7 @@ class ModelInfo:
     # ------------------------------------------------------------------ serialisation
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "schema_version": SCHEMA_VERSION,
             "acnet_version": self.acnet_version,
             "backbone": self.backbone,
@@ -80,6 +83,9 @@ class ModelInfo:
             "source_sha256": self.source_sha256,
             "class_id_offset": self.class_id_offset,
         }
+        if self.quantization is not None:
+            d["quantization"] = dict(self.quantization)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "model") -> "ModelInfo":
@@ -105,6 +111,7 @@ class ModelInfo:
                 dynamic_hw=bool(d.get("dynamic_hw", False)),
                 source_sha256=str(d.get("source_sha256", "")),
                 class_id_offset=int(d.get("class_id_offset", 1)),
+                quantization=None if d.get("quantization") is None else dict(d["quantization"]),
             )
         except KeyError as exc:
             raise ModelFileError(f"{source} has no acnet metadata field {exc.args[0]!r}; was it exported by acnet?") from None
