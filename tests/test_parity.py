@@ -157,7 +157,7 @@ def test_fp16_models_get_the_fp16_gate(checkpoint, onnx_model, tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--data", "synthetic:1?size=64x96", "--fp32-agreement", "101"], "percentage"),
+        (["--data", "synthetic:1?size=64x96", "--fp32-agreement", "101"], "'--fp32-agreement': '101' is not in [0, 100]"),
         (["--data", "nonsense-spec"], "dataset spec"),
         (["--data", "synthetic:1", "--limit", "0"], "--limit"),
     ],

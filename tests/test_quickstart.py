@@ -7,10 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from acnet.cli import main
 from acnet.quickstart import QuickstartConfig, run_quickstart
+from installed import assert_one_line_error, run_acnet
 
 
 @pytest.mark.slow
@@ -62,6 +61,6 @@ def test_quickstart_learns_and_runs_every_step(tmp_path, deterministic_torch):
 
 
 def test_quickstart_refuses_bad_options_in_one_line(tmp_path):
-    result = CliRunner().invoke(main, ["quickstart", "--out", str(tmp_path / "q"), "--epochs", "0"])
-    assert result.exit_code == 2
-    assert result.output.strip().splitlines()[-1] == "acnet: error: --epochs must be at least 1, got 0"
+    proc = run_acnet("quickstart", "--out", tmp_path / "q", "--epochs", "0")
+    assert_one_line_error(proc, "'--epochs': 0 is not in the range x>=1")
+    assert not (tmp_path / "q").exists()

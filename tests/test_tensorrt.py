@@ -23,7 +23,7 @@ from onnx import TensorProto, helper, numpy_helper
 from tensorrt_bindings import spec_or_skip
 from trt_fake import FakeTensorRT
 
-from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
+from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, OutputError
 from acnet.export.graph import read_metadata, set_metadata
 from acnet.export.tensorrt import (
     GpuInfo,
@@ -287,7 +287,7 @@ def test_an_engine_is_never_left_without_its_sidecar(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(module, "write_sidecar", disk_full)
-    with pytest.raises(ConfigError, match="No space left on device"):
+    with pytest.raises(OutputError, match="model.engine: no space left on device$"):
         build_engine(_onnx(tmp_path / "model.onnx"), tmp_path / "model.engine", TrtBuildOptions(), trt=fake_trt(10), gpu=GPU)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
 

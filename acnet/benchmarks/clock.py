@@ -174,7 +174,7 @@ def measure_clock(cache_dir: Path, threads: int | None = None, trials: int = 300
         raise ClockUnavailable(f"the clock measurement printed nonsense: {out.strip()!r}")
     mid = len(per_thread) // 2
     median = per_thread[mid] if len(per_thread) % 2 else (per_thread[mid - 1] + per_thread[mid]) / 2
-    return ClockMeasurement(round(median, 3), per_thread, trials)
+    return ClockMeasurement(round(median, 4), per_thread, trials)  # per_thread is rounded alike
 
 
 __all__ = ["ClockMeasurement", "ClockUnavailable", "measure_clock"]

@@ -39,8 +39,8 @@ from pathlib import Path
 import click
 
 import acnet
-from acnet._io import atomic_path, atomic_write_bytes, check_writable, sha256_file
-from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
+from acnet._io import atomic_path, atomic_write_bytes, check_writable, output_error, sha256_file
+from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, OutputError
 from acnet.runtime.backends.trt import INSTALL_HINT, CudaRuntime, load_tensorrt
 from acnet.runtime.metadata import ModelInfo
 from acnet.runtime.sidecar import EngineSidecar, TensorShape, parse_version, sidecar_path, write_sidecar
@@ -555,10 +555,7 @@ def _attach_timing_cache(config, cache_path: Path, version: str) -> bool:
 
 
 def _write(path: Path, data: bytes) -> None:
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    atomic_write_bytes(path, data)  # an OS error is an OutputError naming the path
 
 
 def write_engine(engine_path: Path, engine_bytes: bytes, sidecar: EngineSidecar) -> Path:
@@ -575,7 +572,9 @@ def write_engine(engine_path: Path, engine_bytes: bytes, sidecar: EngineSidecar)
     except OSError as exc:
         if written is not None:
             written.unlink(missing_ok=True)  # describes an engine that is not there
-        raise ConfigError(f"cannot write {engine_path}: {exc.strerror or exc}") from None
+        if isinstance(exc, OutputError):
+            raise
+        raise output_error(engine_path, exc) from None
     return written
 
 
