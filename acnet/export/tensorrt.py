@@ -493,9 +493,9 @@ def build_engine(
     # The cache first: its failure leaves the previous engine alone. The
     # engine is renamed into place only once its sidecar is written.
     if cache_path is not None:
-        _write(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
+        atomic_write_bytes(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
     if built_from != source.path:
-        _write(built_from, data)
+        atomic_write_bytes(built_from, data)
     build = {
         "fp16_source": plan.fp16_source,
         "network_flags": list(plan.network_flags),
@@ -552,10 +552,6 @@ def _attach_timing_cache(config, cache_path: Path, version: str) -> bool:
         raise BackendUnavailableError(f"TensorRT {version} refused a new timing cache")
     log.info("timing cache %s (new)", cache_path)
     return False
-
-
-def _write(path: Path, data: bytes) -> None:
-    atomic_write_bytes(path, data)  # an OS error is an OutputError naming the path
 
 
 def write_engine(engine_path: Path, engine_bytes: bytes, sidecar: EngineSidecar) -> Path:
