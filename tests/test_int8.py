@@ -92,8 +92,15 @@ def test_cpu_target_uint8_activations_int8_per_channel_weights(cpu_model):
     q = info.quantization
     assert (q["target"], q["calibration_data"], q["calibration_frames"], q["calibration_method"]) == ("cpu", CALIB, 4, "minmax")
     assert "decoder.final_deconv" in q["exclude"] and "acm_depth.0" in q["exclude"]
+    # The cpu target writes the transposed convolutions as Conv + DepthToSpace (so the decoder runs in INT8);
+    # the logits layer's stays in floating point: a float Conv on float weights, no Q/DQ.
+    from acnet.export.graph import producers
+
     final = next(n for n in model.graph.node if n.output[0] == "logits")
-    assert final.op_type == "ConvTranspose" and all(inits.get(i) is None or inits[i].dtype == np.float32 for i in final.input)
+    assert final.op_type == "DepthToSpace"
+    phases = producers(model.graph)[final.input[0]]
+    assert phases.op_type == "Conv" and inits[phases.input[1]].dtype == np.float32
+    assert producers(model.graph)[phases.input[0]].op_type == "DequantizeLinear"
 
 
 def test_tensorrt_target_symmetric_int8_on_weighted_inputs(trt_model):

@@ -408,7 +408,7 @@ def cached_onnx_export(checkpoint: Path, height: int, width: int, cache_dir: Pat
 
     digest = sha256_file(checkpoint)[:16]
     options = OnnxExportOptions(height=height, width=width, dynamic_batch=True, verify=False)
-    graph = "-d2s" if options.rewrite_deconv else ""  # the decoder's graph differs with the deconv rewrite
+    graph = "-d2s" if options.rewrites_deconv else ""  # the decoder's graph differs with the deconv rewrite
     path = cache_dir / f"{checkpoint.stem}-{digest}-{height}x{width}-dynbatch{graph}.onnx"
     if path.is_file():
         log.info("using cached ONNX export %s", path)

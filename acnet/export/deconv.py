@@ -117,10 +117,13 @@ def rewrite_transposed_convs(model: onnx.ModelProto) -> int:
             inputs.append(b_name)
         pads = [0, 0, 1, 1] if k == 3 else [0, 0, 0, 0]
         conv_k = 2 if k == 3 else 1
-        nodes.append(helper.make_node("Conv", inputs, [mid], name=f"{stem}_phases", kernel_shape=[conv_k, conv_k],
-                                      strides=[1, 1], pads=pads, dilations=[1, 1], group=1))
-        nodes.append(helper.make_node("DepthToSpace", [mid], list(node.output), name=f"{stem}_depth_to_space",
-                                      blocksize=2, mode="DCR"))
+        conv = helper.make_node("Conv", inputs, [mid], name=f"{stem}_phases", kernel_shape=[conv_k, conv_k],
+                                strides=[1, 1], pads=pads, dilations=[1, 1], group=1)
+        d2s = helper.make_node("DepthToSpace", [mid], list(node.output), name=f"{stem}_depth_to_space",
+                               blocksize=2, mode="DCR")
+        for new in (conv, d2s):  # keep the module scopes: --int8-exclude and the stage table find nodes by them
+            new.metadata_props.extend(node.metadata_props)
+        nodes.extend((conv, d2s))
         rewritten += 1
     if rewritten:
         del graph.node[:]

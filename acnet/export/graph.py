@@ -84,9 +84,19 @@ def _keepdims(node: onnx.NodeProto) -> int:
     return 1
 
 
+def _is_spatial_mean(node: onnx.NodeProto, graph: onnx.GraphProto) -> bool:
+    """A mean over H and W of an NCHW tensor with kept dims: ReduceMean, or GlobalAveragePool."""
+    if node.op_type == "GlobalAveragePool":
+        return True
+    if node.op_type != "ReduceMean" or _keepdims(node) != 1:
+        return False
+    axes = _reduce_axes(node, graph)
+    return axes is not None and sorted(a % 4 for a in axes) == [2, 3]
+
+
 @dataclass(frozen=True)
 class AcmBranch:
-    """One ``x * sigmoid(conv1x1(ReduceMean(x)))`` in the graph."""
+    """One ``x * sigmoid(conv1x1(mean_hw(x)))`` in the graph (the mean: ReduceMean or GlobalAveragePool)."""
 
     feature: str  # x
     mul: str  # node names, for messages
@@ -127,10 +137,7 @@ def _acm_branch(mul_out: str, graph: onnx.GraphProto, made_by, weights) -> AcmBr
         if conv is None or conv.op_type != "Conv" or weights.get(conv.input[1], ())[2:] != (1, 1):
             continue
         reduce = made_by.get(_see_through(conv.input[0], made_by))
-        if reduce is None or reduce.op_type != "ReduceMean" or _keepdims(reduce) != 1:
-            continue
-        axes = _reduce_axes(reduce, graph)
-        if axes is None or sorted(a % 4 for a in axes) != [2, 3]:
+        if reduce is None or not _is_spatial_mean(reduce, graph):
             continue
         if _see_through(reduce.input[0], made_by) != _see_through(feature, made_by):
             continue
@@ -197,6 +204,34 @@ def add_argmax_head(model: onnx.ModelProto, logits: str = "logits", labels: str 
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(labels, TensorProto.INT32, shape))
     return model
+
+
+def spatial_means_as_global_pools(model: onnx.ModelProto) -> int:
+    """Write each ``ReduceMean`` over H and W (kept dims) of a 4-D tensor as ``GlobalAveragePool``; return how many.
+
+    The same mean, in the op runtimes have layout-aware kernels for: in an
+    INT8 model ONNX Runtime runs it as ``QLinearGlobalAveragePool`` on NHWC
+    uint8 tensors, where a ``ReduceMean`` stays in float between transposes
+    (17 % of the quantized ACNet-ResNet50's time on this CPU). Node names and
+    module scopes are kept.
+    """
+    graph = model.graph
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in (*graph.input, *graph.value_info, *graph.output)
+             if v.type.tensor_type.HasField("shape")}
+    count = 0
+    for k, node in enumerate(graph.node):
+        if node.op_type != "ReduceMean" or not _is_spatial_mean(node, graph) or ranks.get(node.input[0], 4) != 4:
+            continue
+        pool = helper.make_node("GlobalAveragePool", [node.input[0]], list(node.output), name=node.name)
+        pool.metadata_props.extend(node.metadata_props)
+        graph.node[k].CopyFrom(pool)
+        count += 1
+    if count:
+        used = {name for n in graph.node for name in n.input}
+        keep = [init for init in graph.initializer if init.name in used]
+        del graph.initializer[:]
+        graph.initializer.extend(keep)
+    return count
 
 
 def with_outputs(model: onnx.ModelProto, names: Iterable[str]) -> onnx.ModelProto:

@@ -184,11 +184,13 @@ def node_scopes(node: onnx.NodeProto) -> tuple[str, ...]:
     return ()
 
 
-def resolve_exclude(torch_model, names: Iterable[str]) -> tuple[str, ...]:
-    """Check module names against the PyTorch network; add the BatchNorm a convolution is folded with.
+def resolve_exclude(torch_model, names: Iterable[str]) -> tuple[str | tuple[str, ...], ...]:
+    """Check module names against the PyTorch network; pair a convolution with the BatchNorm folded into it.
 
     The exporter folds ``rgb.bn1`` into ``rgb.conv1`` and names the result
-    after the BatchNorm, so excluding ``rgb.conv1`` means excluding both.
+    after the BatchNorm, so excluding ``rgb.conv1`` means excluding both: such
+    a name becomes the pair ``("rgb.conv1", "rgb.bn1")``, which
+    :func:`nodes_to_exclude` matches when either name does.
     Raises :class:`ConfigError` naming the first unknown name.
     """
     from torch import nn
@@ -202,29 +204,35 @@ def resolve_exclude(torch_model, names: Iterable[str]) -> tuple[str, ...]:
             tops = sorted({n.split(".")[0] for n, _ in modules if n})
             raise ConfigError(f"--int8-exclude {name!r} matches no part of the network; give module names such as "
                               f"decoder.deconv4, acm_rgb.2 or rgb.layer1 (top level: {', '.join(tops)})")
-        out.append(name)
         module = modules[index[name]][1]
         following = modules[index[name] + 1] if index[name] + 1 < len(modules) else None
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) and following and isinstance(following[1], nn.BatchNorm2d):
-            out.append(following[0])
+            out.append((name, following[0]))
+        else:
+            out.append(name)
     return tuple(dict.fromkeys(out))
 
 
-def nodes_to_exclude(model: onnx.ModelProto, names: Iterable[str]) -> list[str]:
+def nodes_to_exclude(model: onnx.ModelProto, names: Iterable[str | tuple[str, ...]]) -> list[str]:
     """ONNX node names that belong to the modules ``names`` (see :func:`resolve_exclude`).
 
     A module name matches itself and everything inside it (``acm_rgb`` is
-    every RGB ACM). A name that matches nothing is a :class:`ConfigError`.
+    every RGB ACM); a tuple of names (a convolution and its folded
+    BatchNorm) matches what any of them matches. A name that matches
+    nothing is a :class:`ConfigError`.
     """
     found: list[str] = []
     node_names = {n.name for n in model.graph.node}
     scopes = {n.name: node_scopes(n) for n in model.graph.node}
-    for name in names:
-        name = name.strip()
-        if name in node_names:
-            hits = [name]
-        else:
-            hits = [n for n, s in scopes.items() if any(x == name or x.startswith(name + ".") for x in s)]
+    for entry in names:
+        alternatives = [entry] if isinstance(entry, str) else list(entry)
+        name = alternatives[0].strip()
+        hits = []
+        for alt in (a.strip() for a in alternatives):
+            if alt in node_names:
+                hits.append(alt)
+            else:
+                hits.extend(n for n, s in scopes.items() if any(x == alt or x.startswith(alt + ".") for x in s))
         if not hits:
             known = sorted({s[1] if len(s) > 1 else s[0] for s in scopes.values() if s})
             raise ConfigError(

@@ -69,9 +69,17 @@ class OnnxExportOptions:
     #: Compare with PyTorch in ONNX Runtime and refuse a model that disagrees.
     verify: bool = True
     #: Stride-2 ConvTranspose -> Conv to 4C channels + DepthToSpace (acnet.export.deconv; exact to rounding).
-    #: Off by default: in ONNX Runtime 1.30 on CPU the DepthToSpace costs what the NCHWc Conv saves
-    #: (benchmarks/results/README.md, "ConvTranspose rewrite").
-    rewrite_deconv: bool = False
+    #: None chooses by measurement (benchmarks/results/README.md): on for INT8 with the ``cpu`` target,
+    #: where ONNX Runtime has no quantized ConvTranspose and the rewrite makes the decoder run in INT8
+    #: (1.2x faster overall); off otherwise, as in FP32 the DepthToSpace costs what the NCHWc Conv saves.
+    rewrite_deconv: bool | None = None
+
+    @property
+    def rewrites_deconv(self) -> bool:
+        """Whether this export rewrites the transposed convolutions (``rewrite_deconv`` resolved)."""
+        if self.rewrite_deconv is not None:
+            return self.rewrite_deconv
+        return self.int8 is not None and self.int8.target == "cpu"
 
     def __post_init__(self) -> None:
         check_input_size(*(STRIDE if v is None else v for v in (self.height, self.width)))  # None: the checkpoint's
@@ -251,13 +259,16 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
             frames = [tuple(np.repeat(x, options.batch, axis=0) for x in f) for f in frames]
     log.info("exporting %s (%s, %d classes) at %dx%d", Path(checkpoint).name, ckpt.model_config.backbone, info.num_classes, height, width)
     proto = trace_to_onnx(model, height, width, options)
-    if options.rewrite_deconv:
+    if options.rewrites_deconv:
         from acnet.export.deconv import rewrite_transposed_convs
 
         log.info("rewrote %d transposed convolutions as Conv + DepthToSpace", rewrite_transposed_convs(proto))
     fp32_proto = None
     if options.int8 is not None:
         fp32_proto = proto
+        proto = onnx.ModelProto()
+        proto.CopyFrom(fp32_proto)
+        log.debug("wrote %d ACM means as GlobalAveragePool for quantization", g.spatial_means_as_global_pools(proto))
         excluded = q.nodes_to_exclude(proto, exclude)
         proto = q.quantize(proto, frames, options.int8, progress=progress, exclude_nodes=excluded)
         info = info.with_(quantization=q.quantization_record(options.int8, len(frames), options.int8.calib_data, len(excluded)))
@@ -349,9 +360,10 @@ def check_onnx(proto):
               help="INT8: least per-pixel agreement (%) with PyTorch for the export to pass verification.")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset.")
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Compare with PyTorch in ONNX Runtime.")
-@click.option("--rewrite-deconv/--keep-deconv", default=False, show_default=True,
-              help="Write stride-2 transposed convolutions as Conv + DepthToSpace (exact to rounding; "
-                   "not faster in ONNX Runtime 1.30 on CPU, measured).")
+@click.option("--rewrite-deconv/--keep-deconv", default=None,
+              help="Write stride-2 transposed convolutions as Conv + DepthToSpace (exact to rounding). "
+                   "Default: on for --int8 --int8-target cpu (the decoder then runs in INT8: faster in "
+                   "ONNX Runtime, measured), off otherwise (not faster in FP32).")
 def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynamic_hw, argmax, fp16, int8, calib_data,
                  calib_frames, calib_method, int8_target, int8_exclude, int8_agreement, opset, verify, rewrite_deconv):
     """Export CHECKPOINT to ONNX, verified against PyTorch."""
