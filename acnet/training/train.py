@@ -467,7 +467,7 @@ class Trainer:
         if r is True:
             found = list_checkpoints(self.out_dir)
             if not found:
-                log.warning("--resume: no checkpoint in %s yet; starting a new run", checkpoint_dir(self.out_dir))
+                log.info("--resume: no checkpoint in %s yet; starting a new run", checkpoint_dir(self.out_dir))  # normal on a first run
                 return None, None
             for path in reversed(found):
                 try:
