@@ -419,39 +419,54 @@ def postprocess_logits(logits: np.ndarray, height: int, width: int) -> np.ndarra
     # Resize and argmax one cache-sized block at a time: the same values as
     # resizing the whole map first, without a C x height x width temporary.
     out = np.empty((height, width), np.uint8)
-    ids = best = hit = None
+    scratch = best = None
     for rows, cols, values in _bilinear_blocks(logits, height, width):
-        n = values[0].size
-        if ids is None or ids.size < n:
-            ids, best, hit = np.empty(n, np.uint8), np.empty(n, np.float32), np.empty(n, bool)
-        shape = values.shape[1:]
-        block = _class_ids_into(values, ids[:n].reshape(shape), best[:n].reshape(shape), hit[:n].reshape(shape))
-        out[_block_index(rows, cols)] = block
+        shape, n = values.shape[1:], values[0].size
+        if scratch is None or scratch.shape[1] < n:
+            scratch, best = np.empty((3, n), np.uint8), np.empty(n, np.float32)
+        ids, hit, score = (a[:n].reshape(shape) for a in scratch)
+        out[_block_index(rows, cols)] = _class_ids_into(values, ids, best[:n].reshape(shape), hit.view(bool), score)
     return out
 
 
 def logits_to_class_ids(logits: np.ndarray) -> np.ndarray:
     """C x H x W logits -> H x W uint8 class ids, as ``argmax(axis=0) + 1``.
 
-    Ties go to the lowest channel, as with ``argmax``. Comparing each channel
-    with the channel-wise maximum is 2-3x faster than numpy's argmax over the
-    outer axis, which matters at camera resolution. A pixel whose logits
-    contain NaN gets 0 (void).
+    Ties go to the lowest channel, as with ``argmax``. A pixel whose logits
+    contain NaN gets 0 (void). Comparing each channel with the channel-wise
+    maximum (see :func:`_class_ids_into`) is several times faster than
+    numpy's argmax over the outer axis, which matters at camera resolution.
     """
     if logits.shape[0] > 255 - CLASS_ID_OFFSET:
         return channel_to_class_id(logits.argmax(axis=0))
     shape = logits.shape[1:]
-    return _class_ids_into(logits, np.empty(shape, np.uint8), np.empty(shape, logits.dtype), np.empty(shape, bool))
+    scratch = np.empty((2, *shape), np.uint8)
+    return _class_ids_into(logits, np.empty(shape, np.uint8), np.empty(shape, logits.dtype), scratch[0].view(bool), scratch[1])
 
 
-def _class_ids_into(logits: np.ndarray, out: np.ndarray, best: np.ndarray, hit: np.ndarray) -> np.ndarray:
-    """:func:`logits_to_class_ids` into ``out``, with ``best`` and ``hit`` as scratch of its shape."""
-    np.max(logits, axis=0, out=best)  # NaN wherever a channel is NaN: no channel equals it, so void
-    out.fill(0)
-    for c in range(logits.shape[0] - 1, -1, -1):
+def _class_ids_into(logits: np.ndarray, out: np.ndarray, best: np.ndarray, hit: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """:func:`logits_to_class_ids` into ``out``; ``best`` (logits' dtype), ``hit`` (bool), ``score`` (uint8) are scratch.
+
+    Channel c scores ``C - c`` where it equals the maximum, and the pixel
+    keeps its highest score: the lowest such channel. No channel equals a
+    NaN maximum, so those pixels score 0: void. All small-integer SIMD
+    work, unlike a masked copy per channel (4x faster at 9 classes).
+    """
+    n = logits.shape[0]
+    np.max(logits, axis=0, out=best)  # NaN wherever a channel is NaN
+    score.fill(0)
+    for c in range(n):
         np.equal(logits[c], best, out=hit)
-        np.copyto(out, np.uint8(c + CLASS_ID_OFFSET), where=hit)
-    return out
+        np.multiply(hit, np.uint8(n - c), out=out)
+        np.maximum(score, out, out=score)
+    return np.take(_score_to_class_id(n), score, out=out, mode="clip")  # scores are < 256: nothing is clipped
+
+
+@lru_cache(maxsize=16)
+def _score_to_class_id(channels: int) -> np.ndarray:
+    table = np.zeros(256, np.uint8)  # score 0: void
+    table[1 : channels + 1] = channels - np.arange(1, channels + 1) + CLASS_ID_OFFSET
+    return table
 
 
 #: Class id of logits channel 0. Label files use 0 for void and 1..C for classes.
