@@ -127,29 +127,45 @@ class PipelineStats:
 
 
 class _Turns:
-    """Admits frames to one step in ticket order: ticket t once ticket t - 1 has left."""
+    """Admits frames to one step in ticket order: ticket t once ticket t - 1 has left.
+
+    Only the worker whose turn it is gets woken (one event per waiting
+    ticket), not every worker waiting at the step: each needless wake-up is
+    a thread that must get a core and the GIL only to sleep again.
+    """
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.next = 0
+        self.waiting: dict[int, threading.Event] = {}
 
     def wait(self, ticket: int, abandoned) -> bool:
         """Block until it is ``ticket``'s turn; False when ``abandoned(ticket)`` comes true first."""
-        with self.cond:
-            while self.next != ticket:
+        while True:
+            with self.lock:
+                if self.next == ticket:
+                    self.waiting.pop(ticket, None)
+                    return True
                 if abandoned(ticket):
+                    self.waiting.pop(ticket, None)
                     return False
-                self.cond.wait()
-            return True
+                event = self.waiting.setdefault(ticket, threading.Event())
+            event.wait()
+            event.clear()
 
     def done(self) -> None:
-        with self.cond:
+        with self.lock:
             self.next += 1
-            self.cond.notify_all()
+            event = self.waiting.get(self.next)
+        if event is not None:
+            event.set()
 
     def wake(self) -> None:
-        with self.cond:
-            self.cond.notify_all()
+        """Wake every waiter to look again (the pipeline stops, or ends before some tickets)."""
+        with self.lock:
+            events = list(self.waiting.values())
+        for event in events:
+            event.set()
 
 
 class _Failure:
