@@ -172,8 +172,8 @@ def resize_bilinear_chw(x: np.ndarray, height: int, width: int) -> np.ndarray:
     lead = x.shape[:-2]
     planes = x.reshape(-1, h, w).astype(np.float32, copy=False)
     out = np.empty((planes.shape[0], height, width), np.float32)
-    for rows, cols, values in _bilinear_blocks(planes, height, width):
-        out[(slice(None), *_block_index(rows, cols))] = values
+    for rows, cols, values, keep in _bilinear_blocks(planes, height, width):
+        out[(slice(None), *_block_index(rows, cols))] = values[..., keep]
     return out.reshape(*lead, height, width)
 
 
@@ -243,7 +243,13 @@ def _next_difference(x: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
     tail = list(head)
     nxt = list(head)
     head[axis], nxt[axis], tail[axis] = slice(0, n - 1), slice(1, n), slice(n - 1, n)
-    np.subtract(x[tuple(nxt)], x[tuple(head)], out=out[tuple(head)])
+    if axis == x.ndim - 1 and x.flags.c_contiguous and out.flags.c_contiguous:
+        # One pass over the flat buffer (short rows make numpy loop per row); the rows' last
+        # elements, which this gets wrong, are set below.
+        flat, flat_out = x.reshape(-1), out.reshape(-1)
+        np.subtract(flat[1:], flat[:-1], out=flat_out[:-1])
+    else:
+        np.subtract(x[tuple(nxt)], x[tuple(head)], out=out[tuple(head)])
     np.subtract(x[tuple(tail)], x[tuple(tail)], out=out[tuple(tail)])  # 0 (NaN for inf/NaN), as x[i1] - x[i0] there
     return out
 
@@ -268,13 +274,20 @@ BLOCK_VALUES = 1 << 17
 def _bilinear_blocks(x: np.ndarray, height: int, width: int, max_values: int = BLOCK_VALUES):
     """Bilinear resize (half-pixel centres) of C x h x w float32 ``x``, block by block.
 
-    Yields ``(rows, cols, values)``: ``values`` (C x rows x cols) is the
-    resized map at those destination rows and columns (slices or index
-    arrays); the blocks cover it once. Each value is ``top + (bottom - top)
-    * wy`` then ``left + (right - left) * wx`` in float32, the formula the C
-    ABI shares, with the taps of :func:`_linear_taps`; runs of taps are read
-    through strided views instead of gathers, and a block stays in cache.
-    ``values`` is a reused buffer: consume it before the next block.
+    Yields ``(rows, cols, values, keep)``: ``values[..., keep]`` (C x rows x
+    cols) is the resized map at those destination rows and columns (slices
+    or index arrays); the blocks cover it once. Each value is ``top +
+    (bottom - top) * wy`` then ``left + (right - left) * wx`` in float32,
+    the formula the C ABI shares, with the taps of :func:`_linear_taps`;
+    runs of taps are read through strided views instead of gathers, and a
+    block stays in cache. ``values`` is a reused buffer: consume it before
+    the next block.
+
+    A run of columns whose sources step by one (upscaling by a whole
+    factor) is computed for every source column, in one pass over
+    contiguous memory, and ``keep`` selects its own: numpy loops once per
+    row over strided views, and rows of ~100 values make that loop cost
+    more than the arithmetic.
     """
     c, h, w = x.shape
     rows, cols = _tap_runs(h, height), _tap_runs(w, width)
@@ -282,7 +295,8 @@ def _bilinear_blocks(x: np.ndarray, height: int, width: int, max_values: int = B
     row_chunk = max(1, max_values // (c * w))
     buf_r = np.empty(c * row_chunk * w, np.float32)
     buf_d = np.empty_like(buf_r)
-    buf_v = np.empty(max(max_values, c * row_chunk), np.float32)
+    buf_v = np.empty(max(max_values, c * row_chunk * w), np.float32)
+    every = slice(None)
     for dst_r, src_r, wy in rows.groups(row_chunk):
         top = _take(x, src_r, 1)
         nr = top.shape[1]
@@ -291,11 +305,17 @@ def _bilinear_blocks(x: np.ndarray, height: int, width: int, max_values: int = B
         np.add(top, r, out=r)
         d = _next_difference(r, 2, buf_d[: c * nr * w].reshape(c, nr, w))  # right - left at every column
         for dst_c, src_c, wx in cols.groups(max(1, max_values // (c * nr))):
+            if isinstance(src_c, slice) and src_c.step == 1 and 2 * (src_c.stop - src_c.start) >= w:
+                v = buf_v[: r.size].reshape(r.shape)
+                np.multiply(d, wx, out=v)
+                np.add(r, v, out=v)
+                yield dst_r, dst_c, v, src_c
+                continue
             left = _take(r, src_c, 2)
             v = buf_v[: left.size].reshape(left.shape)
             np.multiply(_take(d, src_c, 2), wx, out=v)
             np.add(left, v, out=v)
-            yield dst_r, dst_c, v
+            yield dst_r, dst_c, v, every
 
 
 def nearest_indices(src: int, dst: int) -> np.ndarray:
@@ -420,13 +440,13 @@ def postprocess_logits(logits: np.ndarray, height: int, width: int) -> np.ndarra
     # resizing the whole map first, without a C x height x width temporary.
     out = np.empty((height, width), np.uint8)
     ids = best = scores = None
-    for rows, cols, values in _bilinear_blocks(logits, height, width):
+    for rows, cols, values, keep in _bilinear_blocks(logits, height, width):
         n = values[0].size
         if ids is None or ids.size < n:
             ids, best, scores = np.empty(n, np.uint8), np.empty(n, np.float32), np.empty(values.shape[0] * n, np.uint8)
         shape = values.shape[1:]
         block = _class_ids_into(values, ids[:n].reshape(shape), best[:n].reshape(shape), scores[: values.size].reshape(values.shape))
-        out[_block_index(rows, cols)] = block
+        out[_block_index(rows, cols)] = block[:, keep]
     return out
 
 
