@@ -211,7 +211,7 @@ class Pipeline:
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._queues: list[queue.Queue] = []
+        self._queues: list[queue.Queue | None] = []  # the live capture queue (or None), the results
         self._steps = (("preprocess", self._preprocess), ("inference", self._infer), ("postprocess", self._postprocess))
         self._turns = [_Turns() for _ in self._steps]
         self._take = threading.Lock()  # the capture step: one worker takes the next frame and its ticket
@@ -265,10 +265,6 @@ class Pipeline:
                 job = _Job(frame)
                 job.left = time.perf_counter()
                 job.times["capture"] = job.left - start
-                if self.drop == "none":
-                    if not self._put(out, job):
-                        return
-                    continue
                 try:
                     out.put_nowait(job)
                 except queue.Full:
