@@ -359,6 +359,69 @@ def test_errors_in_a_stage_reach_the_reader_and_threads_stop(seg):
     assert threading.active_count() < 20
 
 
+class Recording(Source):
+    """Frames held in memory, handed over as fast as asked: a recording."""
+
+    def __init__(self, count: int, bad: int | None = None) -> None:
+        (_, self.rgb, self.depth), = synthetic_frames(1)
+        self.count, self.bad = count, bad
+
+    def __iter__(self):
+        for i in range(self.count):
+            depth = self.depth[:10] if i == self.bad else self.depth
+            yield Frame(self.rgb, depth, 1.0, float(i), i, f"{i:06d}")
+
+
+class Jittery:
+    """The real Segmenter's steps, each slowed by a random few ms, noting which thread ran it."""
+
+    def __init__(self, seg) -> None:
+        self.seg, self.rng, self.threads = seg, np.random.default_rng(0), {}
+
+    def _step(self, name, key, fn, *args):
+        time.sleep(float(self.rng.uniform(0, 0.004)))
+        self.threads.setdefault(key, {})[name] = threading.get_ident()
+        return fn(*args)
+
+    def preprocess(self, rgb, depth, scale):
+        return self._step("preprocess", id(rgb), self.seg.preprocess, rgb, depth, scale) + (id(rgb),)
+
+    def infer(self, inputs):
+        (rgb, depth, key), = inputs
+        return [(self._step("inference", key, self.seg.infer, [(rgb, depth)])[0], key)]
+
+    def postprocess(self, out, h, w):
+        logits, key = out
+        return self._step("postprocess", key, self.seg.postprocess, logits, h, w)
+
+
+def test_frames_keep_their_order_and_each_runs_its_steps_in_one_thread(seg):
+    """Steps overlap, frames never overtake each other, and no frame is handed between threads inside the pipeline."""
+    frames = [(f"{i}", rgb, depth) for i, (_, rgb, depth) in enumerate(synthetic_frames(4))] * 3
+    jitter = Jittery(seg)
+
+    class Many(Source):
+        def __iter__(self):
+            for i, (_, rgb, depth) in enumerate(frames):
+                yield Frame(rgb.copy(), depth, 1.0, float(i), i, f"{i:06d}")  # a copy: its own id()
+
+    results = list(Pipeline(jitter, Many()))
+    assert [r.frame.seq for r in results] == list(range(len(frames)))
+    for r, (_, rgb, depth) in zip(results, frames):
+        np.testing.assert_array_equal(r.labels, seg.segment(rgb, depth, 1.0))
+    steps = list(jitter.threads.values())
+    assert len(steps) == len(frames) and all(len(set(s.values())) == 1 and len(s) == 3 for s in steps)
+    assert len({next(iter(s.values())) for s in steps}) > 1  # several workers took turns
+
+
+def test_an_error_comes_after_every_frame_before_it(seg):
+    seqs = []
+    with pytest.raises(InputError, match="depth"):
+        for result in Pipeline(seg, Recording(8, bad=5)):
+            seqs.append(result.frame.seq)
+    assert seqs == [0, 1, 2, 3, 4]
+
+
 def test_source_specs_are_validated():
     assert SourceSpec.parse("realsense?serial=123&fps=15").options == {"serial": "123", "fps": "15"}
     for bad, fragment in (("webcam:0", "unknown source spec"), ("rosbag:x?rgb=/a&foo=1", "unknown option 'foo'"),

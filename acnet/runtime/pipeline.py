@@ -1,8 +1,9 @@
 """A pipelined runner: capture, preprocessing, inference and postprocessing overlap.
 
-Each stage runs in its own thread and hands frames on through bounded
-queues, so throughput approaches the slowest stage instead of the sum of
-all of them (numpy and ONNX Runtime release the GIL while they compute)::
+Frames move through the four steps in order, each step taking one frame at
+a time, so up to four frames are in work at once and throughput approaches
+the slowest step instead of the sum of all of them (numpy and ONNX Runtime
+release the GIL while they compute)::
 
     from acnet.runtime import Pipeline, Segmenter, open_source
 
@@ -12,13 +13,21 @@ all of them (numpy and ONNX Runtime release the GIL while they compute)::
             result.labels          # HxW uint8 class ids, the same as seg.segment()
         print(pipeline.stats().summary())
 
+A worker thread carries each frame through all the steps, waiting at a step
+only while the frame before it is still there (as in TBB's pipelines).
+Handing every frame from one thread to the next between steps would wake a
+sleeping thread at each hand-off, and on a busy machine each wake-up waits
+for a core: that latency is what a frame saves here. The number of workers
+bounds the frames in flight.
+
 Frames leave in the order they entered. Recordings, bags and stills wait for
-the pipeline, so every frame is processed. A live camera does not wait: when
-the first queue is full, ``drop`` decides (default for live sources
-``"oldest"``: the stale frame waiting longest is discarded, so what is
-processed is always the newest; ``"newest"`` discards the incoming frame
-instead, keeping a steadier frame spacing; ``"none"`` never drops here and
-leaves any dropping to the source, e.g. librealsense's own frame queue).
+the pipeline (a free worker reads the next frame), so every frame is
+processed. A live camera does not wait: a capture thread reads it into a
+bounded queue, and when that queue is full, ``drop`` decides (default for
+live sources ``"oldest"``: the stale frame waiting longest is discarded, so
+what is processed is always the newest; ``"newest"`` discards the incoming
+frame instead, keeping a steadier frame spacing; ``"none"`` never drops here
+and leaves any dropping to the source, e.g. librealsense's own frame queue).
 """
 
 from __future__ import annotations
@@ -48,8 +57,8 @@ class Result:
     long the source took to hand it over: reading and decoding a recording,
     mostly waiting for the next frame from a camera); ``latency`` is
     end to end, from ``frame.received`` (the source handing the frame over)
-    to this result reaching the reader; ``waited`` is the part of it spent in
-    queues between stages.
+    to this result reaching the reader; ``waited`` is the part of it spent
+    waiting between stages (for the frame ahead to leave a stage, for the reader).
     """
 
     frame: Frame
@@ -117,18 +126,69 @@ class PipelineStats:
         return "\n".join(lines)
 
 
+class _Turns:
+    """Admits frames to one step in ticket order: ticket t once ticket t - 1 has left.
+
+    Only the worker whose turn it is gets woken (one event per waiting
+    ticket), not every worker waiting at the step: each needless wake-up is
+    a thread that must get a core and the GIL only to sleep again.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.next = 0
+        self.waiting: dict[int, threading.Event] = {}
+
+    def wait(self, ticket: int, abandoned) -> bool:
+        """Block until it is ``ticket``'s turn; False when ``abandoned(ticket)`` comes true first."""
+        while True:
+            with self.lock:
+                if self.next == ticket:
+                    self.waiting.pop(ticket, None)
+                    return True
+                if abandoned(ticket):
+                    self.waiting.pop(ticket, None)
+                    return False
+                event = self.waiting.setdefault(ticket, threading.Event())
+            event.wait()
+            event.clear()
+
+    def done(self) -> None:
+        with self.lock:
+            self.next += 1
+            event = self.waiting.get(self.next)
+        if event is not None:
+            event.set()
+
+    def wake(self) -> None:
+        """Wake every waiter to look again (the pipeline stops, or ends before some tickets)."""
+        with self.lock:
+            events = list(self.waiting.values())
+        for event in events:
+            event.set()
+
+
+class _Failure:
+    """What the capture thread queues when the source raised."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
 class Pipeline:
-    """Run ``segmenter`` over ``source`` with one thread per stage; iterate for :class:`Result`.
+    """Run ``segmenter`` over ``source``, the steps overlapping; iterate for :class:`Result`.
 
     Args:
         segmenter: an open :class:`~acnet.runtime.Segmenter`.
         source: any :class:`~acnet.runtime.sources.Source` (or iterable of
             :class:`~acnet.runtime.sources.Frame` with a ``live`` attribute).
-        queue_size: frames each queue between stages holds.
+        queue_size: frames that may wait between steps beyond one per step:
+            the live capture queue's and the results queue's size, and the
+            workers beyond the four steps.
         drop: "oldest", "newest" or "none"; default "oldest" for live
             sources and "none" (process every frame) for the others.
         overlay: also colour the labels over the image (in the
-            postprocessing thread) with this alpha; None for labels only.
+            postprocessing step) with this alpha; None for labels only.
     """
 
     def __init__(self, segmenter: Segmenter, source: Source, *, queue_size: int = 2, drop: str | None = None,
@@ -151,9 +211,16 @@ class Pipeline:
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._queues: list[queue.Queue] = []
+        self._queues: list[queue.Queue | None] = []  # the live capture queue (or None), the results
+        self._steps = (("preprocess", self._preprocess), ("inference", self._infer), ("postprocess", self._postprocess))
+        self._turns = [_Turns() for _ in self._steps]
+        self._take = threading.Lock()  # the capture step: one worker takes the next frame and its ticket
+        self._tickets = 0
+        self._mark = threading.Lock()
+        self._last: int | None = None  # the first ticket that found the end or an error: later ones are abandoned
+        self._frames: Iterator | None = None
 
-    # ------------------------------------------------------------------ stages
+    # ------------------------------------------------------------------ steps
 
     def _preprocess(self, job: _Job) -> None:
         f = job.frame
@@ -182,7 +249,11 @@ class Pipeline:
                 continue
         return False
 
-    def _capture(self, out: queue.Queue) -> None:
+    def _abandoned(self, ticket: int) -> bool:
+        return self._stop.is_set() or (self._last is not None and ticket > self._last)
+
+    def _capture_live(self, out: queue.Queue) -> None:
+        """A live source's own thread: it never waits for the pipeline; full queue -> ``drop``."""
         try:
             frames = iter(self.source)
             while not self._stop.is_set():
@@ -194,10 +265,6 @@ class Pipeline:
                 job = _Job(frame)
                 job.left = time.perf_counter()
                 job.times["capture"] = job.left - start
-                if self.drop == "none":
-                    if not self._put(out, job):
-                        return
-                    continue
                 try:
                     out.put_nowait(job)
                 except queue.Full:
@@ -209,42 +276,100 @@ class Pipeline:
                     except queue.Empty:
                         pass
                     out.put_nowait(job)  # only this thread puts, so there is room now
-        except BaseException as exc:  # reported to the reader
-            self._error = exc
+        except BaseException as exc:  # reported to the reader, after the frames before it
+            self._put(out, _Failure(exc))
+            return
         self._put(out, _END)
 
-    def _stage(self, name: str, work, inq: queue.Queue, out: queue.Queue) -> None:
-        while True:
-            job = inq.get()
-            if job is _END or self._error is not None:
-                self._put(out, _END)
-                return
-            start = time.perf_counter()
-            job.waited += start - job.left
-            try:
-                work(job)
-            except BaseException as exc:
-                self._error = exc
-                self._put(out, _END)
-                return
-            job.left = time.perf_counter()
-            job.times[name] = job.left - start
-            if not self._put(out, job):
-                return
+    def _next(self) -> tuple[int, object]:
+        """The capture step: (ticket, job, _END or a _Failure), taken in order by one worker at a time."""
+        with self._take:
+            ticket = self._tickets
+            if self._last is not None or self._stop.is_set():
+                return ticket, _END
+            self._tickets += 1
+            if self._queues[0] is not None:  # a live source's capture thread reads ahead
+                while True:
+                    try:
+                        item = self._queues[0].get(timeout=0.1)
+                        break
+                    except queue.Empty:
+                        if self._stop.is_set():
+                            return ticket, _END
+            else:
+                start = time.perf_counter()
+                try:
+                    frame = next(self._frames)
+                except StopIteration:
+                    item = _END
+                except BaseException as exc:
+                    item = _Failure(exc)
+                else:
+                    item = _Job(frame)
+                    item.left = time.perf_counter()
+                    item.times["capture"] = item.left - start
+        if not isinstance(item, _Job):
+            self._end_at(ticket)
+        return ticket, item
+
+    def _end_at(self, ticket: int) -> None:
+        """No frame from ``ticket`` on: the frames before it still come out, later workers stop."""
+        with self._mark:
+            if self._last is None or ticket < self._last:
+                self._last = ticket
+        for turns in self._turns:
+            turns.wake()
+
+    def _work(self) -> None:
+        out = self._queues[-1]
+        try:
+            while not self._stop.is_set():
+                ticket, job = self._next()
+                if not isinstance(job, _Job):
+                    self._finish(ticket, job.exc if isinstance(job, _Failure) else None)
+                    return
+                for (name, work), turns in zip(self._steps, self._turns):
+                    if not turns.wait(ticket, self._abandoned):
+                        return
+                    start = time.perf_counter()
+                    job.waited += start - job.left
+                    try:
+                        work(job)
+                    except BaseException as exc:
+                        self._end_at(ticket)
+                        self._finish(ticket, exc)
+                        return
+                    job.left = time.perf_counter()
+                    job.times[name] = job.left - start
+                    if turns is self._turns[-1] and not self._put(out, job):  # leave in order
+                        return
+                    turns.done()
+        except BaseException as exc:  # not from a step: still the reader's to see
+            self._end_at(-1)
+            self._error = exc
+            self._put(out, _END)
+
+    def _finish(self, ticket: int, error: BaseException | None) -> None:
+        """At the end (or an error) found by ``ticket``: after every frame before it, tell the reader."""
+        if self._turns[-1].wait(ticket, self._abandoned):  # False if an earlier ticket ended it
+            self._error = error
+            self._put(self._queues[-1], _END)
 
     def start(self) -> None:
         if self._threads:
             raise ConfigError("a Pipeline runs once; make a new one to run again")
-        self._queues = [queue.Queue(self.queue_size) for _ in range(4)]
-        q = self._queues
-        specs = [("capture", self._capture, (q[0],))]
-        for i, (name, work) in enumerate((("preprocess", self._preprocess), ("inference", self._infer), ("postprocess", self._postprocess))):
-            specs.append((name, self._stage, (name, work, q[i], q[i + 1])))
+        live = self.live and self.drop != "none"
+        self._queues = [queue.Queue(self.queue_size) if live else None, queue.Queue(self.queue_size)]
         self._started = time.perf_counter()
-        for name, target, args in specs:
-            t = threading.Thread(target=target, args=args, name=f"acnet-{name}", daemon=True)
+        if live:
+            self._threads.append(threading.Thread(target=self._capture_live, args=(self._queues[0],),
+                                                  name="acnet-capture", daemon=True))
+        else:
+            self._frames = iter(self.source)
+        workers = len(STAGES) + self.queue_size - 1
+        self._threads += [threading.Thread(target=self._work, name=f"acnet-worker-{i}", daemon=True) for i in range(workers)]
+        for t in self._threads:
             t.start()
-            self._threads.append(t)
 
     def __iter__(self) -> Iterator[Result]:
         self.start()
@@ -271,16 +396,15 @@ class Pipeline:
     def close(self) -> None:
         """Stop the threads (a reader that breaks out of the loop ends up here)."""
         self._stop.set()
+        for turns in self._turns:
+            turns.wake()
         for q in self._queues:  # unblock anyone waiting to put
+            if q is None:
+                continue
             try:
                 while True:
                     q.get_nowait()
             except queue.Empty:
-                pass
-        for q in self._queues:
-            try:
-                q.put_nowait(_END)
-            except queue.Full:
                 pass
         for t in self._threads:
             t.join(timeout=5)

@@ -169,17 +169,153 @@ def resize_bilinear_chw(x: np.ndarray, height: int, width: int) -> np.ndarray:
     h, w = x.shape[-2:]
     if (h, w) == (height, width):
         return x
-    return _interpolate_chw(x.astype(np.float32, copy=False), _linear_taps(h, height), _linear_taps(w, width))
+    lead = x.shape[:-2]
+    planes = x.reshape(-1, h, w).astype(np.float32, copy=False)
+    out = np.empty((planes.shape[0], height, width), np.float32)
+    for rows, cols, values, keep in _bilinear_blocks(planes, height, width):
+        out[(slice(None), *_block_index(rows, cols))] = values[..., keep]
+    return out.reshape(*lead, height, width)
 
 
-def _interpolate_chw(x: np.ndarray, rows: tuple, cols: tuple) -> np.ndarray:
-    """Apply row taps then column taps (see :func:`_linear_taps`) to the last two axes."""
-    y0, y1, wy = rows
-    x0, x1, wx = cols
-    top = x[..., y0, :]
-    bottom = x[..., y1, :]
-    interp = top + (bottom - top) * wy[:, None]
-    return interp[..., x0] + (interp[..., x1] - interp[..., x0]) * wx
+@dataclass(frozen=True)
+class _TapRuns:
+    """Bilinear taps along one axis, grouped for strided access instead of gathers.
+
+    Where ``src / dst`` reduces to ``a / b`` with a small ``b``, every b-th
+    destination position has the same weight and a source position that
+    steps by ``a``: such a run reads the source through a strided view. The
+    grouping is checked against :func:`_linear_taps` itself, so each
+    position keeps exactly its own index and weight; positions that fit no
+    run (the clamped edges, sizes without a short period) are gathered.
+    """
+
+    runs: tuple[tuple[slice, slice, np.float32], ...]  # (destination, source, weight)
+    rest: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # destination, source indices, weights
+
+    def groups(self, chunk: int):
+        """(destination, source, weight) groups of at most ``chunk`` positions each."""
+        for dst, src, w in self.runs:
+            n = len(range(dst.start, dst.stop, dst.step))
+            for k in range(0, n, chunk):
+                m = min(chunk, n - k)
+                yield (slice(dst.start + k * dst.step, dst.start + (k + m - 1) * dst.step + 1, dst.step),
+                       slice(src.start + k * src.step, src.start + (k + m - 1) * src.step + 1, src.step), w)
+        if self.rest is not None:
+            dst, src, w = self.rest
+            for k in range(0, len(dst), chunk):
+                yield dst[k : k + chunk], src[k : k + chunk], w[k : k + chunk]
+
+
+#: Longest period (b of src / dst = a / b) split into strided runs, and the shortest run kept.
+_MAX_PERIOD = 64
+_MIN_RUN = 4
+
+
+@lru_cache(maxsize=64)
+def _tap_runs(src: int, dst: int) -> _TapRuns:
+    i0, _, w1 = _linear_taps(src, dst)
+    g = math.gcd(src, dst)
+    a, b = src // g, dst // g
+    runs = []
+    covered = np.zeros(dst, bool)
+    if b <= _MAX_PERIOD:
+        for p in range(min(b, dst)):
+            js = np.arange(p, dst, b)
+            base = i0[js] - a * np.arange(len(js))
+            w = w1[js]
+            # maximal runs of one (base, weight): there index = base + a * k exactly
+            cut = np.flatnonzero((base[1:] != base[:-1]) | (w[1:] != w[:-1])) + 1
+            for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(js)]):
+                if hi - lo >= _MIN_RUN:
+                    first, last = js[lo], js[hi - 1]
+                    runs.append((slice(int(first), int(last) + 1, b),
+                                 slice(int(i0[first]), int(i0[last]) + 1, a), np.float32(w[lo])))
+                    covered[js[lo:hi]] = True
+    left = np.flatnonzero(~covered)
+    rest = (left, i0[left], w1[left]) if left.size else None
+    return _TapRuns(tuple(runs), rest)
+
+
+def _next_difference(x: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
+    """``out[i] = x[min(i + 1, n - 1)] - x[i]`` along ``axis``: ``x[i1] - x[i0]`` of every tap."""
+    n = x.shape[axis]
+    head = [slice(None)] * x.ndim
+    tail = list(head)
+    nxt = list(head)
+    head[axis], nxt[axis], tail[axis] = slice(0, n - 1), slice(1, n), slice(n - 1, n)
+    if axis == x.ndim - 1 and x.flags.c_contiguous and out.flags.c_contiguous:
+        # One pass over the flat buffer (short rows make numpy loop per row); the rows' last
+        # elements, which this gets wrong, are set below.
+        flat, flat_out = x.reshape(-1), out.reshape(-1)
+        np.subtract(flat[1:], flat[:-1], out=flat_out[:-1])
+    else:
+        np.subtract(x[tuple(nxt)], x[tuple(head)], out=out[tuple(head)])
+    np.subtract(x[tuple(tail)], x[tuple(tail)], out=out[tuple(tail)])  # 0 (NaN for inf/NaN), as x[i1] - x[i0] there
+    return out
+
+
+def _take(x: np.ndarray, index, axis: int) -> np.ndarray:
+    if isinstance(index, slice):
+        return x[(slice(None),) * (axis % x.ndim) + (index,)]
+    return np.take(x, index, axis=axis)
+
+
+def _block_index(rows, cols) -> tuple:
+    """Index of a block's destination: slices as they are, two index arrays as their outer product."""
+    if isinstance(rows, slice) or isinstance(cols, slice):
+        return rows, cols
+    return np.ix_(rows, cols)
+
+
+#: Values per block of :func:`_bilinear_blocks` (float32: 512 KiB), sized to stay in a core's L2 cache.
+BLOCK_VALUES = 1 << 17
+
+
+def _bilinear_blocks(x: np.ndarray, height: int, width: int, max_values: int = BLOCK_VALUES):
+    """Bilinear resize (half-pixel centres) of C x h x w float32 ``x``, block by block.
+
+    Yields ``(rows, cols, values, keep)``: ``values[..., keep]`` (C x rows x
+    cols) is the resized map at those destination rows and columns (slices
+    or index arrays); the blocks cover it once. Each value is ``top +
+    (bottom - top) * wy`` then ``left + (right - left) * wx`` in float32,
+    the formula the C ABI shares, with the taps of :func:`_linear_taps`;
+    runs of taps are read through strided views instead of gathers, and a
+    block stays in cache. ``values`` is a reused buffer: consume it before
+    the next block.
+
+    A run of columns whose sources step by one (upscaling by a whole
+    factor) is computed for every source column, in one pass over
+    contiguous memory, and ``keep`` selects its own: numpy loops once per
+    row over strided views, and rows of ~100 values make that loop cost
+    more than the arithmetic.
+    """
+    c, h, w = x.shape
+    rows, cols = _tap_runs(h, height), _tap_runs(w, width)
+    down = _next_difference(x, 1, np.empty_like(x))  # bottom - top at every source row
+    row_chunk = max(1, max_values // (c * w))
+    buf_r = np.empty(c * row_chunk * w, np.float32)
+    buf_d = np.empty_like(buf_r)
+    buf_v = np.empty(max(max_values, c * row_chunk * w), np.float32)
+    every = slice(None)
+    for dst_r, src_r, wy in rows.groups(row_chunk):
+        top = _take(x, src_r, 1)
+        nr = top.shape[1]
+        r = buf_r[: c * nr * w].reshape(c, nr, w)
+        np.multiply(_take(down, src_r, 1), wy if np.ndim(wy) == 0 else wy[:, None], out=r)
+        np.add(top, r, out=r)
+        d = _next_difference(r, 2, buf_d[: c * nr * w].reshape(c, nr, w))  # right - left at every column
+        for dst_c, src_c, wx in cols.groups(max(1, max_values // (c * nr))):
+            if isinstance(src_c, slice) and src_c.step == 1 and 2 * (src_c.stop - src_c.start) >= w:
+                v = buf_v[: r.size].reshape(r.shape)
+                np.multiply(d, wx, out=v)
+                np.add(r, v, out=v)
+                yield dst_r, dst_c, v, src_c
+                continue
+            left = _take(r, src_c, 2)
+            v = buf_v[: left.size].reshape(left.shape)
+            np.multiply(_take(d, src_c, 2), wx, out=v)
+            np.add(left, v, out=v)
+            yield dst_r, dst_c, v, every
 
 
 def nearest_indices(src: int, dst: int) -> np.ndarray:
@@ -297,36 +433,61 @@ def postprocess_logits(logits: np.ndarray, height: int, width: int) -> np.ndarra
     h, w = logits.shape[-2:]
     if (h, w) == (height, width):
         return logits_to_class_ids(logits)
-    # Resize and argmax a band of rows at a time: the same values as resizing
-    # the whole map first, without a C x height x width temporary.
     logits = logits.astype(np.float32, copy=False)
-    rows = _linear_taps(h, height)
-    cols = _linear_taps(w, width)
+    if logits.shape[0] > 255 - CLASS_ID_OFFSET:
+        return logits_to_class_ids(resize_bilinear_chw(logits, height, width))
+    # Resize and argmax one cache-sized block at a time: the same values as
+    # resizing the whole map first, without a C x height x width temporary.
     out = np.empty((height, width), np.uint8)
-    band = max(1, (1 << 17) // max(1, logits.shape[0] * width))
-    for r in range(0, height, band):
-        s = slice(r, r + band)
-        out[s] = logits_to_class_ids(_interpolate_chw(logits, tuple(t[s] for t in rows), cols))
+    ids = best = scores = None
+    for rows, cols, values, keep in _bilinear_blocks(logits, height, width):
+        n = values[0].size
+        if ids is None or ids.size < n:
+            ids, best, scores = np.empty(n, np.uint8), np.empty(n, np.float32), np.empty(values.shape[0] * n, np.uint8)
+        shape = values.shape[1:]
+        block = _class_ids_into(values, ids[:n].reshape(shape), best[:n].reshape(shape), scores[: values.size].reshape(values.shape))
+        out[_block_index(rows, cols)] = block[:, keep]
     return out
 
 
 def logits_to_class_ids(logits: np.ndarray) -> np.ndarray:
     """C x H x W logits -> H x W uint8 class ids, as ``argmax(axis=0) + 1``.
 
-    Ties go to the lowest channel, as with ``argmax``. Comparing each channel
-    with the channel-wise maximum is 2-3x faster than numpy's argmax over the
-    outer axis, which matters at camera resolution. A pixel whose logits
-    contain NaN gets 0 (void).
+    Ties go to the lowest channel, as with ``argmax``. A pixel whose logits
+    contain NaN gets 0 (void). Comparing each channel with the channel-wise
+    maximum (see :func:`_class_ids_into`) is several times faster than
+    numpy's argmax over the outer axis, which matters at camera resolution.
     """
     if logits.shape[0] > 255 - CLASS_ID_OFFSET:
         return channel_to_class_id(logits.argmax(axis=0))
-    best = logits.max(axis=0)
-    out = np.zeros(logits.shape[1:], np.uint8)
-    hit = np.empty(logits.shape[1:], bool)
-    for c in range(logits.shape[0] - 1, -1, -1):
-        np.equal(logits[c], best, out=hit)
-        np.copyto(out, np.uint8(c + CLASS_ID_OFFSET), where=hit)
-    return out
+    shape = logits.shape[1:]
+    return _class_ids_into(logits, np.empty(shape, np.uint8), np.empty(shape, logits.dtype), np.empty(logits.shape, np.uint8))
+
+
+def _class_ids_into(logits: np.ndarray, out: np.ndarray, best: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """:func:`logits_to_class_ids` into ``out``; ``best`` (logits' dtype, out's shape) and ``scores``
+    (uint8, logits' shape) are scratch.
+
+    Channel c scores ``256 - (c + 1)`` where it equals the maximum and 0
+    elsewhere, so the highest score is the lowest such channel, and ``256 -
+    score`` (uint8 negation) is its class id, or 0 (void) where no channel
+    equals the maximum: where it is NaN. Five whole-array operations, in
+    uint8 where they can be: no per-channel masked copies, and few returns
+    to the interpreter (each of which may have to wait for the GIL).
+    """
+    n = logits.shape[0]
+    np.max(logits, axis=0, out=best)  # NaN wherever a channel is NaN
+    hit = scores.view(bool)
+    np.equal(logits, best, out=hit)
+    np.multiply(hit, _channel_scores(n).reshape((n,) + (1,) * (logits.ndim - 1)), out=scores)
+    np.max(scores, axis=0, out=out)
+    return np.negative(out, out=out)
+
+
+@lru_cache(maxsize=16)
+def _channel_scores(channels: int) -> np.ndarray:
+    """256 - class id of each channel: 1..255 for up to 255 - CLASS_ID_OFFSET channels."""
+    return (256 - (np.arange(channels) + CLASS_ID_OFFSET)).astype(np.uint8)
 
 
 #: Class id of logits channel 0. Label files use 0 for void and 1..C for classes.

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 @click.option("--drop", type=click.Choice(["auto", "oldest", "newest", "none"]), default="auto", show_default=True,
               help="When a live source outruns the pipeline: drop the oldest waiting frame, the newest, or none "
                    "(auto: oldest for cameras, none for recordings, bags and folders).")
-@click.option("--queue-size", type=int, default=2, show_default=True, help="Frames each queue between stages holds.")
+@click.option("--queue-size", type=int, default=2, show_default=True,
+              help="Frames that may wait between steps, beyond one in each (live capture queue, results queue).")
 @click.option("--max-frames", type=int, default=None, help="Stop after this many frames (for cameras).")
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Colour weight in the overlay, 0..1.")
 @click.option("--fps", "video_fps", type=float, default=None, help="Frame rate of overlay.mp4 [default: the source's, else 30].")
