@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import capi_artifacts
 from installed import assert_one_line_error, run_acnet
 from onnx import TensorProto, helper, numpy_helper
 from tensorrt_bindings import spec_or_skip
@@ -411,6 +412,147 @@ def test_missing_onnx_package_is_named(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # as on a runtime-only install
     with pytest.raises(BackendUnavailableError, match="pip install onnx"):
         read_onnx(onnx_path)
+
+
+# --------------------------------------------------------------------------- a trained-looking ACNet through the engine
+#
+# The graphs above test what acnet tells TensorRT; these test what the engine computes. The fake's
+# engine carries the ONNX its parser read and runs it in ONNX Runtime, so an engine of a trained-looking
+# ACNet (tests/trained.py: BatchNorm and ACM weights away from initialisation) gives that ONNX's logits,
+# read back through the runtime's TensorRT backend. What the fake cannot show is TensorRT's own kernels:
+# a TensorRT 10 FP16 engine (BuilderFlag.FP16) runs the FP32 ONNX here.
+
+RUN_GPU = GpuInfo("Fake GPU", "8.9")  # the device tests/test_runtime_tensorrt.py's FakeCuda reports
+
+
+@pytest.fixture(scope="module")
+def acnet_ckpt(tmp_path_factory, tiny_config):
+    """The session's tiny trained-looking ACNet (tests/capi_artifacts.py, made once for every path)."""
+    return capi_artifacts.checkpoint(tmp_path_factory, tiny_config)
+
+
+@pytest.fixture(scope="module")
+def acnet_onnx(tmp_path_factory, tiny_config):
+    """Its verified ONNX export (batch 1, 64x96), shared with the C-ABI tests."""
+    return capi_artifacts.onnx_model(tmp_path_factory, tiny_config)
+
+
+@pytest.fixture(scope="module")
+def reference(acnet_ckpt, acnet_onnx):
+    """A check frame as the runtime feeds it, and PyTorch's logits of the trained-looking network on it."""
+    import torch
+
+    from acnet.export.verify import check_inputs
+    from acnet.training.checkpoint import load_model
+
+    model, _ = load_model(acnet_ckpt)
+    rgb, depth = check_inputs(read_metadata(onnx.load(acnet_onnx)), capi_artifacts.HEIGHT, capi_artifacts.WIDTH, seed=11)
+    with torch.inference_mode():
+        return rgb, depth, model(torch.from_numpy(rgb), torch.from_numpy(depth)).numpy()
+
+
+def _broken_onnx(part, acnet_ckpt, acnet_onnx):
+    """The export with one part applied wrongly (tests/trained.py): a decoder BatchNorm without its
+    statistics (a broken copy exported), or stage 2's depth ACM without its sigmoid (made in the graph)."""
+    import copy
+
+    import acnet.export.onnx as export_module
+    from trained import break_exported_on_purpose, break_on_purpose
+
+    path = acnet_onnx.with_name(f"broken-{part}.onnx")
+    if part == "acm":
+        onnx.save(break_exported_on_purpose(onnx.load(acnet_onnx), "acm"), path)
+    else:
+        with pytest.MonkeyPatch.context() as patch:
+            trace = export_module.trace_to_onnx
+            patch.setattr(export_module, "trace_to_onnx", lambda model, *a: trace(break_on_purpose(copy.deepcopy(model), part), *a))
+            export_module.export_onnx(acnet_ckpt, path, export_module.OnnxExportOptions(verify=False))
+    return path
+
+
+def _running_trt(major):
+    """A fake TensorRT whose engines execute in the memory of a fake CUDA runtime."""
+    from test_runtime_tensorrt import FakeCuda
+
+    cuda = FakeCuda()
+    return FakeTensorRT(spec_or_skip(major), gpu=RUN_GPU.name, device_memory=cuda.memory), cuda
+
+
+def _engine_logits(trt, cuda, engine, rgb, depth):
+    from acnet.runtime.backends.trt import TensorRTBackend
+
+    backend = TensorRTBackend(engine, "cuda:0", trt=trt, cuda=cuda)
+    try:
+        return backend.run(rgb, depth)
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize("major, fp16", [(10, False), (10, True), (11, False), (11, True)])
+def test_engine_of_a_trained_acnet_gives_its_pytorch_logits(acnet_onnx, reference, tmp_path, major, fp16):
+    """TensorRT parses the very ONNX exported from the trained-looking network (TensorRT 11 FP16: its FP16
+    conversion, weights in float16), and the engine, run by the runtime's backend, gives PyTorch's
+    logits of that network within its precision's gate."""
+    from acnet.export.tensorrt import converted_onnx_path
+    from acnet.export.verify import MIN_AGREEMENT, compare_logits
+
+    trt, cuda = _running_trt(major)
+    report = build_engine(acnet_onnx, tmp_path / "m.engine", TrtBuildOptions(fp16=fp16), trt=trt, gpu=RUN_GPU)
+    parsed = onnx.load_from_string(trt.parsed[-1])
+    weights = [i for i in parsed.graph.initializer if len(i.dims) == 4]
+    converted = major >= 11 and fp16
+    if converted:
+        assert report.sidecar.build["built_from_onnx"] == converted_onnx_path(report.engine).name
+        assert trt.parsed[-1] == converted_onnx_path(report.engine).read_bytes()
+        assert len(weights) > 50 and {i.data_type for i in weights} == {TensorProto.FLOAT16}
+    else:
+        assert trt.parsed[-1] == acnet_onnx.read_bytes()  # the exported model itself
+        assert len(weights) > 50 and {i.data_type for i in weights} == {TensorProto.FLOAT}
+
+    rgb, depth, expected = reference
+    result = compare_logits(expected, _engine_logits(trt, cuda, report.engine, rgb, depth), MIN_AGREEMENT[report.sidecar.precision])
+    assert result.passed and result.reference_classes > 3, result.summary("TensorRT (fake)")
+    assert result.rel_err < (5e-3 if converted else 1e-4), result.summary("TensorRT (fake)")
+
+
+@pytest.mark.parametrize("part, major, fp16", [("batchnorm", 10, False), ("acm", 11, True)])
+def test_parity_refuses_the_engine_of_a_wrongly_folded_network(acnet_ckpt, acnet_onnx, reference, tmp_path_factory, tiny_config,
+                                                              tmp_path, monkeypatch, part, major, fp16):
+    """`acnet parity CKPT --engine` (run_parity, opening engines as users do) passes the engine of the
+    exported network and fails one built from an export with a BatchNorm or ACM applied wrongly
+    (TensorRT 10 FP32 and TensorRT 11 FP16, the two ways an engine's weights reach TensorRT)."""
+    import torch
+    from trained import break_on_purpose
+
+    from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
+    from acnet.runtime.backends import trt as backend_module
+    from acnet.training.checkpoint import load_model
+
+    broken = _broken_onnx(part, acnet_ckpt, acnet_onnx)
+    trt, cuda = _running_trt(major)
+    monkeypatch.setattr(backend_module, "load_tensorrt", lambda: trt)
+    monkeypatch.setattr(backend_module.CudaRuntime, "load", classmethod(lambda cls: cuda))
+    options = TrtBuildOptions(fp16=fp16)
+    good = build_engine(acnet_onnx, tmp_path / "good.engine", options, trt=trt, gpu=RUN_GPU)
+    bad = build_engine(broken, tmp_path / "bad.engine", options, trt=trt, gpu=RUN_GPU)
+    rgb, depth, expected = reference
+    model, _ = load_model(acnet_ckpt)
+    with torch.inference_mode():
+        wrong = break_on_purpose(model, part)(torch.from_numpy(rgb), torch.from_numpy(depth)).numpy()
+    scale = np.abs(expected).max()
+    assert np.abs(wrong - expected).max() > 0.1 * scale  # on this network the fault is far off, not rounding
+    got = _engine_logits(trt, cuda, bad.engine, rgb, depth)
+    assert np.abs(got - wrong).max() < (5e-3 if fp16 else 1e-4) * scale  # and the bad engine computes that very fault
+
+    data = capi_artifacts.folder_dataset(tmp_path_factory, tiny_config.num_classes, count=2, size=(capi_artifacts.HEIGHT, capi_artifacts.WIDTH))
+    report = run_parity(ParityConfig(checkpoint=acnet_ckpt, data=f"folder:{data}", progress=False,
+                                     candidates=(Candidate("good", good.engine, "tensorrt"), Candidate("bad", bad.engine, "tensorrt"))))
+    results = {r.label: r for r in report.results}
+    precision = "fp16" if fp16 else "fp32"
+    assert results["good"].passed and results["good"].precision == precision, results["good"]
+    assert f"TensorRT {trt.__version__}" in results["good"].runtime
+    assert not results["bad"].passed and results["bad"].precision == precision, results["bad"]
+    assert not report.passed
 
 
 # --------------------------------------------------------------------------- the CLI where TensorRT is absent

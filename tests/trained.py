@@ -121,3 +121,22 @@ def break_on_purpose(model: nn.Module, part: str) -> nn.Module:
     else:
         raise ValueError(f"part must be 'batchnorm' or 'acm', got {part!r}")
     return model
+
+
+def break_exported_on_purpose(model, part: str):
+    """The fault ``break_on_purpose(..., part)`` makes, made in an exported ONNX graph (in place); returns it.
+
+    For paths that start from an ONNX file, where exporting a broken copy
+    again would only repeat the slow trace. ``"acm"``: the depth ACM of
+    stage 2 loses its sigmoid (its multiply reads the 1x1 convolution).
+    """
+    from acnet.export.graph import find_acm_fusions
+
+    if part != "acm":
+        raise ValueError(f"only the 'acm' fault is made in the graph, got {part!r}; export a break_on_purpose copy")
+    branch = next(f.depth for f in find_acm_fusions(model) if f.stage == 2)
+    nodes = {n.name: n for n in model.graph.node}
+    sigmoid, mul = nodes[branch.sigmoid], nodes[branch.mul]
+    mul.input[list(mul.input).index(sigmoid.output[0])] = sigmoid.input[0]
+    model.graph.node.remove(sigmoid)
+    return model

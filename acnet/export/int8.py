@@ -37,7 +37,7 @@ import numpy as np
 import onnx
 
 from acnet.errors import ConfigError, ModelFileError
-from acnet.export.verify import MIN_AGREEMENT
+from acnet.export.verify import CHECK_FRAMES, MIN_AGREEMENT
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,9 @@ def calibration_frames(spec: str, count: int, preprocess_config, split: str = DE
     """Up to ``count`` frames of ``spec``, evenly spread over it, preprocessed for the network.
 
     Returns (1,3,H,W) and (1,1,H,W) float32 pairs made by the runtime's
-    :func:`~acnet.runtime.preprocess.preprocess`. ``avoid``: leave out the
-    frames a calibration on ``avoid`` frames of the same split used, while
-    others remain (held-out verification frames).
+    :func:`~acnet.runtime.preprocess.preprocess`. ``avoid``: only the
+    frames a calibration on ``avoid`` frames of the same split did not read
+    (held-out verification frames; none when it read them all).
     """
     from acnet.runtime.preprocess import preprocess
     from acnet.training.data.spec import open_dataset
@@ -122,7 +122,7 @@ def calibration_frames(spec: str, count: int, preprocess_config, split: str = DE
     if avoid:
         used = set(np.linspace(0, total - 1, min(avoid, total)).round().astype(int).tolist())
         rest = [i for i in range(total) if i not in used]
-        picks = np.asarray(rest[:: max(1, len(rest) // count)][:count] if rest else picks)
+        picks = np.asarray(rest[:: max(1, len(rest) // count)][:count], dtype=int)  # empty when none is left
     elif len(picks) < count:
         log.warning("calibration data %s has %d frames, fewer than the %d asked for", spec, total, count)
     frames = []
@@ -411,26 +411,49 @@ def stage_errors(fp32: onnx.ModelProto, int8: onnx.ModelProto, feeds: Sequence[d
     return out
 
 
-def check_frames(spec: str, calib_frames: int, preprocess_config, count: int = 4) -> list[dict]:
-    """Frames to verify an INT8 export on: from the calibration data, not the ones it calibrated on.
+def heldout_split(split: str) -> str | None:
+    """The split to verify on when calibration read ``split``: another one, never overlapping it."""
+    if split == "all":  # NYUDv2's every frame: no other split is held out
+        return None
+    return "train" if split == "test" else "test"
 
-    The test split of ``spec`` when the spec does not name a split, else
-    the frames of that split calibration left out (the calibration frames
-    themselves when it used them all). In-distribution frames, because a
-    trained network's INT8 error on frames unlike its data says little.
+
+def check_frames(spec: str, calib_frames: int, preprocess_config, count: int = CHECK_FRAMES["int8"]) -> tuple[list[dict] | None, str]:
+    """Frames to verify an INT8 export on, held out from calibration, and where they came from.
+
+    Verification must not see the frames calibration saw: a calibration on
+    bad frames (all zeros, one repeated image) fits those very frames and
+    would pass. The first of these that has frames is used:
+
+    1. another split of the same data: ``test``, or ``train`` when calibration read ``test``;
+    2. frames of the calibration's split that calibration did not read;
+    3. none (returns None): the synthetic check scenes every other export verifies on.
+
+    In-distribution frames come first, because a trained network's INT8
+    error on frames unlike its data says little.
     """
+    from acnet.errors import DataError
     from acnet.training.data.spec import DatasetSpec
 
-    from acnet.errors import DataError
-
-    frames = None
-    if "split" not in DatasetSpec.parse(spec).options:
+    parsed = DatasetSpec.parse(spec)
+    split = parsed.options.get("split", DEFAULT_SPLIT)
+    other = heldout_split(split)
+    if other is not None:
         try:
-            frames = calibration_frames(spec, count, preprocess_config, split="test")
-        except (ConfigError, DataError):  # no test split: fall back to the calibration split
-            frames = None
-    if frames is None:
-        frames = calibration_frames(spec, count, preprocess_config, avoid=calib_frames)
+            frames = calibration_frames(parsed.with_split(other), count, preprocess_config, split=other)
+        except (ConfigError, DataError):  # no such split, or an empty one
+            frames = []
+        if frames:
+            return _feeds(frames), f"{len(frames)} frames of the {other} split of {spec} (calibration read {split})"
+    frames = calibration_frames(spec, count, preprocess_config, avoid=calib_frames)
+    if frames:
+        return _feeds(frames), f"{len(frames)} frames of the {split} split of {spec} that calibration did not read"
+    log.warning("%s has no frames held out from calibration (no %s split, and calibration read every %s frame): "
+                "verifying on synthetic scenes", spec, other or "other", split)
+    return None, f"{count} synthetic scenes: no frames of {spec} are held out from calibration"
+
+
+def _feeds(frames) -> list[dict]:
     return [{"rgb": r, "depth": d} for r, d in frames]
 
 

@@ -123,6 +123,8 @@ class ExportReport:
                          f"{q['calibration_method']} calibration on {q['calibration_frames']} frames of {q['calibration_data']}; "
                          f"in floating point: {', '.join(q['exclude']) or 'nothing'}")
         if self.verification is not None:
+            if self.info.quantization is not None:  # held out from calibration (acnet.export.int8.check_frames)
+                lines.append(f"verified on {self.verification.check_data}")
             if self.verification.stages:
                 lines.append("per-stage error against the FP32 graph:")
                 lines.append(self.verification.stage_table())
@@ -291,20 +293,21 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     if options.verify:
         check = g.with_outputs(proto, ["logits"]).SerializeToString() if options.argmax else data
         batch = 2 if options.dynamic_batch else options.batch
-        feeds = None
-        if options.int8 is not None:
-            feeds = q.check_frames(options.int8.calib_data, options.int8.calib_frames, info.preprocess_config)
-            if not options.dynamic_batch and options.batch > 1:
+        feeds, check_data = None, None
+        if options.int8 is not None:  # frames held out from calibration (synthetic scenes when there are none)
+            feeds, check_data = q.check_frames(options.int8.calib_data, options.int8.calib_frames, info.preprocess_config)
+            if feeds is not None and not options.dynamic_batch and options.batch > 1:
                 feeds = [{k: np.repeat(x, options.batch, axis=0) for k, x in f.items()} for f in feeds]
         verification = v.verify_onnx(check, model, info, height, width, batch, fp32_model=fp32_proto,
                                      min_agreement=None if options.int8 is None else options.int8.min_agreement,
-                                     feeds=feeds)
+                                     feeds=feeds, check_data=check_data)
         if not verification.passed:
             where = ""
             if verification.stages:  # what a user needs to see which part to keep in floating point
                 path = v.write_report(output, verification, info, {"opset": options.opset, "checkpoint": str(checkpoint)})
                 where = f"per-stage errors in {path}; "
-            raise ParityError(f"{verification.summary()}; not writing {output} ({where}use --no-verify to keep it anyway)")
+            frames = "" if check_data is None else f" (verified on {check_data})"
+            raise ParityError(f"{verification.summary()}{frames}; not writing {output} ({where}use --no-verify to keep it anyway)")
 
     atomic_write_bytes(output, data)
     report = v.report_path(output)
@@ -348,7 +351,9 @@ def check_onnx(proto):
 @click.option("--argmax", is_flag=True, help="Output int32 class ids `labels` (N,H,W) instead of `logits`.")
 @click.option("--fp16", is_flag=True, help="FP16 weights and compute, FP32 inputs/outputs (for TensorRT 11).")
 @click.option("--int8", is_flag=True, help="INT8 with Q/DQ nodes, calibrated on --calib-data.")
-@click.option("--calib-data", help="INT8: dataset spec of the calibration frames (its train split unless the spec names one).")
+@click.option("--calib-data", help="INT8: dataset spec of the calibration frames (its train split unless the spec names one); "
+                                   "verified on frames held out from calibration: another split of it (test, or train "
+                                   "for a test calibration), else its unused frames, else synthetic scenes.")
 @click.option("--calib-frames", type=POSITIVE, default=DEFAULT_FRAMES, show_default=True, help="INT8: calibration frames, spread over the data.")
 @click.option("--calib-method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True, help="INT8: how activation ranges are chosen.")
 @click.option("--int8-target", type=click.Choice(TARGETS), default="cpu", show_default=True,

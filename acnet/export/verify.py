@@ -49,6 +49,8 @@ class Verification:
     passed: bool
     #: INT8 only: per-stage error against the FP32 graph (``acnet.export.int8.StageError``).
     stages: tuple = ()
+    #: The frames compared, in words.
+    check_data: str = "synthetic scenes"
 
     def summary(self, backend: str = "ONNX Runtime") -> str:
         verdict = "passed" if self.passed else "FAILED"
@@ -195,6 +197,7 @@ def verify_onnx(
     fp32_model=None,
     min_agreement: float | None = None,
     feeds: list[dict] | None = None,
+    check_data: str | None = None,
 ) -> Verification:
     """Run ``model_bytes`` in ONNX Runtime and ``torch_model`` (FP32, CPU) on the same frame.
 
@@ -202,13 +205,15 @@ def verify_onnx(
     model with its logits exposed, so the very graph being written is checked.
     With ``fp32_model`` (the ONNX graph before INT8 quantization) the result
     also carries the per-stage error of ``model_bytes`` against it. ``feeds``
-    replaces the synthetic check frames (INT8 verifies on frames of its data).
+    replaces the synthetic check frames (INT8 verifies on frames of its data
+    held out from calibration), and ``check_data`` says what they are.
     """
     import dataclasses
 
     import torch
 
-    if feeds is None:
+    synthetic = feeds is None
+    if synthetic:
         feeds = []
         for k in range(CHECK_FRAMES.get(info.precision, 1)):
             rgb, depth = check_inputs(info, height, width, batch, seed=k * batch)
@@ -221,6 +226,9 @@ def verify_onnx(
     if min_agreement is None:
         min_agreement = MIN_AGREEMENT.get(info.precision, MIN_AGREEMENT["fp32"])
     result = compare_logits(np.concatenate(references), np.concatenate(candidates), min_agreement)
+    if check_data is None:
+        check_data = f"{len(feeds)} synthetic scenes" if synthetic else f"{len(feeds)} given frames"
+    result = dataclasses.replace(result, check_data=check_data)
     if fp32_model is not None:
         import onnx
 
