@@ -36,7 +36,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import onnx
 
-from acnet.errors import ConfigError, ModelFileError
+from acnet.errors import ConfigError, DataError, ModelFileError
 from acnet.export.verify import CHECK_FRAMES, MIN_AGREEMENT
 
 log = logging.getLogger(__name__)
@@ -125,12 +125,24 @@ def calibration_frames(spec: str, count: int, preprocess_config, split: str = DE
         picks = np.asarray(rest[:: max(1, len(rest) // count)][:count], dtype=int)  # empty when none is left
     elif len(picks) < count:
         log.warning("calibration data %s has %d frames, fewer than the %d asked for", spec, total, count)
-    frames = []
+    frames, blank = [], 0
     for index in picks:
         frame = dataset[int(index)]
+        blank += _is_blank(frame.rgb, frame.depth)
         rgb, depth = preprocess(frame.rgb, frame.depth, preprocess_config)
         frames.append((rgb[None], depth[None]))
+    if not avoid and frames and blank == len(frames):
+        # Ranges from frames without content quantize every real frame wrongly, and a gate on a few
+        # check frames does not always notice (a random network's logits barely move): refuse them here.
+        raise DataError(f"calibration data {spec}: all {len(frames)} frames read are blank (one colour, flat depth); "
+                        f"calibrate on frames like those the model will see")
     return frames
+
+
+def _is_blank(rgb: np.ndarray, depth: np.ndarray) -> bool:
+    """One colour over the whole image and one depth value (a covered lens, a camera that sent nothing)."""
+    flat = rgb.reshape(-1, rgb.shape[-1]) if rgb.ndim == 3 else rgb.reshape(-1, 1)
+    return bool((flat == flat[:1]).all() and (depth == depth.flat[0]).all())
 
 
 class _Reader:
