@@ -110,6 +110,31 @@ def test_eval_and_data_stats_label_errors_are_one_line(files):
     assert_one_line_error(run_acnet("data", "stats", bad), "label 20 is above")
 
 
+def _renamed(files: Path, tmp_path: Path, name: str, count: int = 13) -> str:
+    """A copy of dataset ``name`` whose class names are not the checkpoint's (``count`` of them)."""
+    import shutil
+
+    root = shutil.copytree(files / name, tmp_path / f"{name}-renamed-{count}")
+    (root / "class_names.txt").write_text("\n".join(f"other{i}" for i in range(1, count + 1)))
+    return f"folder:{root}"
+
+
+def test_a_warning_is_held_until_the_result_and_left_out_of_a_failure(files, tmp_path):
+    """Class names that differ from the checkpoint's are a warning on the table, never a line above an error."""
+    ok = subprocess.run([*acnet_command(), "eval", files / "ckpt.pt", "--data", _renamed(files, tmp_path, "good")],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)  # one stream: the order
+    assert ok.returncode == 0, ok.stdout
+    table, _, warning = ok.stdout.rstrip("\n").rpartition("\n")
+    assert "mIoU" in table and "WARNING" not in table, ok.stdout
+    assert warning.startswith("WARNING acnet.training.cli: class names of folder:") and \
+        warning.endswith("differ from the checkpoint's"), warning
+    failed = run_acnet("eval", files / "ckpt.pt", "--data", _renamed(files, tmp_path, "badlabel"))
+    assert_one_line_error(failed, "label 20 is above", "(1 earlier warning not shown; -v shows it)")
+    fewer = run_acnet("eval", files / "ckpt.pt", "--data", _renamed(files, tmp_path, "good", count=12))
+    line = assert_one_line_error(fewer, "the model predicts 13 classes but", "has 12")
+    assert "not shown" not in line  # the count is the error; the names were not compared
+
+
 def test_infer_image_error_after_the_model_opened_is_one_line(files, tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     proc = run_acnet("infer", files / "model.onnx", "--rgb", tmp_path / "empty.png", "--depth", files / "depth.png",

@@ -320,7 +320,7 @@ def parser_error_message(parser, proto, source: str) -> str:
         log.error("ONNX parser: %s", line)
     if not lines:
         return f"TensorRT cannot parse {source} (no details reported)"
-    more = f" (and {len(lines) - 1} more errors, logged above)" if len(lines) > 1 else ""
+    more = f" (and {len(lines) - 1} more errors; -v prints them all)" if len(lines) > 1 else ""
     return f"TensorRT cannot parse {source}: {lines[0]}{more}"
 
 
