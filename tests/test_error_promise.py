@@ -293,6 +293,84 @@ def test_usage_errors_and_meaningless_values_are_one_line(tmp_path, args, fragme
     assert_one_line_error(run_acnet(*args, cwd=tmp_path), *fragments)
 
 
+@pytest.fixture(scope="module")
+def qdq_onnx(files):
+    """The test ONNX with a QuantizeLinear/DequantizeLinear pair: what TensorRT reads as a quantized model."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load(str(files / "model.onnx"))
+    proto.graph.initializer.extend([numpy_helper.from_array(np.array(0.1, np.float32), "q_scale"),
+                                    numpy_helper.from_array(np.array(0, np.int8), "q_zero")])
+    proto.graph.node.extend([helper.make_node("QuantizeLinear", ["rgb", "q_scale", "q_zero"], ["rgb_q"]),
+                             helper.make_node("DequantizeLinear", ["rgb_q", "q_scale", "q_zero"], ["rgb_dq"])])
+    path = files / "qdq.onnx"
+    onnx.save(proto, str(path))
+    return path
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--workspace-gb", "0"], ("Invalid value for '--workspace-gb'", "not in [0.001, 65536]")),
+    (["--workspace-gb", "-2"], ("Invalid value for '--workspace-gb'", "not in [0.001, 65536]")),
+    (["--workspace-gb", "0.0001"], ("Invalid value for '--workspace-gb'",)),
+    (["--workspace-gb", "1e30"], ("Invalid value for '--workspace-gb'",)),
+    (["--workspace-gb", "inf"], ("Invalid value for '--workspace-gb'", "not a finite number")),
+    (["--workspace-gb", "nan"], ("Invalid value for '--workspace-gb'", "not a finite number")),
+    (["--workspace-gb", "big"], ("Invalid value for '--workspace-gb'", "not a number")),
+    (["--min-batch", "0"], ("Invalid value for '--min-batch'", "x>=1")),
+    (["--opt-batch", "-1"], ("Invalid value for '--opt-batch'", "x>=1")),
+    (["--max-batch", "0"], ("Invalid value for '--max-batch'", "x>=1")),
+    (["--max-batch", "2.5"], ("Invalid value for '--max-batch'",)),
+    (["--min-batch", "4", "--max-batch", "2"], ("--min-batch 4 is above --max-batch 2",)),
+    (["--opt-batch", "9", "--max-batch", "8"], ("--opt-batch 9 is above --max-batch 8",)),
+    (["--min-batch", "3", "--opt-batch", "2", "--max-batch", "8"], ("--min-batch 3 is above --opt-batch 2",)),
+    (["--timing-cache", "{onnx}"], ("--timing-cache", "is the ONNX model")),
+    (["--timing-cache", "{engine}"], ("--timing-cache", "is the engine (-o)")),
+    (["--timing-cache", "{tmp}"], ("Invalid value for '--timing-cache'", "is a directory")),
+    (["-o", "{onnx}"], ("-o/--output", "is the ONNX model itself")),
+    (["--sidecar-only", "--max-batch", "4"], ("--max-batch has no effect with --sidecar-only",)),
+    (["--sidecar-only", "--workspace-gb", "4"], ("--workspace-gb has no effect with --sidecar-only",)),
+    (["--sidecar-only", "--timing-cache", "{tmp}/t.cache"], ("--timing-cache has no effect with --sidecar-only",)),
+    (["--fp16", "--qdq"], ("quantized (Q/DQ nodes)", "drop --fp16")),
+])
+def test_export_trt_refuses_meaningless_options_before_it_needs_tensorrt(files, qdq_onnx, tmp_path, args, fragments):
+    """Each option's bad values are one line naming it, here where TensorRT cannot even be imported."""
+    onnx_model = qdq_onnx if "--qdq" in args else files / "model.onnx"
+    before = onnx_model.read_bytes()
+    engine = tmp_path / "m.engine"
+    values = {"onnx": onnx_model, "engine": engine, "tmp": tmp_path}
+    given = [a.format(**values) for a in args if a != "--qdq"]
+    out = [] if "-o" in given else ["-o", engine]
+    proc = run_acnet("export", "trt", onnx_model, *out, *given, cwd=tmp_path)
+    line = assert_one_line_error(proc, *(f.format(**values) for f in fragments))
+    assert "tensorrt package" not in line
+    assert onnx_model.read_bytes() == before and not engine.exists()
+
+
+def test_export_trt_with_meaningful_options_gets_as_far_as_tensorrt(files, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here: the command would build")
+    proc = run_acnet("export", "trt", files / "model.onnx", "-o", tmp_path / "m.engine", "--workspace-gb", "0.001",
+                     "--max-batch", "1", "--timing-cache", tmp_path / "t.cache")
+    assert_one_line_error(proc, "needs the tensorrt package")
+
+
+def test_trt_build_options_check_their_values():
+    from acnet.export.tensorrt import TrtBuildOptions
+
+    for workspace in (0, -1.0, float("nan"), float("inf"), 1e6, True, "2"):
+        with pytest.raises(ConfigError, match="--workspace-gb must be from 0.001 to 65536 GB"):
+            TrtBuildOptions(workspace_gb=workspace)
+    for batch in (0, -3, True, 2.0, "2"):
+        with pytest.raises(ConfigError, match="--opt-batch must be a positive integer"):
+            TrtBuildOptions(opt_batch=batch)
+    with pytest.raises(ConfigError, match="--min-batch 5 is above --max-batch 4"):
+        TrtBuildOptions(min_batch=5, max_batch=4)
+    assert TrtBuildOptions(min_batch=2, opt_batch=2, max_batch=2, workspace_gb=1).max_batch == 2
+
+
 def test_help_is_unchanged():
     proc = run_acnet("eval", "--help")
     assert proc.returncode == 0 and proc.stderr == "" and proc.stdout.startswith("Usage: acnet eval [OPTIONS] CHECKPOINT")

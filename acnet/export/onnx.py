@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from acnet._options import POSITIVE, FiniteFloat
+from acnet._options import POSITIVE, FiniteFloat, InputSide
 
 import acnet
 from acnet._io import atomic_write_bytes, check_writable
@@ -329,8 +329,8 @@ def check_onnx(proto):
 @click.command("onnx")
 @click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Where to write the .onnx file.")
-@click.option("--height", type=POSITIVE, help="Input height (multiple of 32); default: the checkpoint's.")
-@click.option("--width", type=POSITIVE, help="Input width (multiple of 32); default: the checkpoint's.")
+@click.option("--height", type=InputSide(STRIDE), help=f"Input height (multiple of {STRIDE}); default: the checkpoint's.")
+@click.option("--width", type=InputSide(STRIDE), help=f"Input width (multiple of {STRIDE}); default: the checkpoint's.")
 @click.option("--batch", type=POSITIVE, default=None, help="Fixed batch size (default 1).")
 @click.option("--dynamic-batch", is_flag=True, help="Symbolic batch dimension.")
 @click.option("--dynamic-hw", is_flag=True, help="Symbolic height and width (multiples of 32).")
