@@ -227,15 +227,16 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     Runtime disagrees with PyTorch (unless ``options.verify`` is False).
     Nothing is written unless every check passes.
     """
+    start = time.perf_counter()
+    options = options or OnnxExportOptions()
+    output = check_writable(output)  # before torch is imported: a bad path fails at once
+
     import onnx
 
     from acnet.export import graph as g
     from acnet.export import verify as v
     from acnet.training.checkpoint import load_model
 
-    start = time.perf_counter()
-    options = options or OnnxExportOptions()
-    output = check_writable(output)
     model, ckpt = load_model(checkpoint)
     height = ckpt.input_height if options.height is None else options.height
     width = ckpt.input_width if options.width is None else options.width
