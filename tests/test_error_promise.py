@@ -224,8 +224,19 @@ def test_written_files_get_the_mode_open_would_give(tmp_path, tiny_config):
         trained_looking_checkpoint(tmp_path / "c.pt", tiny_config, (32, 32))
         proc = run_acnet("model", "summary", "--backbone", "resnet18", "--width-mult", "0.25", "--height", "32",
                          "--width", "32", "--json", tmp_path / "s.json")
+        written = ["a.json", "a.png", "c.pt", "s.json"]
+        with contextlib.suppress(ImportError):  # PyAV is the stream extra's
+            import av  # noqa: F401
+
+            from acnet.runtime.video import VideoWriter
+
+            video = VideoWriter(tmp_path / "v.mp4", fps=5)
+            for _ in range(2):
+                video.write(np.zeros((16, 16, 3), np.uint8))
+            video.close()
+            written.append("v.mp4")
     assert proc.returncode == 0, proc.stderr
-    for name in ("a.json", "a.png", "c.pt", "s.json"):
+    for name in written:
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
     with _umask(0o002):
         atomic_write_text(tmp_path / "b.json", "{}")
