@@ -205,6 +205,19 @@ def test_full_disk_during_training_is_one_line_and_leaves_no_partial_file(files,
     assert not [p for p in (out / "checkpoints").glob("*")]  # no half-written checkpoint, no temporary file
 
 
+def test_export_onto_a_full_disk_is_one_line_and_keeps_the_previous_file(files, full_disk):
+    """ONNX's writer on a full disk: the line names the path and the reason; the earlier model is untouched."""
+    target = full_disk / "m.onnx"
+    (full_disk / "filler").unlink()
+    target.write_bytes(b"the previous export")
+    with open(full_disk / "filler", "wb") as fh, contextlib.suppress(OSError):
+        fh.write(b"\0" * (2 << 20))  # full again, to the last byte
+    proc = run_acnet("export", "onnx", files / "ckpt.pt", "-o", target)
+    assert_one_line_error(proc, f"cannot write {target}: no space left on device")
+    assert target.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler", "m.onnx"]  # no temporary file, no report
+
+
 def test_writes_on_a_full_disk_name_the_path(full_disk, tmp_path):
     from acnet._io import atomic_write_text
 
