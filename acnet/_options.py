@@ -51,3 +51,33 @@ class FiniteFloat(click.ParamType):
 
 #: Metres per depth unit: finite and above zero.
 DEPTH_SCALE = FiniteFloat(min=0.0, min_open=True)
+
+
+class InputSide(click.ParamType):
+    """An input height or width: a positive multiple of the network's stride (it halves the input five times)."""
+
+    name = "integer"
+
+    def __init__(self, stride: int) -> None:
+        self.stride = stride
+
+    def convert(self, value, param, ctx):
+        number = click.INT.convert(value, param, ctx)
+        if number <= 0 or number % self.stride:
+            self.fail(f"{value!r} is not a positive multiple of {self.stride}", param, ctx)
+        return number
+
+
+class DeviceName(click.ParamType):
+    """``cpu``, ``cuda`` or ``cuda:N``, returned in its canonical spelling."""
+
+    name = "device"
+
+    def convert(self, value, param, ctx):
+        from acnet.errors import ConfigError
+        from acnet.runtime.backends.base import Device
+
+        try:
+            return str(Device.parse(value))
+        except ConfigError:
+            self.fail(f"{value!r} is not a device; use cpu, cuda or cuda:N", param, ctx)

@@ -6,6 +6,14 @@ so ``acnet infer`` works on a runtime-only install without torch. Any
 line ``acnet: error: ...`` on stderr and exit code 2 (progress bars cleared
 first); Ctrl-C is ``acnet: interrupted`` and exit code 130. Log lines
 (warnings by default, ``-v`` for INFO) never glue to a progress bar.
+
+A failing command prints its one error line and nothing else, so at the
+default level warnings are held until the command ends: printed (on stderr,
+after the command's output) when it succeeds, exits with its own code or is
+interrupted; left out when it fails, where the error line says how many were
+held back. Warnings then qualify a result the user has, instead of preceding
+an error they do not explain. With ``-v`` every log line, warnings included,
+is printed as it happens.
 """
 
 from __future__ import annotations
@@ -83,7 +91,7 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:  # before click turns it into "Aborted!"
-            _fail("interrupted", 130, prefix="acnet: ")
+            _interrupted()
         except ModuleNotFoundError as exc:
             missing = (exc.name or "").split(".")[0]
             if missing not in _EXTRA_FOR:
@@ -100,6 +108,12 @@ class LazyGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
+            self._main(args, prog_name, complete_var, **extra)
+        finally:  # success, the command's own exit code, Ctrl-C, or a bug's traceback: the warnings are output
+            print_held_warnings()
+
+    def _main(self, args, prog_name, complete_var, **extra) -> NoReturn:
+        try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:
             exc.show()
@@ -111,7 +125,7 @@ class LazyGroup(click.Group):
         except click.ClickException as exc:
             _fail(_one_line(exc.format_message()), 2)
         except click.Abort:
-            _fail("interrupted", 130, prefix="acnet: ")
+            _interrupted()
         except AcnetError as exc:
             _fail(_one_line(original_message(exc)), exc.exit_code)
         except OSError as exc:
@@ -140,23 +154,79 @@ def close_progress_bars() -> None:
 
 
 def _fail(message: str, code: int, prefix: str = "acnet: error: ") -> NoReturn:
+    """Print the one error line (the held warnings are left out, and counted) and exit."""
     close_progress_bars()
     sys.stdout.flush()
+    handler = _handler()
+    held = handler.drop_held() if handler is not None else 0
+    if held:
+        message += f" ({held} earlier warning{'s' if held > 1 else ''} not shown; -v shows {'them' if held > 1 else 'it'})"
     click.echo(f"{prefix}{message}", err=True)
     sys.exit(code)
 
 
-class _LogHandler(logging.StreamHandler):
-    """Log lines on stderr that print above open progress bars instead of gluing to them."""
+def _interrupted() -> NoReturn:
+    close_progress_bars()
+    sys.stdout.flush()
+    print_held_warnings()  # what was warned about before Ctrl-C stays true
+    click.echo("acnet: interrupted", err=True)
+    sys.exit(130)
+
+
+class _LogHandler(logging.Handler):
+    """Log lines on stderr that print above open progress bars instead of gluing to them.
+
+    With ``hold`` (the default level), lines wait in ``held`` until
+    :meth:`print_held` prints them or :meth:`drop_held` drops them
+    (not ``release``: :class:`logging.Handler` has one, for its lock).
+    """
+
+    def __init__(self, hold: bool = False) -> None:
+        super().__init__()
+        self.hold = hold
+        self.held: list[str] = []
+        self._pid = os.getpid()  # a data-loader worker (a fork) prints: it has no end of the command to wait for
 
     def emit(self, record: logging.LogRecord) -> None:
-        tqdm_module = sys.modules.get("tqdm")
-        if tqdm_module is None or not getattr(tqdm_module.tqdm, "_instances", None):
-            return super().emit(record)
         try:
-            tqdm_module.tqdm.write(self.format(record), file=sys.stderr)
+            line = self.format(record)
+            if self.hold and os.getpid() == self._pid:
+                self.held.append(line)
+            else:
+                _write_log_line(line)
         except Exception:  # logging must never raise
             self.handleError(record)
+
+    def print_held(self) -> None:
+        lines, self.held = self.held, []
+        for line in lines:
+            _write_log_line(line)
+
+    def drop_held(self) -> int:
+        count, self.held = len(self.held), []
+        return count
+
+
+def _write_log_line(line: str) -> None:
+    tqdm_module = sys.modules.get("tqdm")
+    if tqdm_module is not None and getattr(tqdm_module.tqdm, "_instances", None):
+        tqdm_module.tqdm.write(line, file=sys.stderr)
+    else:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _handler() -> _LogHandler | None:
+    """The command line's log handler on the root logger (None in-process, where pytest or an app owns logging)."""
+    return next((h for h in logging.getLogger().handlers if isinstance(h, _LogHandler)), None)
+
+
+def print_held_warnings() -> None:
+    """Print the warnings held so far (see the module docstring)."""
+    handler = _handler()
+    if handler is not None:
+        sys.stdout.flush()
+        handler.print_held()
 
 
 def _missing_message(name: str, missing: str) -> str:
@@ -181,9 +251,15 @@ def _missing_dependency_command(name: str, help_text: str, exc: ImportError) -> 
 @click.option("-v", "--verbose", count=True, help="More log output: -v what each step does, -vv also debug.")
 def main(verbose: int) -> None:
     """ACNet RGB-D semantic segmentation: train, export, deploy, benchmark."""
-    handler = _LogHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2), handlers=[handler])
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler = _handler()
+    if handler is None:
+        handler = _LogHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=level, handlers=[handler])  # a no-op where an app or pytest owns logging
+    else:  # a second command in one process
+        logging.getLogger().setLevel(level)
+    handler.hold = verbose == 0
 
 
 if __name__ == "__main__":  # pragma: no cover

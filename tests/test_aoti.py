@@ -125,11 +125,16 @@ def test_options_refuse_what_cannot_work():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["-o", "{tmp}/m.bin"], "must be named *.pt2"),
+        (["-o", "{tmp}/m.bin"], "-o/--output: an AOTInductor package must be named *.pt2, got m.bin"),
         (["-o", "{tmp}/m.pt2", "--fp16"], "--fp16 needs --device cuda"),
-        (["-o", "{tmp}/m.pt2", "--height", "70"], "input height must be a positive multiple of 32, got 70"),
+        (["-o", "{tmp}/m.pt2", "--height", "70"], "Invalid value for '--height': '70' is not a positive multiple of 32"),
         (["-o", "{tmp}/m.pt2", "--batch", "2", "--dynamic-batch"], "either --batch or --dynamic-batch"),
-        (["-o", "{tmp}/m.pt2", "--device", "gpu"], "unknown device 'gpu'"),
+        (["-o", "{tmp}/m.pt2", "--device", "gpu"], "Invalid value for '--device': 'gpu' is not a device"),
+        (["-o", "{tmp}/m.pt2", "--device", "cuda:x"], "Invalid value for '--device': 'cuda:x' is not a device"),
+        (["-o", "{tmp}/m.pt2", "--width", "0"], "Invalid value for '--width': '0' is not a positive multiple of 32"),
+        (["-o", "{tmp}/m.pt2", "--width", "-64"], "Invalid value for '--width': '-64' is not a positive multiple of 32"),
+        (["-o", "{tmp}/m.pt2", "--batch", "0"], "Invalid value for '--batch': 0 is not in the range 1<=x<=1024"),
+        (["-o", "{tmp}/m.pt2", "--batch", "4096"], "Invalid value for '--batch': 4096 is not in the range 1<=x<=1024"),
     ],
 )
 def test_cli_refuses_bad_options_in_one_line(args, message, ckpt, tmp_path):

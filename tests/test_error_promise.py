@@ -110,6 +110,31 @@ def test_eval_and_data_stats_label_errors_are_one_line(files):
     assert_one_line_error(run_acnet("data", "stats", bad), "label 20 is above")
 
 
+def _renamed(files: Path, tmp_path: Path, name: str, count: int = 13) -> str:
+    """A copy of dataset ``name`` whose class names are not the checkpoint's (``count`` of them)."""
+    import shutil
+
+    root = shutil.copytree(files / name, tmp_path / f"{name}-renamed-{count}")
+    (root / "class_names.txt").write_text("\n".join(f"other{i}" for i in range(1, count + 1)))
+    return f"folder:{root}"
+
+
+def test_a_warning_is_held_until_the_result_and_left_out_of_a_failure(files, tmp_path):
+    """Class names that differ from the checkpoint's are a warning on the table, never a line above an error."""
+    ok = subprocess.run([*acnet_command(), "eval", files / "ckpt.pt", "--data", _renamed(files, tmp_path, "good")],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)  # one stream: the order
+    assert ok.returncode == 0, ok.stdout
+    table, _, warning = ok.stdout.rstrip("\n").rpartition("\n")
+    assert "mIoU" in table and "WARNING" not in table, ok.stdout
+    assert warning.startswith("WARNING acnet.training.cli: class names of folder:") and \
+        warning.endswith("differ from the checkpoint's"), warning
+    failed = run_acnet("eval", files / "ckpt.pt", "--data", _renamed(files, tmp_path, "badlabel"))
+    assert_one_line_error(failed, "label 20 is above", "(1 earlier warning not shown; -v shows it)")
+    fewer = run_acnet("eval", files / "ckpt.pt", "--data", _renamed(files, tmp_path, "good", count=12))
+    line = assert_one_line_error(fewer, "the model predicts 13 classes but", "has 12")
+    assert "not shown" not in line  # the count is the error; the names were not compared
+
+
 def test_infer_image_error_after_the_model_opened_is_one_line(files, tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     proc = run_acnet("infer", files / "model.onnx", "--rgb", tmp_path / "empty.png", "--depth", files / "depth.png",
@@ -180,6 +205,19 @@ def test_full_disk_during_training_is_one_line_and_leaves_no_partial_file(files,
     assert not [p for p in (out / "checkpoints").glob("*")]  # no half-written checkpoint, no temporary file
 
 
+def test_export_onto_a_full_disk_is_one_line_and_keeps_the_previous_file(files, full_disk):
+    """ONNX's writer on a full disk: the line names the path and the reason; the earlier model is untouched."""
+    target = full_disk / "m.onnx"
+    (full_disk / "filler").unlink()
+    target.write_bytes(b"the previous export")
+    with open(full_disk / "filler", "wb") as fh, contextlib.suppress(OSError):
+        fh.write(b"\0" * (2 << 20))  # full again, to the last byte
+    proc = run_acnet("export", "onnx", files / "ckpt.pt", "-o", target)
+    assert_one_line_error(proc, f"cannot write {target}: no space left on device")
+    assert target.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler", "m.onnx"]  # no temporary file, no report
+
+
 def test_writes_on_a_full_disk_name_the_path(full_disk, tmp_path):
     from acnet._io import atomic_write_text
 
@@ -199,8 +237,19 @@ def test_written_files_get_the_mode_open_would_give(tmp_path, tiny_config):
         trained_looking_checkpoint(tmp_path / "c.pt", tiny_config, (32, 32))
         proc = run_acnet("model", "summary", "--backbone", "resnet18", "--width-mult", "0.25", "--height", "32",
                          "--width", "32", "--json", tmp_path / "s.json")
+        written = ["a.json", "a.png", "c.pt", "s.json"]
+        with contextlib.suppress(ImportError):  # PyAV is the stream extra's
+            import av  # noqa: F401
+
+            from acnet.runtime.video import VideoWriter
+
+            video = VideoWriter(tmp_path / "v.mp4", fps=5)
+            for _ in range(2):
+                video.write(np.zeros((16, 16, 3), np.uint8))
+            video.close()
+            written.append("v.mp4")
     assert proc.returncode == 0, proc.stderr
-    for name in ("a.json", "a.png", "c.pt", "s.json"):
+    for name in written:
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
     with _umask(0o002):
         atomic_write_text(tmp_path / "b.json", "{}")
@@ -266,6 +315,84 @@ def test_config_round_trip_still_loads():
 ])
 def test_usage_errors_and_meaningless_values_are_one_line(tmp_path, args, fragments):
     assert_one_line_error(run_acnet(*args, cwd=tmp_path), *fragments)
+
+
+@pytest.fixture(scope="module")
+def qdq_onnx(files):
+    """The test ONNX with a QuantizeLinear/DequantizeLinear pair: what TensorRT reads as a quantized model."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    proto = onnx.load(str(files / "model.onnx"))
+    proto.graph.initializer.extend([numpy_helper.from_array(np.array(0.1, np.float32), "q_scale"),
+                                    numpy_helper.from_array(np.array(0, np.int8), "q_zero")])
+    proto.graph.node.extend([helper.make_node("QuantizeLinear", ["rgb", "q_scale", "q_zero"], ["rgb_q"]),
+                             helper.make_node("DequantizeLinear", ["rgb_q", "q_scale", "q_zero"], ["rgb_dq"])])
+    path = files / "qdq.onnx"
+    onnx.save(proto, str(path))
+    return path
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--workspace-gb", "0"], ("Invalid value for '--workspace-gb'", "not in [0.001, 65536]")),
+    (["--workspace-gb", "-2"], ("Invalid value for '--workspace-gb'", "not in [0.001, 65536]")),
+    (["--workspace-gb", "0.0001"], ("Invalid value for '--workspace-gb'",)),
+    (["--workspace-gb", "1e30"], ("Invalid value for '--workspace-gb'",)),
+    (["--workspace-gb", "inf"], ("Invalid value for '--workspace-gb'", "not a finite number")),
+    (["--workspace-gb", "nan"], ("Invalid value for '--workspace-gb'", "not a finite number")),
+    (["--workspace-gb", "big"], ("Invalid value for '--workspace-gb'", "not a number")),
+    (["--min-batch", "0"], ("Invalid value for '--min-batch'", "x>=1")),
+    (["--opt-batch", "-1"], ("Invalid value for '--opt-batch'", "x>=1")),
+    (["--max-batch", "0"], ("Invalid value for '--max-batch'", "x>=1")),
+    (["--max-batch", "2.5"], ("Invalid value for '--max-batch'",)),
+    (["--min-batch", "4", "--max-batch", "2"], ("--min-batch 4 is above --max-batch 2",)),
+    (["--opt-batch", "9", "--max-batch", "8"], ("--opt-batch 9 is above --max-batch 8",)),
+    (["--min-batch", "3", "--opt-batch", "2", "--max-batch", "8"], ("--min-batch 3 is above --opt-batch 2",)),
+    (["--timing-cache", "{onnx}"], ("--timing-cache", "is the ONNX model")),
+    (["--timing-cache", "{engine}"], ("--timing-cache", "is the engine (-o)")),
+    (["--timing-cache", "{tmp}"], ("Invalid value for '--timing-cache'", "is a directory")),
+    (["-o", "{onnx}"], ("-o/--output", "is the ONNX model itself")),
+    (["--sidecar-only", "--max-batch", "4"], ("--max-batch has no effect with --sidecar-only",)),
+    (["--sidecar-only", "--workspace-gb", "4"], ("--workspace-gb has no effect with --sidecar-only",)),
+    (["--sidecar-only", "--timing-cache", "{tmp}/t.cache"], ("--timing-cache has no effect with --sidecar-only",)),
+    (["--fp16", "--qdq"], ("quantized (Q/DQ nodes)", "drop --fp16")),
+])
+def test_export_trt_refuses_meaningless_options_before_it_needs_tensorrt(files, qdq_onnx, tmp_path, args, fragments):
+    """Each option's bad values are one line naming it, here where TensorRT cannot even be imported."""
+    onnx_model = qdq_onnx if "--qdq" in args else files / "model.onnx"
+    before = onnx_model.read_bytes()
+    engine = tmp_path / "m.engine"
+    values = {"onnx": onnx_model, "engine": engine, "tmp": tmp_path}
+    given = [a.format(**values) for a in args if a != "--qdq"]
+    out = [] if "-o" in given else ["-o", engine]
+    proc = run_acnet("export", "trt", onnx_model, *out, *given, cwd=tmp_path)
+    line = assert_one_line_error(proc, *(f.format(**values) for f in fragments))
+    assert "tensorrt package" not in line
+    assert onnx_model.read_bytes() == before and not engine.exists()
+
+
+def test_export_trt_with_meaningful_options_gets_as_far_as_tensorrt(files, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here: the command would build")
+    proc = run_acnet("export", "trt", files / "model.onnx", "-o", tmp_path / "m.engine", "--workspace-gb", "0.001",
+                     "--max-batch", "1", "--timing-cache", tmp_path / "t.cache")
+    assert_one_line_error(proc, "needs the tensorrt package")
+
+
+def test_trt_build_options_check_their_values():
+    from acnet.export.tensorrt import TrtBuildOptions
+
+    for workspace in (0, -1.0, float("nan"), float("inf"), 1e6, True, "2"):
+        with pytest.raises(ConfigError, match="--workspace-gb must be from 0.001 to 65536 GB"):
+            TrtBuildOptions(workspace_gb=workspace)
+    for batch in (0, -3, True, 2.0, "2"):
+        with pytest.raises(ConfigError, match="--opt-batch must be a positive integer"):
+            TrtBuildOptions(opt_batch=batch)
+    with pytest.raises(ConfigError, match="--min-batch 5 is above --max-batch 4"):
+        TrtBuildOptions(min_batch=5, max_batch=4)
+    assert TrtBuildOptions(min_batch=2, opt_batch=2, max_batch=2, workspace_gb=1).max_batch == 2
 
 
 def test_help_is_unchanged():

@@ -17,6 +17,7 @@ from acnet.export.onnx import ExportReport, OnnxExportOptions, export_onnx
 from acnet.export.verify import check_inputs
 from acnet.runtime.metadata import ModelInfo
 from acnet.training.checkpoint import load_model
+from installed import assert_one_line_error, run_acnet
 from trained import NORM, break_on_purpose, trained_looking_checkpoint
 
 NAMES = [f"class{i}" for i in range(13)]
@@ -120,13 +121,9 @@ def _cli(*args):
     return CliRunner().invoke(main, ["export", "onnx", *map(str, args)])
 
 
-def _one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit), result.exception  # CliRunner keeps any other exception here
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("acnet: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+def _one_line_error(args: tuple, *fragments: str) -> str:
+    """``acnet export onnx ARGS`` as a user runs it; the whole of stderr is one error line with the fragments, exit 2."""
+    return assert_one_line_error(run_acnet("export", "onnx", *args), *fragments)
 
 
 def test_option_validation():
@@ -143,29 +140,37 @@ def test_option_validation():
 
 
 def test_bad_checkpoints_give_one_line_errors(tmp_path, checkpoint):
+    """Each of these loads torch (seconds a process), so the command line sees three; the library sees the rest."""
+    from acnet.errors import CheckpointError
+    from acnet.training.checkpoint import load_checkpoint
+
     out = tmp_path / "m.onnx"
-    _one_line_error(_cli(tmp_path / "missing.pt", "-o", out), "not found")
+    _one_line_error((tmp_path / "missing.pt", "-o", out), f"checkpoint {tmp_path / 'missing.pt'} not found")
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(checkpoint.read_bytes()[:4096])
-    _one_line_error(_cli(truncated, "-o", out), "truncated.pt")
-    garbage = tmp_path / "garbage.pt"
-    garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
-    _one_line_error(_cli(garbage, "-o", out), "garbage.pt")
+    _one_line_error((truncated, "-o", out), "truncated.pt", "truncated")
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
-    _one_line_error(_cli(foreign, "-o", out), "not an acnet checkpoint")
-    assert not out.exists()
+    _one_line_error((foreign, "-o", out), "foreign.pt", "not an acnet checkpoint")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    with pytest.raises(CheckpointError, match="garbage.pt"):
+        load_checkpoint(garbage)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["foreign.pt", "garbage.pt", "truncated.pt"]
 
 
 def test_bad_sizes_and_outputs_give_one_line_errors(tmp_path, checkpoint):
+    """These fail before torch is imported: cheap processes."""
     out = tmp_path / "m.onnx"
-    _one_line_error(_cli(checkpoint, "-o", out, "--height", 100), "multiple of 32", "100")
-    _one_line_error(_cli(checkpoint, "-o", out, "--width", 0), "'--width'", "0 is not in the range x>=1")
-    _one_line_error(_cli(checkpoint, "-o", out, "--batch", 2, "--dynamic-batch"), "not both")
+    _one_line_error((checkpoint, "-o", out, "--height", 100), "Invalid value for '--height'", "'100' is not a positive multiple of 32")
+    _one_line_error((checkpoint, "-o", out, "--width", 0), "Invalid value for '--width'", "'0' is not a positive multiple of 32")
+    _one_line_error((checkpoint, "-o", out, "--batch", 0), "Invalid value for '--batch'", "0 is not in the range x>=1")
+    _one_line_error((checkpoint, "-o", out, "--batch", 2, "--dynamic-batch"), "give either --batch or --dynamic-batch, not both")
+    _one_line_error((checkpoint, "-o", out, "--int8-agreement", 101), "Invalid value for '--int8-agreement'")
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file, not a folder")
-    _one_line_error(_cli(checkpoint, "-o", blocker / "m.onnx"), "cannot create output directory")
-    _one_line_error(_cli(checkpoint, "-o", tmp_path), "is a directory")
+    _one_line_error((checkpoint, "-o", blocker / "m.onnx"), f"cannot create output directory {blocker}")
+    _one_line_error((checkpoint, "-o", tmp_path), f"cannot write {tmp_path}: it is a directory")
     assert not out.exists()
 
 
@@ -178,7 +183,11 @@ def test_failed_verification_is_an_error_unless_no_verify(tmp_path, checkpoint, 
     out = tmp_path / "m.onnx"
     out.with_name("m.verify.json").write_text("{}")  # a stale report from an earlier export
     monkeypatch.setitem(verify.MIN_AGREEMENT, "fp32", 1.01)  # no model can pass this
-    _one_line_error(_cli(checkpoint, "-o", out), "FAILED", "--no-verify")
+    from acnet.errors import ParityError  # the command line prints its message as any AcnetError's: one line, exit 2
+
+    with pytest.raises(ParityError, match="FAILED") as info:  # patched in this process, so not through a subprocess
+        export_onnx(checkpoint, out, OnnxExportOptions())
+    assert "--no-verify" in str(info.value) and "\n" not in str(info.value)
     assert not out.exists()
     result = _cli(checkpoint, "-o", out, "--no-verify")
     assert result.exit_code == 0, result.output

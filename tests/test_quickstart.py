@@ -12,19 +12,27 @@ from acnet.quickstart import QuickstartConfig, run_quickstart
 from installed import assert_one_line_error, run_acnet
 
 
+def quickstart_test_config(out, seed: int = 0) -> QuickstartConfig:
+    """The run the test makes (also run with other seeds by benchmarks/results/bar_margins.py)."""
+    return QuickstartConfig(out_dir=out, train_frames=64, test_frames=8, epochs=40, infer_frames=2,
+                            bench_iters=3, progress=False, seed=seed, threads=2)
+
+
+def epoch_losses(out) -> np.ndarray:
+    log = [json.loads(line) for line in (out / "train" / "log.jsonl").read_text().splitlines()]
+    return np.array([e["train_loss"] for e in log if e["event"] == "epoch"])
+
+
 @pytest.mark.slow
 def test_quickstart_learns_and_runs_every_step(tmp_path, deterministic_torch):
     out = tmp_path / "qs"
     # 320 steps (about 0.3 mIoU). Fixed seed and two threads (deterministic_torch), so a machine
     # repeats its own run; the bars below are relative (to the first epoch's loss and to the
     # constant-class baseline) with wide margins, for other machines' rounding.
-    config = QuickstartConfig(out_dir=out, train_frames=64, test_frames=8, epochs=40, infer_frames=2,
-                              bench_iters=3, progress=False, seed=0, threads=2)
-    summary = run_quickstart(config)
+    summary = run_quickstart(quickstart_test_config(out))
 
     # It learned: the training loss fell ...
-    log = [json.loads(line) for line in (out / "train" / "log.jsonl").read_text().splitlines()]
-    losses = np.array([e["train_loss"] for e in log if e["event"] == "epoch"])
+    losses = epoch_losses(out)
     assert len(losses) == 40
     assert losses[-5:].mean() < 0.7 * losses[0], losses
     # ... and unseen scenes score well above predicting the most common class everywhere.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -88,7 +89,15 @@ def test_a_kill_mid_epoch_resumes_from_the_last_checkpoint(straight, tmp_path, m
 
 
 def test_checkpoints_logs_and_validation(tmp_path):
-    result = train(tiny(tmp_path, val_data="synthetic:3?size=40x40", epochs=3, keep_last=1, log_every=2))
+    old_mask = os.umask(0o027)
+    try:
+        result = train(tiny(tmp_path, val_data="synthetic:3?size=40x40", epochs=3, keep_last=1, log_every=2))
+    finally:
+        os.umask(old_mask)
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["best.pt", "checkpoints/epoch0003_step00000012.pt", "config.json", "log.jsonl"]
+    for name in written:  # what open() gives under that umask, not mkstemp's 0600: a service account reads them
+        assert oct((tmp_path / name).stat().st_mode & 0o777) == "0o640", name
     assert [p.name for p in list_checkpoints(tmp_path)] == ["epoch0003_step00000012.pt"]
     assert result.best_checkpoint == tmp_path / "best.pt"
     assert result.best_miou == max(h["val"]["miou"] for h in result.history)

@@ -43,6 +43,7 @@ import click
 
 import acnet
 from acnet._io import atomic_write_text, atomic_write_with, check_writable
+from acnet._options import DeviceName, InputSide
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, ParityError
 from acnet.runtime.backends.base import Device
 from acnet.runtime.metadata import ModelInfo
@@ -362,19 +363,19 @@ def _first_line(exc: BaseException) -> str:
 @click.command("aoti")
 @click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Where to write the .pt2 package.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N: the package runs there only.")
+@click.option("--device", type=DeviceName(), default="cpu", show_default=True, help="cpu, cuda or cuda:N: the package runs there only.")
 @click.option("--fp16", is_flag=True, help="FP16 weights and compute, FP32 inputs/outputs (CUDA only).")
-@click.option("--height", type=int, help="Input height (multiple of 32); default: the checkpoint's.")
-@click.option("--width", type=int, help="Input width (multiple of 32); default: the checkpoint's.")
-@click.option("--batch", type=int, default=None, help="Fixed batch size (default 1; the C library runs batch 1).")
-@click.option("--dynamic-batch", is_flag=True, help="Symbolic batch dimension (1..1024).")
+@click.option("--height", type=InputSide(STRIDE), help=f"Input height (multiple of {STRIDE}); default: the checkpoint's.")
+@click.option("--width", type=InputSide(STRIDE), help=f"Input width (multiple of {STRIDE}); default: the checkpoint's.")
+@click.option("--batch", type=click.IntRange(1, MAX_DYNAMIC_BATCH), default=None, help="Fixed batch size (default 1; the C library runs batch 1).")
+@click.option("--dynamic-batch", is_flag=True, help=f"Symbolic batch dimension (1..{MAX_DYNAMIC_BATCH}).")
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Compare the package with PyTorch.")
 def aoti_command(checkpoint, output, device, fp16, height, width, batch, dynamic_batch, verify):
     """Compile CHECKPOINT into an AOTInductor package for the C library (acnet capi)."""
     if batch is not None and dynamic_batch:
         raise ConfigError("give either --batch or --dynamic-batch, not both")
-    if batch is not None and batch < 1:
-        raise ConfigError(f"--batch must be at least 1, got {batch}")
+    if output.suffix != ".pt2":
+        raise ConfigError(f"-o/--output: an AOTInductor package must be named *.pt2, got {output.name}")
     options = AotiExportOptions(
         device=device, fp16=fp16, height=height, width=width, batch=0 if dynamic_batch else (batch or 1), verify=verify
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from acnet._options import POSITIVE, FiniteFloat
+from acnet._options import POSITIVE, FiniteFloat, InputSide
 
 import acnet
 from acnet._io import atomic_write_bytes, check_writable
@@ -237,15 +237,16 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     Runtime disagrees with PyTorch (unless ``options.verify`` is False).
     Nothing is written unless every check passes.
     """
+    start = time.perf_counter()
+    options = options or OnnxExportOptions()
+    output = check_writable(output)  # before torch is imported: a bad path fails at once
+
     import onnx
 
     from acnet.export import graph as g
     from acnet.export import verify as v
     from acnet.training.checkpoint import load_model
 
-    start = time.perf_counter()
-    options = options or OnnxExportOptions()
-    output = check_writable(output)
     model, ckpt = load_model(checkpoint)
     height = ckpt.input_height if options.height is None else options.height
     width = ckpt.input_width if options.width is None else options.width
@@ -343,8 +344,8 @@ def check_onnx(proto):
 @click.command("onnx")
 @click.argument("checkpoint", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Where to write the .onnx file.")
-@click.option("--height", type=POSITIVE, help="Input height (multiple of 32); default: the checkpoint's.")
-@click.option("--width", type=POSITIVE, help="Input width (multiple of 32); default: the checkpoint's.")
+@click.option("--height", type=InputSide(STRIDE), help=f"Input height (multiple of {STRIDE}); default: the checkpoint's.")
+@click.option("--width", type=InputSide(STRIDE), help=f"Input width (multiple of {STRIDE}); default: the checkpoint's.")
 @click.option("--batch", type=POSITIVE, default=None, help="Fixed batch size (default 1).")
 @click.option("--dynamic-batch", is_flag=True, help="Symbolic batch dimension.")
 @click.option("--dynamic-hw", is_flag=True, help="Symbolic height and width (multiples of 32).")

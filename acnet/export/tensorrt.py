@@ -40,6 +40,7 @@ import click
 
 import acnet
 from acnet._io import atomic_path, atomic_write_bytes, check_writable, output_error, sha256_file
+from acnet._options import POSITIVE, FiniteFloat
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, OutputError
 from acnet.runtime.backends.trt import INSTALL_HINT, CudaRuntime, load_tensorrt
 from acnet.runtime.metadata import ModelInfo
@@ -52,6 +53,8 @@ MIN_TRT_MAJOR = 10
 #: First TensorRT without precision builder flags (always strongly typed).
 STRONGLY_TYPED_MAJOR = 11
 DEFAULT_WORKSPACE_GB = 2.0
+#: Workspace limits that mean something: about 1 MiB (trtexec's unit) to 64 TiB (far beyond any GPU).
+MIN_WORKSPACE_GB, MAX_WORKSPACE_GB = 0.001, 65536.0
 #: Largest batch of a dynamic-batch engine unless --max-batch says otherwise.
 DEFAULT_MAX_BATCH = 8
 
@@ -69,8 +72,19 @@ class TrtBuildOptions:
     timing_cache: Path | None = None
 
     def __post_init__(self) -> None:
-        if not self.workspace_gb > 0:
-            raise ConfigError(f"--workspace-gb must be positive, got {self.workspace_gb}")
+        workspace = self.workspace_gb
+        if isinstance(workspace, bool) or not isinstance(workspace, (int, float)) or \
+                not MIN_WORKSPACE_GB <= workspace <= MAX_WORKSPACE_GB:  # NaN fails too
+            raise ConfigError(f"--workspace-gb must be from {MIN_WORKSPACE_GB:g} to {MAX_WORKSPACE_GB:g} GB, "
+                              f"got {workspace!r}")
+        given = [(name, b) for name, b in (("--min-batch", self.min_batch), ("--opt-batch", self.opt_batch),
+                                           ("--max-batch", self.max_batch)) if b is not None]
+        for name, b in given:
+            if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {b!r}")
+        for (low_name, low), (high_name, high) in zip(given, given[1:]):
+            if low > high:
+                raise ConfigError(f"{low_name} {low} is above {high_name} {high}: need --min-batch <= --opt-batch <= --max-batch")
 
 
 # --------------------------------------------------------------------------- version-dependent decisions
@@ -112,12 +126,8 @@ def plan_build(trt_version: str, onnx_precision: str, want_fp16: bool) -> BuildP
     major = parse_version(trt_version)[0]
     if major < MIN_TRT_MAJOR:
         raise BackendUnavailableError(f"TensorRT {trt_version} is too old: acnet builds engines with TensorRT {MIN_TRT_MAJOR} or newer")
+    check_precision_request(onnx_precision, want_fp16)
     if onnx_precision == "int8":
-        if want_fp16:
-            raise ConfigError(
-                "the ONNX model is quantized (Q/DQ nodes): its precision comes from the model, which TensorRT builds "
-                "strongly typed; drop --fp16"
-            )
         flags = () if major >= STRONGLY_TYPED_MAJOR else ("STRONGLY_TYPED",)
         return BuildPlan(trt_version, "int8", flags, (), False, "Q/DQ ONNX (explicit quantization, strongly typed)")
     fp16_model = onnx_precision == "fp16"
@@ -134,6 +144,26 @@ def plan_build(trt_version: str, onnx_precision: str, want_fp16: bool) -> BuildP
     if want_fp16:
         return BuildPlan(trt_version, "fp16", (), ("FP16",), False, "BuilderFlag.FP16")
     return BuildPlan(trt_version, "fp32", (), (), False, "none (FP32)")
+
+
+def check_precision_request(onnx_precision: str, want_fp16: bool) -> None:
+    """Refuse ``--fp16`` for a quantized ONNX (any TensorRT release: its precision is the model's)."""
+    if onnx_precision == "int8" and want_fp16:
+        raise ConfigError(
+            "the ONNX model is quantized (Q/DQ nodes): its precision comes from the model, which TensorRT builds "
+            "strongly typed; drop --fp16"
+        )
+
+
+def check_distinct_paths(onnx_path: str | os.PathLike, engine_path: str | os.PathLike,
+                         timing_cache: str | os.PathLike | None = None) -> None:
+    """Refuse an engine or timing cache written over the ONNX model, or a cache that is the engine."""
+    onnx_file, engine_file = Path(onnx_path).resolve(), Path(engine_path).resolve()
+    if engine_file == onnx_file:
+        raise ConfigError(f"-o/--output {engine_path} is the ONNX model itself: the engine would overwrite it")
+    if timing_cache is not None and Path(timing_cache).resolve() in (onnx_file, engine_file):
+        what = "the ONNX model" if Path(timing_cache).resolve() == onnx_file else "the engine (-o)"
+        raise ConfigError(f"--timing-cache {timing_cache} is {what}: give the cache a file of its own")
 
 
 def network_flags(trt, plan: BuildPlan) -> int:
@@ -320,7 +350,7 @@ def parser_error_message(parser, proto, source: str) -> str:
         log.error("ONNX parser: %s", line)
     if not lines:
         return f"TensorRT cannot parse {source} (no details reported)"
-    more = f" (and {len(lines) - 1} more errors, logged above)" if len(lines) > 1 else ""
+    more = f" (and {len(lines) - 1} more errors; -v prints them all)" if len(lines) > 1 else ""
     return f"TensorRT cannot parse {source}: {lines[0]}{more}"
 
 
@@ -431,10 +461,12 @@ def build_engine(
     :class:`ModelFileError` when parsing or building fails.
     """
     start = time.perf_counter()
+    check_distinct_paths(onnx_path, engine_path, options.timing_cache)
     engine_path = check_writable(engine_path)
     if options.timing_cache is not None:
         check_writable(options.timing_cache)
     source = read_onnx(onnx_path)
+    check_precision_request(source.precision, options.fp16)  # before TensorRT: the answer does not depend on it
     fixed = source.inputs["rgb"][1][0]
     batch = resolve_batch(fixed if isinstance(fixed, int) and fixed > 0 else None, options.min_batch, options.opt_batch, options.max_batch)
     inputs, outputs = profile_shapes(source, batch)
@@ -609,10 +641,12 @@ def describe_engine_file(
     implies it).
     """
     start = time.perf_counter()
+    check_distinct_paths(onnx_path, engine_path)
     engine_path = Path(engine_path)
     if not engine_path.is_file():
         raise ModelFileError(f"engine {engine_path} not found")
     source = read_onnx(onnx_path)
+    check_precision_request(source.precision, fp16)
     trt = trt if trt is not None else load_tensorrt()
     version = tensorrt_version(trt)
     gpu = gpu if gpu is not None else query_gpu()
@@ -643,19 +677,26 @@ def describe_engine_file(
 @click.argument("onnx_model", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False), help="Where to write the engine.")
 @click.option("--fp16", is_flag=True, help="FP16 engine (TensorRT 10: BuilderFlag.FP16; 11: via an FP16 ONNX).")
-@click.option("--workspace-gb", type=float, default=DEFAULT_WORKSPACE_GB, show_default=True, help="Builder workspace limit.")
-@click.option("--min-batch", type=int, help="Smallest batch (dynamic-batch models).")
-@click.option("--opt-batch", type=int, help="Batch TensorRT tunes for (default: the min).")
-@click.option("--max-batch", type=int, help=f"Largest batch (default {DEFAULT_MAX_BATCH}).")
+@click.option("--workspace-gb", type=FiniteFloat(MIN_WORKSPACE_GB, MAX_WORKSPACE_GB), default=DEFAULT_WORKSPACE_GB,
+              show_default=True, help="Builder workspace limit.")
+@click.option("--min-batch", type=POSITIVE, help="Smallest batch (dynamic-batch models).")
+@click.option("--opt-batch", type=POSITIVE, help="Batch TensorRT tunes for (default: the min).")
+@click.option("--max-batch", type=POSITIVE, help=f"Largest batch (default {DEFAULT_MAX_BATCH}).")
 @click.option("--timing-cache", type=click.Path(path_type=Path, dir_okay=False), help="Reuse and update this timing cache file.")
 @click.option("--sidecar-only", is_flag=True, help="Do not build: write the sidecar of an engine built by hand at -o (e.g. by trtexec).")
-def trt_command(onnx_model, output, fp16, workspace_gb, min_batch, opt_batch, max_batch, timing_cache, sidecar_only):
+@click.pass_context
+def trt_command(ctx, onnx_model, output, fp16, workspace_gb, min_batch, opt_batch, max_batch, timing_cache, sidecar_only):
     """Build a TensorRT engine from ONNX_MODEL (on the GPU it will run on).
 
     Beside the engine goes ENGINE.json: TensorRT version, GPU, precision,
     profile and model metadata, which the runtime checks before loading.
     """
     if sidecar_only:
+        for name in ("workspace_gb", "min_batch", "opt_batch", "max_batch", "timing_cache"):
+            if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+                option = "--" + name.replace("_", "-")
+                raise ConfigError(f"{option} has no effect with --sidecar-only: the engine was built by hand "
+                                  "(its profile is read from it)")
         report = describe_engine_file(onnx_model, output, fp16)
     else:
         options = TrtBuildOptions(fp16, workspace_gb, min_batch, opt_batch, max_batch, timing_cache)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from acnet._io import file_mode
 from acnet.errors import BackendUnavailableError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class VideoWriter:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".mp4", dir=self.path.parent)
         os.close(fd)
         self.tmp = Path(tmp)
+        os.chmod(self.tmp, file_mode())  # mkstemp's 0600 would survive the rename: the video is for others to watch
         self.container = av.open(str(self.tmp), mode="w", format="mp4")
         self.fps = Fraction(fps).limit_denominator(1001)
         self.crf = crf
