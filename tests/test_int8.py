@@ -226,8 +226,8 @@ def test_verification_frames_are_held_out_from_calibration(tmp_path):
         assert len(feeds) == 4 and where.startswith(f"4 frames of the {other} split") and f"calibration read {split}" in where
         assert not any(same(f, c) for f in feeds for c in calib)
     spec = _zero_frames(tmp_path / "six", count=6)  # one split only: the two frames calibration on four left
-    for i in range(6):  # tell the frames apart
-        write_png(tmp_path / "six" / "train" / "rgb" / f"{i}.png", np.full((64, 96, 3), 40 * i, np.uint8))
+    for i in range(6):  # tell the frames apart (and give them content: blank frames are refused)
+        write_png(tmp_path / "six" / "train" / "rgb" / f"{i}.png", np.random.default_rng(i).integers(0, 256, (64, 96, 3), dtype=np.uint8))
     calib = calibration_frames(spec, 4, config)
     feeds, where = check_frames(spec, 4, config)
     assert len(feeds) == 2 and "that calibration did not read" in where
