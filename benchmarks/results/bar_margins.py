@@ -71,8 +71,7 @@ def quickstart(seed: int, out: Path) -> dict:
 
     evaluate_module.evaluate, export_onnx_module.export_onnx = keep, stop  # run_quickstart imports them when called
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # its narrative; stdout is for the JSON lines
-            qs.run_quickstart(quickstart_test_config(out / "qs", seed))
+        qs.run_quickstart(quickstart_test_config(out / "qs", seed))
     except _Stop:
         pass
     losses = epoch_losses(out / "qs")
@@ -89,7 +88,7 @@ def main(argv: list[str]) -> None:
     for seed in seeds:
         load = os.getloadavg()[0]
         start = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):  # the runs' narrative
             values = run(seed, Path(tmp))
         record = {"test": kind, "seed": seed, **values, "seconds": round(time.perf_counter() - start, 1),
                   "load_average_start": round(load, 2), "load_average_end": round(os.getloadavg()[0], 2)}
