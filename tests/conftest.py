@@ -18,6 +18,26 @@ SLOW_FILES_FIRST = ("test_quickstart.py", "test_capi.py", "test_error_promise.py
                     "test_bench_gpu_paths.py")
 
 
+#: pytest-xdist workers when no -n is given: the suite is sized for two cores.
+WORKERS = 2
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook turns -n into workers
+def pytest_cmdline_main(config):
+    """Two pytest-xdist workers unless -n says otherwise (-n0: one process), each running whole files
+    (module fixtures are made once) in collection order (SLOW_FILES_FIRST). Without pytest-xdist,
+    with --pdb or --collect-only, or on one core, pytest runs as it would without this hook."""
+    option = config.option
+    if (not config.pluginmanager.hasplugin("xdist") or os.environ.get("PYTEST_XDIST_WORKER")
+            or config.getoption("usepdb") or option.collectonly):
+        return
+    if option.numprocesses is None and not option.tx and option.dist == "no":
+        workers = min(WORKERS, len(os.sched_getaffinity(0)))
+        option.numprocesses = workers if workers > 1 else None
+    if option.numprocesses and option.dist == "no":
+        option.dist, option.loadscopereorder = "loadfile", False
+
+
 def pytest_configure(config):
     # Two cores: keep torch from oversubscribing when tests run beside each other (one thread per
     # pytest-xdist worker when there are as many workers as cores).
