@@ -1,14 +1,19 @@
 """What the C-ABI and AOTI tests share, made once per test session.
 
 Compiling an AOTInductor package (~40 s on two cores) and building the C
-library (~20 s) are the slow steps, so each is done once per process and
+library (~20 s) are the slow steps, so each is done once per test run and
 cached here (a module imported by several test files is imported once;
-fixtures in two files would run twice). Everything is made through the
+fixtures in two files would run twice). With pytest-xdist the workers share
+one copy too: the first to need an artefact makes it under a file lock, the
+others wait for it and read where it is. Everything is made through the
 ``acnet`` command line, as a user would.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -24,9 +29,25 @@ HEIGHT, WIDTH = 64, 96
 _made: dict[str, object] = {}
 
 
-def _once(key: str, make):
+def _shared_root(factory: pytest.TempPathFactory) -> Path:
+    """A folder every process of this test run sees: the base temp dir, or its parent under xdist."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _once(key: str, make, factory: pytest.TempPathFactory):
+    """``make()`` once per test run (all xdist workers together); its (picklable) result after that."""
     if key not in _made:
-        _made[key] = make()
+        root = _shared_root(factory) / "capi-artifacts"
+        root.mkdir(exist_ok=True)
+        done = root / f"{key}.pickle"
+        with open(root / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be making it: wait for that
+            if done.is_file():
+                _made[key] = pickle.loads(done.read_bytes())
+            else:
+                _made[key] = make()
+                done.write_bytes(pickle.dumps(_made[key]))
     return _made[key]
 
 
@@ -55,7 +76,7 @@ def checkpoint(factory: pytest.TempPathFactory, config) -> Path:
         path = factory.mktemp("capi-ckpt") / "tiny.pt"
         return trained_looking_checkpoint(path, config, (HEIGHT, WIDTH), class_names=names, normalization=norm)
 
-    return _once("checkpoint", make)
+    return _once("checkpoint", make, factory)
 
 
 def aoti_package(factory: pytest.TempPathFactory, config) -> tuple[Path, str, float]:
@@ -67,7 +88,7 @@ def aoti_package(factory: pytest.TempPathFactory, config) -> tuple[Path, str, fl
         proc = acnet_cli("export", "aoti", str(checkpoint(factory, config)), "-o", str(out))
         return out, proc.stdout, time.perf_counter() - start
 
-    return _once("aoti", make)
+    return _once("aoti", make, factory)
 
 
 def fold_along_the_wrong_axis(model):
@@ -104,7 +125,7 @@ def wrongly_folded_package(factory: pytest.TempPathFactory, config) -> Path:
             compile_package(checkpoint(factory, config), out, AotiExportOptions(verify=False))
         return out
 
-    return _once("aoti-wrong", make)
+    return _once("aoti-wrong", make, factory)
 
 
 def onnx_model(factory: pytest.TempPathFactory, config) -> Path:
@@ -117,7 +138,7 @@ def onnx_model(factory: pytest.TempPathFactory, config) -> Path:
         export_onnx(checkpoint(factory, config), out, OnnxExportOptions())
         return out
 
-    return _once("onnx", make)
+    return _once("onnx", make, factory)
 
 
 def capi_build(factory: pytest.TempPathFactory) -> tuple[Path, str]:
@@ -130,7 +151,7 @@ def capi_build(factory: pytest.TempPathFactory) -> tuple[Path, str]:
         proc = acnet_cli("capi", "build", "--build-dir", str(build), "--tests")
         return build, proc.stdout
 
-    return _once("build", make)
+    return _once("build", make, factory)
 
 
 # --------------------------------------------------------------------------- netpbm files
@@ -186,4 +207,4 @@ def folder_dataset(factory: pytest.TempPathFactory, classes: int, count: int = 6
         (root / "class_names.txt").write_text("".join(f"class {k}\n" for k in range(1, classes + 1)))
         return root
 
-    return _once(f"folder-{classes}-{count}-{size[0]}x{size[1]}", make)
+    return _once(f"folder-{classes}-{count}-{size[0]}x{size[1]}", make, factory)

@@ -11,9 +11,38 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NYU_SAMPLES = SHARED_DATA / "nyuv2-samples"
 
 
+#: The slowest files (measured on 2 cores), started first under pytest-xdist so that none of them
+#: starts last and leaves the other worker idle; the rest follow in their usual order. test_quickstart
+#: makes its own artefacts; test_capi makes those the next four share (tests/capi_artifacts.py).
+SLOW_FILES_FIRST = ("test_quickstart.py", "test_capi.py", "test_error_promise.py", "test_gpu_run.py", "test_aoti.py",
+                    "test_bench_gpu_paths.py")
+
+
+#: pytest-xdist workers when no -n is given: the suite is sized for two cores.
+WORKERS = 2
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook turns -n into workers
+def pytest_cmdline_main(config):
+    """Two pytest-xdist workers unless -n says otherwise (-n0: one process), each running whole files
+    (module fixtures are made once) in collection order (SLOW_FILES_FIRST). Without pytest-xdist,
+    with --pdb or --collect-only, or on one core, pytest runs as it would without this hook."""
+    option = config.option
+    if (not config.pluginmanager.hasplugin("xdist") or os.environ.get("PYTEST_XDIST_WORKER")
+            or config.getoption("usepdb") or option.collectonly):
+        return
+    if option.numprocesses is None and not option.tx and option.dist == "no":
+        workers = min(WORKERS, len(os.sched_getaffinity(0)))
+        option.numprocesses = workers if workers > 1 else None
+    if option.numprocesses and option.dist == "no":
+        option.dist, option.loadscopereorder = "loadfile", False
+
+
 def pytest_configure(config):
-    # Two cores: keep torch from oversubscribing when tests run beside each other.
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    # Two cores: keep torch from oversubscribing when tests run beside each other (one thread per
+    # pytest-xdist worker when there are as many workers as cores).
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, min(2, len(os.sched_getaffinity(0)) // workers))))
 
 
 def cuda_unavailable() -> str | None:
@@ -29,6 +58,9 @@ def cuda_unavailable() -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker collects, and all must agree on the order
+        rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
     # Tests marked `cuda` run on a GPU machine (benchmarks/gpu/run.sh runs `-m cuda`); elsewhere they skip.
     marked = [item for item in items if item.get_closest_marker("cuda")]
     reason = cuda_unavailable() if marked else None

@@ -580,8 +580,10 @@ class Runner:
     def start_tests(self, ready: bool, keep: float):
         s = self.step("tests", "the suite's CUDA-marked tests (pytest -m cuda)")
         extra = ["--timeout", str(self.args.test_timeout)] if importlib.util.find_spec("pytest_timeout") else []
+        # One process (-p no:xdist, also where pytest-xdist is missing): one GPU, and steps run beside it.
         return self.start(s, self.py("-m", "pytest", *shlex.split(self.args.tests_args), "-q", "-rfEs",
-                                     "-p", "no:cacheprovider", "--junitxml", str(self.work / "tests.xml"), *extra),
+                                     "-p", "no:cacheprovider", "-p", "no:xdist", "--junitxml", str(self.work / "tests.xml"),
+                                     *extra),
                           BUDGETS["tests"], keep=keep)
 
     def start_export(self, ready: bool, keep: float):
