@@ -38,11 +38,19 @@ def pytest_cmdline_main(config):
         option.dist, option.loadscopereorder = "loadfile", False
 
 
-def pytest_configure(config):
-    # Two cores: keep torch from oversubscribing when tests run beside each other (one thread per
-    # pytest-xdist worker when there are as many workers as cores).
+def threads_per_worker() -> int:
+    """CPU threads one test process may use: both cores alone, one each beside another pytest-xdist worker."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, min(2, len(os.sched_getaffinity(0)) // workers))))
+    return max(1, min(2, len(os.sched_getaffinity(0)) // workers))
+
+
+def pytest_configure(config):
+    # Two cores: keep torch from oversubscribing when tests run beside each other. More OpenMP threads
+    # than free cores spin at every barrier waiting for a preempted one (a training step 50x slower was
+    # seen): beside another worker, threads also sleep instead of spinning.
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_worker()))
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def cuda_unavailable() -> str | None:
@@ -87,12 +95,12 @@ def tiny_config():
 
 @pytest.fixture
 def deterministic_torch():
-    """Deterministic kernels and a fixed thread count for a test that trains to a bar; restored after."""
+    """Deterministic kernels and a fixed thread count (yielded) for a test that trains to a bar; restored after."""
     import torch
 
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads_per_worker())
     torch.use_deterministic_algorithms(True, warn_only=True)
-    yield
+    yield threads_per_worker()
     torch.use_deterministic_algorithms(deterministic)
     torch.set_num_threads(threads)
