@@ -218,6 +218,21 @@ def test_export_onto_a_full_disk_is_one_line_and_keeps_the_previous_file(files, 
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler", "m.onnx"]  # no temporary file, no report
 
 
+@pytest.mark.slow
+def test_aoti_export_onto_a_full_disk_is_one_line_and_keeps_the_previous_file(files, full_disk):
+    """The package is compiled in the temporary folder and copied in: torch's zip writer, filling the disk itself,
+    aborted the process (c10::Error thrown from its destructor) after a misleading "compilation failed" line."""
+    target = full_disk / "m.pt2"
+    (full_disk / "filler").unlink()
+    target.write_bytes(b"the previous package")
+    with open(full_disk / "filler", "wb") as fh, contextlib.suppress(OSError):
+        fh.write(b"\0" * (2 << 20))
+    proc = run_acnet("export", "aoti", files / "ckpt.pt", "-o", target)
+    assert_one_line_error(proc, f"cannot write {target}: no space left on device")
+    assert target.read_bytes() == b"the previous package"
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler", "m.pt2"]
+
+
 def test_writes_on_a_full_disk_name_the_path(full_disk, tmp_path):
     from acnet._io import atomic_write_text
 

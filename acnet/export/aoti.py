@@ -33,6 +33,7 @@ import copy
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 import zipfile
@@ -220,7 +221,9 @@ def compile_package(
             raise ModelFileError(f"torch.export failed: {_first_line(exc)}") from exc
 
     metadata = {METADATA_KEY: json.dumps(info.to_dict()), TORCH_VERSION_KEY: torch.__version__.split("+")[0]}
-    with tempfile.TemporaryDirectory(prefix=".aoti-", dir=output.parent) as work:
+    # Compiled in the temporary folder, not beside the output: when the output's disk fills, torch's zip
+    # writer aborts the whole process (its destructor throws c10::Error); a Python copy fails cleanly.
+    with tempfile.TemporaryDirectory(prefix="acnet-aoti-") as work:
         compiled = Path(work) / "model.pt2"
         log.info("compiling with AOTInductor (a minute or more on a CPU)")
         try:
@@ -247,7 +250,7 @@ def compile_package(
                     f"not writing {output} (use --no-verify to keep it anyway)"
                 )
         size = compiled.stat().st_size
-        atomic_write_with(output, lambda tmp: os.replace(compiled, tmp))
+        atomic_write_with(output, lambda tmp: shutil.copyfile(compiled, tmp))
 
     report = report_path(output)
     if verification is not None:
