@@ -227,11 +227,11 @@ def compile_package(
         compiled = Path(work) / "model.pt2"
         log.info("compiling with AOTInductor (a minute or more on a CPU)")
         try:
-            from acnet.export.onnx import _quiet_loggers
+            from acnet.export.onnx import quiet_loggers
 
             # torch.utils.cpp_extension warns "No CUDA runtime is found" on import, also for a CPU package.
             quiet = ("torch.utils.cpp_extension",) if not device.is_cuda else ()
-            with torch.no_grad(), _quiet_loggers(*quiet, level=logging.ERROR):  # freezing applies only with autograd off
+            with torch.no_grad(), quiet_loggers(*quiet, level=logging.ERROR):  # freezing applies only with autograd off
                 torch._inductor.aoti_compile_and_package(
                     program,
                     package_path=str(compiled),

@@ -444,7 +444,6 @@ def check_frames(spec: str, calib_frames: int, preprocess_config, count: int = C
     In-distribution frames come first, because a trained network's INT8
     error on frames unlike its data says little.
     """
-    from acnet.errors import DataError
     from acnet.training.data.spec import DatasetSpec
 
     parsed = DatasetSpec.parse(spec)

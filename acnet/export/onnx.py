@@ -180,7 +180,7 @@ def trace_to_onnx(model, height: int, width: int, options: OnnxExportOptions):
         dims[2] = 32 * Dim("h32", min=1, max=MAX_DYNAMIC_SIDE // 32)
         dims[3] = 32 * Dim("w32", min=1, max=MAX_DYNAMIC_SIDE // 32)
     dynamic_shapes = {"rgb": dict(dims), "depth": dict(dims)} if dims else None
-    with warnings.catch_warnings(), _quiet_loggers(*_EXPORTER_LOGGERS), torch.no_grad():
+    with warnings.catch_warnings(), quiet_loggers(*_EXPORTER_LOGGERS), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
             program = torch.onnx.export(
@@ -209,7 +209,8 @@ _EXPORTER_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "tor
 
 
 @contextlib.contextmanager
-def _quiet_loggers(*names: str, level: int = logging.WARNING):
+def quiet_loggers(*names: str, level: int = logging.WARNING):
+    """Raise these loggers to ``level`` for the block (exporters and compilers report every pass below it)."""
     loggers = [logging.getLogger(n) for n in names]
     before = [lg.level for lg in loggers]
     for lg in loggers:
