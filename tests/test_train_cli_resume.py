@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -21,13 +23,21 @@ ARGS = ["--data", "synthetic:8?size=40x40", "--val-data", "none", "--backbone", 
 def test_cli_with_default_workers_then_resume_and_resume_from(tmp_path):
     # 1. The installed command, default workers (2): one epoch of 4 steps.
     first = tmp_path / "run"
-    proc = run_acnet("train", *ARGS, "--epochs", "1", "--out", first)
+    # The same thread count in both processes (earlier tests in this one may have changed torch's):
+    # the float sums of 4 steps must come out the same.
+    threads = int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads())
+    proc = run_acnet("train", *ARGS, "--epochs", "1", "--out", first, env={"OMP_NUM_THREADS": str(threads)})
     assert proc.returncode == 0, proc.stderr
     (ckpt1,) = list_checkpoints(first)
     assert ckpt1.name == "epoch0001_step00000004.pt"
     assert load_checkpoint(ckpt1)["train_config"]["num_workers"] == 2
     # Workers see exactly the frames a single process sees: the same weights as num_workers=0.
-    alone = train(tiny(tmp_path / "alone", epochs=1))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        alone = train(tiny(tmp_path / "alone", epochs=1))
+    finally:
+        torch.set_num_threads(before)
     _assert_same_state(_params(ckpt1), _params(alone.last_checkpoint))
 
     # 2. --resume continues in the same folder from its newest checkpoint: steps 5..8, not 1..8.
