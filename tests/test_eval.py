@@ -147,3 +147,15 @@ def test_eval_missing_checkpoint_is_one_line(tmp_path):
 def test_eval_class_count_mismatch_is_one_line(checkpoint, shared_data):
     proc = run_acnet("eval", checkpoint, "--data", f"folder:{shared_data / 'nyuv2-samples'}")
     assert_one_line_error(proc, "predicts 9 classes")
+
+
+def test_a_diverged_model_is_one_line_naming_the_frame(tmp_path):
+    # A BatchNorm statistic gone NaN (as activations that overflowed leave it): the logits are NaN,
+    # and the user hears that, not "predicted ids must be in 1..9, got 0..0".
+    torch.manual_seed(0)
+    model = build_model(SYN)
+    model.rgb.bn1.running_mean[3] = float("nan")
+    path = save_checkpoint(tmp_path / "diverged.pt", make_record(model, SYN, SYNTHETIC_CLASSES, Normalization(), (32, 32)))
+    proc = run_acnet("eval", path, "--data", "synthetic:2?size=40x40")
+    assert_one_line_error(proc, "the model's logits are not finite (NaN or inf) on frame")
+    assert "have diverged" in proc.stderr

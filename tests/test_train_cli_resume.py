@@ -15,8 +15,8 @@ from acnet.training.train import list_checkpoints, train
 from installed import run_acnet
 
 #: The command-line form of test_train.tiny(): 8 synthetic frames, batch 2, 4 steps per epoch.
-ARGS = ["--data", "synthetic:8?size=40x40", "--val-data", "none", "--backbone", "resnet18", "--width-mult", "0.25",
-        "--height", "32", "--width", "32", "--batch-size", "2", "--lr", "0.01", "--no-progress", "--keep-last", "3"]
+ARGS = ["--data", "synthetic:8?size=80x80", "--val-data", "none", "--backbone", "resnet18", "--width-mult", "0.25",
+        "--height", "64", "--width", "64", "--batch-size", "2", "--lr", "0.01", "--no-progress", "--keep-last", "3"]
 
 
 @pytest.mark.slow

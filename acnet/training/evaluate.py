@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from acnet._io import make_dir
-from acnet.errors import ConfigError, unwrap_worker_errors
+from acnet.errors import ConfigError, TrainingError, unwrap_worker_errors
 from acnet.runtime.preprocess import PreprocessConfig, postprocess_logits, resize_bilinear_chw
 from acnet.training.checkpoint import _unwrap
 from acnet.training.data.base import RGBDDataset
@@ -184,6 +184,12 @@ def evaluate(
         for batch in tqdm(unwrap_worker_errors(loader), total=len(loader), desc="eval", unit="batch", disable=None if progress else True, leave=False):
             logits = model(batch["rgb"].to(device), batch["depth"].to(device)).float().cpu().numpy()
             for i, label in enumerate(batch["label"]):
+                if not np.isfinite(logits[i]).all():
+                    raise TrainingError(
+                        f"the model's logits are not finite (NaN or inf) on frame {batch['name'][i]}: its weights "
+                        "or BatchNorm statistics have diverged (a lower lr, a larger batch or input size, or an "
+                        "earlier checkpoint)"
+                    )
                 pred = postprocess_logits(logits[i], *label.shape)
                 confusion.update(pred, label)
                 if vis_dir is not None:

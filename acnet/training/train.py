@@ -37,7 +37,7 @@ from acnet._io import atomic_write_text, make_dir
 from acnet.errors import CheckpointError, ConfigError, TrainingError, unwrap_worker_errors
 from acnet.runtime.preprocess import Normalization, PreprocessConfig
 from acnet.training.checkpoint import load_checkpoint, load_model_state, make_record, save_checkpoint
-from acnet.training.config import ModelConfig, check_input_size
+from acnet.training.config import STRIDE, ModelConfig, check_input_size
 from acnet.training.data import RGBDDataset
 from acnet.training.data.spec import DatasetSpec
 from acnet.training.distributed import DistContext, GlobalBatchSampler
@@ -46,6 +46,9 @@ from acnet.training.recipes import RECIPES, recipe_values
 from acnet.training.transforms import AUX_STRIDES, Augmentation, TrainTransform
 
 log = logging.getLogger(__name__)
+
+#: Below this many values per channel in the encoder's last BatchNorms, ``acnet train`` warns.
+MIN_BATCHNORM_VALUES = 8
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 CHECKPOINT_DIR = "checkpoints"
@@ -492,6 +495,7 @@ class Trainer:
         self.normalization = self._normalization()
         self.class_names = tuple(self.train_set.class_names)
         self.input_size = (c.input_height, c.input_width)
+        self._check_batchnorm_values()
         model = build_model(self.model_config)
 
         self.resume_path, record = self._find_resume()
@@ -626,6 +630,27 @@ class Trainer:
             self.best_miou = miou
             return metrics, True
         return metrics, False
+
+    def _check_batchnorm_values(self) -> None:
+        """Refuse, or warn about, batches whose deepest BatchNorms see too few values per channel.
+
+        The encoder's last stage runs at 1/32 of the input, so each of its
+        BatchNorms normalises over batch x (H/32) x (W/32) values per channel.
+        One value cannot be normalised at all; a handful divides by a
+        near-zero variance, and the gradients grow a thousandfold per stage
+        (measured: 32x32 inputs in batches of 2 gave gradient norms of 1e5-1e9
+        on the first step and a network whose logits overflowed to NaN; 64x64
+        gave 50-90).
+        """
+        c = self.config
+        values = c.batch_size * (c.input_height // STRIDE) * (c.input_width // STRIDE)
+        where = (f"batch size {c.batch_size} at {c.input_height}x{c.input_width} gives the deepest BatchNorms "
+                 f"{values} value{'s' if values != 1 else ''} per channel")
+        if values < 2:
+            raise ConfigError(f"{where}; BatchNorm needs at least 2 to train: raise --batch-size or the input size")
+        if values < MIN_BATCHNORM_VALUES and self.dist.is_main:
+            log.warning("%s: training will be unstable below %d (raise --batch-size or the input size)",
+                        where, MIN_BATCHNORM_VALUES)
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         bad = not bool(torch.isfinite(loss).item())
