@@ -4,7 +4,8 @@ Subcommands live beside the code they drive and are imported only when run,
 so ``acnet infer`` works on a runtime-only install without torch. Any
 :class:`acnet.errors.AcnetError`, OS error or click usage error becomes one
 line ``acnet: error: ...`` on stderr and exit code 2 (progress bars cleared
-first); Ctrl-C is ``acnet: interrupted`` and exit code 130. Log lines
+first); Ctrl-C is ``acnet: interrupted`` and exit code 130, at once (see
+:class:`_Interrupts`). Log lines
 (warnings by default, ``-v`` for INFO) never glue to a progress bar.
 
 A failing command prints its one error line and nothing else, so at the
@@ -23,7 +24,9 @@ import errno
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import NoReturn
 
 import click
@@ -108,7 +111,8 @@ class LazyGroup(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            self._main(args, prog_name, complete_var, **extra)
+            with _Interrupts():
+                self._main(args, prog_name, complete_var, **extra)
         finally:  # success, the command's own exit code, Ctrl-C, or a bug's traceback: the warnings are output
             print_held_warnings()
 
@@ -170,7 +174,72 @@ def _interrupted() -> NoReturn:
     sys.stdout.flush()
     print_held_warnings()  # what was warned about before Ctrl-C stays true
     click.echo("acnet: interrupted", err=True)
-    sys.exit(130)
+    _exit_now(130)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit with ``code``, in a real process without the interpreter's shutdown.
+
+    After Ctrl-C the shutdown is where things go wrong: data-loader workers
+    are torn down while they hand tensors over (multiprocessing's resource
+    sharer then prints a ConnectionResetError traceback after our line), or
+    a join waits for a worker that will not come. The command's own
+    ``finally`` blocks have run by now (checkpoints are written atomically,
+    the run log is closed); the workers notice their parent is gone and exit.
+    In-process (click's CliRunner, pytest capturing the streams) it raises
+    SystemExit as usual.
+    """
+    if sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
+#: Seconds from Ctrl-C until the command ends even if its KeyboardInterrupt was lost.
+INTERRUPT_GRACE_S = 10.0
+
+
+class _Interrupts:
+    """Ctrl-C while a command runs: KeyboardInterrupt as usual, and an exit that is sure to come.
+
+    Python raises KeyboardInterrupt wherever the main thread is; raised in a
+    destructor or a callback it is printed as "Exception ignored" and lost,
+    and a training run would go on. So the first Ctrl-C also starts a timer
+    that ends the process after :data:`INTERRUPT_GRACE_S` with the same line
+    and exit code 130, and a second Ctrl-C ends it at once. Installed only
+    from the main thread, and the previous handler is put back afterwards.
+    """
+
+    def __enter__(self) -> "_Interrupts":
+        self.count = 0
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.count += 1
+        if self.count > 1:
+            self._force()
+        timer = threading.Timer(INTERRUPT_GRACE_S, self._force)
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    @staticmethod
+    def _force() -> NoReturn:
+        try:
+            sys.stderr.write("acnet: interrupted\n")
+        finally:
+            _exit_now(130)
 
 
 class _LogHandler(logging.Handler):

@@ -602,6 +602,64 @@ def _text(path: Path) -> str:
     return path.read_text() if path.is_file() else ""
 
 
+#: A command whose KeyboardInterrupt a library swallows (as a destructor or callback does), in acnet's CLI guard.
+SWALLOWS_CTRL_C = """
+import sys, time
+import acnet.cli as cli
+cli.INTERRUPT_GRACE_S = 1.0
+with cli._Interrupts():
+    print("ready", flush=True)
+    while True:
+        try:
+            time.sleep(0.02)
+        except KeyboardInterrupt:
+            pass
+"""
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_ends_the_command_even_when_the_interrupt_is_swallowed(presses):
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", SWALLOWS_CTRL_C], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        start = time.monotonic()
+        for _ in range(presses):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.1)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - start
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err == "acnet: interrupted\n", err
+    # one press: after the grace period (1 s here); a second press: at once
+    assert (0.9 < took < 10) if presses == 1 else took < 0.9, took
+
+
+def test_data_loader_workers_drop_only_the_resource_sharers_hand_over_errors(capsys):
+    from acnet.training.data.workers import init_worker
+
+    def traceback_from(filename: str, error: str):
+        try:
+            exec(compile(f"raise {error}", filename, "exec"))
+        except BaseException as exc:  # noqa: BLE001 - the traceback is what the test needs
+            return type(exc), exc, exc.__traceback__
+
+    before = sys.excepthook
+    try:
+        init_worker(0)
+        sys.excepthook(*traceback_from("/usr/lib/python3/multiprocessing/resource_sharer.py", "ConnectionResetError(104, 'reset')"))
+        sys.excepthook(*traceback_from("/usr/lib/python3/multiprocessing/resource_sharer.py", "BrokenPipeError(32, 'pipe')"))
+        assert capsys.readouterr().err == ""
+        sys.excepthook(*traceback_from("/somewhere/else.py", "ConnectionResetError(104, 'reset')"))
+        sys.excepthook(*traceback_from("/usr/lib/python3/multiprocessing/resource_sharer.py", "ValueError('other')"))
+        err = capsys.readouterr().err
+        assert "ConnectionResetError" in err and "ValueError: other" in err
+    finally:
+        sys.excepthook = before
+
+
 def test_missing_dependency_is_one_line(tmp_path):
     """The installed command where torch cannot be imported (the runtime's torch-free technique)."""
     (tmp_path / "sitecustomize.py").write_text(textwrap.dedent("""

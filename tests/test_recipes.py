@@ -123,6 +123,16 @@ def test_trainer_uses_the_recipe(tmp_path):
     assert [len(b) for b in trainer.sampler] == [4, 4, 2]
 
 
+@pytest.mark.parametrize("frames, batch, accumulation, replicas, drop_last", [
+    (11, 4, 1, 1, False), (12, 4, 1, 1, False), (11, 4, 1, 1, True), (11, 2, 2, 2, False), (9, 2, 2, 2, False),
+    (3, 2, 2, 2, False), (5, 2, 1, 1, False), (16, 4, 2, 1, False),
+])
+def test_smallest_batch_is_the_smallest_micro_batch_any_rank_sees(frames, batch, accumulation, replicas, drop_last):
+    sizes = [len(b) for r in range(replicas)
+             for b in GlobalBatchSampler(frames, batch, accumulation, replicas, r, seed=1, drop_last=drop_last)]
+    assert GlobalBatchSampler(frames, batch, accumulation, replicas, 0, drop_last=drop_last).smallest_batch == min(sizes)
+
+
 def test_sampler_without_drop_last_covers_every_frame_once():
     one = list(GlobalBatchSampler(11, batch_size=4, seed=3, drop_last=False))
     assert [len(b) for b in one] == [4, 4, 3]

@@ -284,6 +284,15 @@ def test_batches_too_small_for_batchnorm_are_refused_or_warned(tmp_path, caplog)
                      tmp_path / "one")
     assert_one_line_error(proc, "batch size 1 at 32x32 gives the deepest BatchNorms 1 value per channel; "
                                 "BatchNorm needs at least 2 to train")
+    # Without drop_last the last batch of 5 frames in batches of 2 holds 1 frame: refused before it crashes
+    # BatchNorm mid-epoch (torch's "Expected more than 1 value per channel when training").
+    with pytest.raises(ConfigError, match="the last batch of each epoch holds 1 frame \\(drop_last is off: 5 frames "
+                                          "in batches of 2\\).* use --drop-last"):
+        Trainer(tiny(tmp_path, data="synthetic:5?size=40x40", input_height=32, input_width=32, drop_last=False)).setup()
+    proc = run_acnet("train", "--recipe", "authors-code", "--data", "synthetic:5?size=40x40", "--val-data", "none",
+                     "--backbone", "resnet18", "--width-mult", "0.25", "--height", "32", "--width", "32",
+                     "--batch-size", "2", "--epochs", "1", "--out", tmp_path / "five")
+    assert_one_line_error(proc, "the last batch of each epoch holds 1 frame", "use --drop-last")
 
 
 def test_train_help_explains_the_recipes_weight_decay():

@@ -131,6 +131,14 @@ class GlobalBatchSampler(DistributedSampler):
         return self.batch_size * self.accumulation * self.num_replicas
 
     @property
+    def smallest_batch(self) -> int:
+        """Frames in the smallest micro-batch of an epoch, on any rank (the last batch's parts without drop_last)."""
+        rest = self.num_frames % self.global_batch
+        if self.drop_last or rest == 0:
+            return self.batch_size
+        return max(1, rest // (self.accumulation * self.num_replicas))
+
+    @property
     def steps_per_epoch(self) -> int:
         if not self.drop_last:
             return max(1, -(-self.num_frames // self.global_batch))

@@ -25,6 +25,7 @@ from acnet.errors import ConfigError, TrainingError, unwrap_worker_errors
 from acnet.runtime.preprocess import PreprocessConfig, postprocess_logits, resize_bilinear_chw
 from acnet.training.checkpoint import _unwrap
 from acnet.training.data.base import RGBDDataset
+from acnet.training.data.workers import init_worker
 from acnet.training.metrics import ConfusionMatrix
 from acnet.training.transforms import EvalTransform
 
@@ -176,6 +177,7 @@ def evaluate(
         batch_size=batch_size,
         num_workers=num_workers,
         collate_fn=_collate,
+        worker_init_fn=init_worker,
     )
     confusion = ConfusionMatrix(dataset.num_classes)
     start = time.perf_counter()

@@ -40,6 +40,7 @@ from acnet.training.checkpoint import load_checkpoint, load_model_state, make_re
 from acnet.training.config import STRIDE, ModelConfig, check_input_size
 from acnet.training.data import RGBDDataset
 from acnet.training.data.spec import DatasetSpec
+from acnet.training.data.workers import init_worker
 from acnet.training.distributed import DistContext, GlobalBatchSampler
 from acnet.training.losses import LOSSES, REDUCTIONS, DeepSupervisionLoss, SegmentationLoss
 from acnet.training.recipes import RECIPES, recipe_values
@@ -495,7 +496,6 @@ class Trainer:
         self.normalization = self._normalization()
         self.class_names = tuple(self.train_set.class_names)
         self.input_size = (c.input_height, c.input_width)
-        self._check_batchnorm_values()
         model = build_model(self.model_config)
 
         self.resume_path, record = self._find_resume()
@@ -538,6 +538,7 @@ class Trainer:
 
         self.sampler = GlobalBatchSampler(len(self.train_set), c.batch_size, c.grad_accum,
                                           self.dist.world_size, self.dist.rank, seed=c.seed, drop_last=c.drop_last)
+        self._check_batchnorm_values()
         transform = TrainTransform(c.input_height, c.input_width, self.normalization, c.augmentation,
                                    AUX_STRIDES if c.deep_supervision else ())
         self.loader = torch.utils.data.DataLoader(
@@ -546,6 +547,7 @@ class Trainer:
             num_workers=c.num_workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=c.num_workers > 0,
+            worker_init_fn=init_worker,
         )
 
     def _restore(self, record: dict) -> None:
@@ -643,11 +645,20 @@ class Trainer:
         gave 50-90).
         """
         c = self.config
-        values = c.batch_size * (c.input_height // STRIDE) * (c.input_width // STRIDE)
+        cells = (c.input_height // STRIDE) * (c.input_width // STRIDE)
+        values = c.batch_size * cells
         where = (f"batch size {c.batch_size} at {c.input_height}x{c.input_width} gives the deepest BatchNorms "
                  f"{values} value{'s' if values != 1 else ''} per channel")
         if values < 2:
             raise ConfigError(f"{where}; BatchNorm needs at least 2 to train: raise --batch-size or the input size")
+        smallest = self.sampler.smallest_batch
+        if smallest * cells < 2:
+            raise ConfigError(
+                f"the last batch of each epoch holds {smallest} frame (drop_last is off: {len(self.train_set)} frames "
+                f"in batches of {self.sampler.global_batch}), which at {c.input_height}x{c.input_width} gives the "
+                "deepest BatchNorms 1 value per channel; BatchNorm needs at least 2 to train: use --drop-last, "
+                "another batch size or a larger input"
+            )
         if values < MIN_BATCHNORM_VALUES and self.dist.is_main:
             log.warning("%s: training will be unstable below %d (raise --batch-size or the input size)",
                         where, MIN_BATCHNORM_VALUES)
