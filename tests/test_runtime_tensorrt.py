@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,7 +35,12 @@ H, W = 32, 64
 
 
 class FakeCuda:
-    """Device memory as numpy byte arrays keyed by fake pointers."""
+    """Device memory as numpy byte arrays keyed by fake pointers.
+
+    As in CUDA, the current device belongs to the calling thread (0 until the
+    thread sets one), a stream belongs to the device current when it was made,
+    and work launched into a stream of another device fails (copies do not).
+    """
 
     def __init__(self) -> None:
         self.memory: dict[int, np.ndarray] = {}
@@ -41,10 +48,16 @@ class FakeCuda:
         self.freed: list[int] = []
         self.freed_host = 0
         self.streams: list[int] = []
+        self.stream_device: dict[int, int] = {}
         self.copies = 0
+        self._thread = threading.local()
 
     def set_device(self, index):
-        self.device = index
+        self._thread.device = index
+
+    @property
+    def device(self) -> int:
+        return getattr(self._thread, "device", 0)
 
     def device_info(self, index):
         return "Fake GPU", (8, 9)
@@ -67,6 +80,7 @@ class FakeCuda:
 
     def stream_create(self):
         self.streams.append(77)
+        self.stream_device[77] = self.device
         return 77
 
     def stream_destroy(self, stream):
@@ -152,6 +166,8 @@ class FakeContext:
 
     def execute_async_v3(self, stream_handle):
         self.streams.append(stream_handle)
+        if self.engine.cuda.stream_device[stream_handle] != self.engine.cuda.device:
+            return False  # kernels launched into another device's stream fail (TensorRT logs it, returns False)
         mem = self.engine.cuda.memory
         read = lambda name: mem[self.addresses[name]].view(self.engine.tensors[name][2])  # noqa: E731
         n = self.shapes["rgb"][0]
@@ -214,10 +230,10 @@ def engine_file(tmp_path) -> Path:
     return path
 
 
-def _backend(path, cuda=None, **engine_kw):
+def _backend(path, cuda=None, device="cuda:0", **engine_kw):
     cuda = cuda or FakeCuda()
     FakeTrt.engine = FakeEngine(cuda, **engine_kw)
-    return TensorRTBackend(path, "cuda:0", trt=FakeTrt, cuda=cuda), cuda
+    return TensorRTBackend(path, device, trt=FakeTrt, cuda=cuda), cuda
 
 
 # --------------------------------------------------------------------------- running
@@ -246,6 +262,20 @@ def test_dynamic_batch_engine_runs_with_buffers_and_bindings_made_once(engine_fi
     backend.close()
     assert sorted(cuda.freed) == sorted(cuda.memory) and cuda.freed_host == 3 and cuda.streams == []
     backend.close()  # twice is harmless
+
+
+def test_an_engine_on_another_device_runs_there_from_any_thread(engine_file):
+    """CUDA's current device is per thread: a pipeline's workers must not run ``cuda:1`` on device 0."""
+    backend, cuda = _backend(engine_file, device="cuda:1")
+    assert cuda.stream_device[77] == 1
+    seg = Segmenter.from_backend(backend)
+    rgb, depth = frame(H, W, seed=4)
+    with ThreadPoolExecutor(2) as pool:  # fresh threads, whose current device is 0
+        results = list(pool.map(lambda _: seg.segment(rgb, depth), range(4)))
+    for labels in results:
+        np.testing.assert_array_equal(labels, reference_labels(rgb, depth, seg.info))
+    backend.close()
+    assert cuda.streams == []
 
 
 def test_profile_minimum_batch_is_padded(engine_file):

@@ -6,7 +6,10 @@ Written against the name-based TensorRT 10/11 Python API
 ``execute_async_v3``) and cuda-python's runtime API for memory. Buffers are
 allocated once for the largest batch the engine's profile allows (pinned
 host memory and device memory), their addresses are bound once, and every
-run uses one stream: copy in, enqueue, copy out, synchronise.
+run uses one stream: copy in, enqueue, copy out, synchronise. CUDA's
+current device belongs to the calling thread, and a pipeline calls ``run``
+from its worker threads, so every run (and ``close``) first makes the
+engine's device current: without it ``cuda:1`` would run on device 0.
 
 ``tensorrt`` and ``cuda-python`` are imported only when an engine is opened.
 The logic that needs no GPU (which tensor is which, batch range, buffer
@@ -360,6 +363,7 @@ class TensorRTBackend:
 
     def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
         sig, cuda = self.signature, self._cuda
+        cuda.set_device(self.device.index)  # this thread's current device (a microsecond; runs take milliseconds)
         n = rgb.shape[0]
         if not self.limits.minimum <= n <= self.limits.maximum:
             raise InputError(f"batch of {n} outside the engine's range {self.limits.minimum}..{self.limits.maximum}")
@@ -392,6 +396,7 @@ class TensorRTBackend:
         cuda, self._cuda = self._cuda, None
         if cuda is None:
             return
+        cuda.set_device(self.device.index)  # close may come from another thread (a pipeline's, or the collector)
         if self._stream is not None:
             cuda.stream_synchronize(self._stream)
         for ptr in self._device.values():
