@@ -145,8 +145,9 @@ def test_fp16_agrees_with_fp32_on_real_frames(shared_data, tiny_fp32):
         assert np.abs(half - ref).max() < 0.01 * np.abs(ref).max()
 
 
-def test_fp16_export_refuses_a_wrong_batchnorm(tiny_config, tmp_path, monkeypatch):
-    """One BatchNorm broken in the exported copy only: the FP16 verification must catch it."""
+@pytest.mark.parametrize("part", ["batchnorm", "acm"])
+def test_fp16_export_refuses_a_wrong_batchnorm_or_acm(tiny_config, tmp_path, monkeypatch, part):
+    """One BatchNorm or ACM broken in the exported copy only: the FP16 verification must catch it."""
     import copy
 
     from trained import break_on_purpose, trained_looking_checkpoint
@@ -157,7 +158,7 @@ def test_fp16_export_refuses_a_wrong_batchnorm(tiny_config, tmp_path, monkeypatc
 
     checkpoint = trained_looking_checkpoint(tmp_path / "tiny.pt", tiny_config)
     trace = export_module.trace_to_onnx
-    monkeypatch.setattr(export_module, "trace_to_onnx", lambda model, *a: trace(break_on_purpose(copy.deepcopy(model), "batchnorm"), *a))
+    monkeypatch.setattr(export_module, "trace_to_onnx", lambda model, *a: trace(break_on_purpose(copy.deepcopy(model), part), *a))
     out = tmp_path / "m16.onnx"
     with pytest.raises(ParityError, match=r"need 99\.5%\): FAILED"):
         export_onnx(checkpoint, out, OnnxExportOptions(fp16=True))

@@ -159,7 +159,10 @@ def test_verify_report_has_the_per_stage_table(cpu_model):
     assert [s["stage"] for s in saved["verification"]["stages"]] == stages
     errors = [s["rel_rms"] for s in saved["verification"]["stages"]]
     assert all(0 < e < 0.5 for e in errors), errors
+    graph = saved["verification"]["fp32_graph"]  # the graph before quantization, at the FP32 gate
+    assert graph["passed"] and graph["agreement"] >= 0.999 and graph["max_abs_err"] < 1e-3, graph
     assert "per-stage error" in report.summary() and "m4" in report.summary()
+    assert "FP32 graph before quantization vs PyTorch: max |dlogits|" in report.summary()
 
 
 def _zero_frames(root, count=4):
@@ -207,6 +210,30 @@ def test_gates_refuse_an_int8_model_below_them(ckpt, cpu_model, tmp_path):
     args = ["parity", ckpt, "--int8-onnx", good, "--data", "synthetic:2?size=64x96", "--no-progress"]
     assert run_acnet(*args, "--int8-agreement", "100").returncode == 1
     assert run_acnet(*args, "--int8-agreement", "50", "--int8-dmiou", "100").returncode == 0
+
+
+@pytest.mark.parametrize("part", ["batchnorm", "acm"])
+def test_verification_catches_a_wrong_batchnorm_or_acm_that_int8_error_would_hide(ckpt, tmp_path, monkeypatch, part):
+    """One BatchNorm or ACM broken in the exported copy only, under an INT8 gate (50 %) that a wrong fold would
+    pass: the FP32 graph before quantization is checked at the FP32 gate, and the export refuses to write."""
+    import copy
+
+    import acnet.export.onnx as export_module
+    from acnet.errors import ParityError
+    from acnet.export.int8 import Int8Options
+    from acnet.export.onnx import OnnxExportOptions, export_onnx
+    from trained import break_on_purpose
+
+    trace = export_module.trace_to_onnx
+    monkeypatch.setattr(export_module, "trace_to_onnx", lambda model, *a: trace(break_on_purpose(copy.deepcopy(model), part), *a))
+    out = tmp_path / "broken.onnx"
+    options = OnnxExportOptions(int8=Int8Options(calib_data=CALIB, calib_frames=4, target="cpu", min_agreement=0.5))
+    with pytest.raises(ParityError, match="the FP32 graph before quantization already disagrees") as caught:
+        export_onnx(ckpt, out, options)
+    print(caught.value)
+    assert not out.exists()
+    saved = json.loads(out.with_name("broken.verify.json").read_text())["verification"]
+    assert saved["agreement"] >= 0.5 and not saved["fp32_graph"]["passed"], saved  # the INT8 gate alone passed it
 
 
 def test_verification_frames_are_held_out_from_calibration(tmp_path):

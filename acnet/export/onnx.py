@@ -125,6 +125,10 @@ class ExportReport:
         if self.verification is not None:
             if self.info.quantization is not None:  # held out from calibration (acnet.export.int8.check_frames)
                 lines.append(f"verified on {self.verification.check_data}")
+            graph = self.verification.fp32_graph
+            if graph is not None:
+                lines.append(f"FP32 graph before quantization vs PyTorch: max |dlogits| {graph.max_abs_err:.3g}, "
+                             f"agreement {100 * graph.agreement:.3f}% (need {100 * graph.min_agreement:.1f}%)")
             if self.verification.stages:
                 lines.append("per-stage error against the FP32 graph:")
                 lines.append(self.verification.stage_table())

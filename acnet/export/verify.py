@@ -51,14 +51,23 @@ class Verification:
     stages: tuple = ()
     #: The frames compared, in words.
     check_data: str = "synthetic scenes"
+    #: INT8 only: the FP32 graph before quantization against PyTorch, at the FP32
+    #: gate. A wrong fold or rewrite fails here, where INT8's own error cannot hide it.
+    fp32_graph: "Verification | None" = None
 
     def summary(self, backend: str = "ONNX Runtime") -> str:
         verdict = "passed" if self.passed else "FAILED"
-        return (
+        text = (
             f"{backend} vs PyTorch, batch {self.input_shape[0]} at {self.input_shape[1]}x{self.input_shape[2]}: "
             f"max |dlogits| {self.max_abs_err:.3g} (relative {self.rel_err:.2g}), mean {self.mean_abs_err:.3g}, "
             f"argmax agreement {100 * self.agreement:.3f}% (need {100 * self.min_agreement:.1f}%): {verdict}"
         )
+        if self.fp32_graph is not None and not self.fp32_graph.passed:
+            g = self.fp32_graph
+            text += (f"; the FP32 graph before quantization already disagrees (max |dlogits| {g.max_abs_err:.3g}, "
+                     f"agreement {100 * g.agreement:.3f}%, need {100 * g.min_agreement:.1f}%): the export, not the "
+                     f"calibration, is wrong")
+        return text
 
     def stage_table(self) -> str:
         from acnet.export.int8 import stage_table
@@ -69,6 +78,8 @@ class Verification:
         d = asdict(self)
         d["input_shape"] = list(self.input_shape)
         d["stages"] = [s.to_dict() for s in self.stages]
+        if self.fp32_graph is not None:
+            d["fp32_graph"] = self.fp32_graph.to_dict()
         return d
 
 
@@ -203,8 +214,9 @@ def verify_onnx(
 
     ``logits_name`` must be a graph output; export makes a copy of an argmax
     model with its logits exposed, so the very graph being written is checked.
-    With ``fp32_model`` (the ONNX graph before INT8 quantization) the result
-    also carries the per-stage error of ``model_bytes`` against it. ``feeds``
+    With ``fp32_model`` (the ONNX graph before INT8 quantization) that graph is
+    checked against PyTorch at the FP32 gate too (the result fails if it does),
+    and the result carries the per-stage error of ``model_bytes`` against it. ``feeds``
     replaces the synthetic check frames (INT8 verifies on frames of its data
     held out from calibration), and ``check_data`` says what they are.
     """
@@ -234,7 +246,11 @@ def verify_onnx(
 
         from acnet.export.int8 import stage_errors
 
+        fp32_bytes = fp32_model.SerializeToString()
+        graph = compare_logits(np.concatenate(references), np.concatenate([run_onnx(fp32_bytes, f, [logits_name])[0] for f in feeds]),
+                               MIN_AGREEMENT["fp32"])
+        graph = dataclasses.replace(graph, check_data=check_data)
         stages = stage_errors(fp32_model, onnx.load_from_string(model_bytes), feeds)
-        result = dataclasses.replace(result, stages=tuple(stages))
+        result = dataclasses.replace(result, stages=tuple(stages), fp32_graph=graph, passed=result.passed and graph.passed)
     log.debug(result.summary())
     return result
