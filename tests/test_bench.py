@@ -28,19 +28,12 @@ H, W = 64, 96
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, tiny_config):
-    import torch
+    """Trained-looking (tests/trained.py): the exports the bench times are verified on a network whose folds matter."""
+    from trained import trained_looking_checkpoint
 
-    from acnet.runtime.preprocess import Normalization
-    from acnet.training.checkpoint import make_record, save_checkpoint
-    from acnet.training.model import build_model
-
-    torch.manual_seed(0)
     config = dataclasses.replace(tiny_config, num_classes=9)
-    model = build_model(config).eval()
     path = tmp_path_factory.mktemp("bench") / "tiny.pt"
-    names = [f"class{i}" for i in range(9)]
-    save_checkpoint(path, make_record(model, config, names, Normalization(), (H, W)))
-    return path
+    return trained_looking_checkpoint(path, config, (H, W), seed=2, class_names=[f"class{i}" for i in range(9)])
 
 
 @pytest.fixture(scope="module")
