@@ -7,6 +7,7 @@ kernels), one seed at a time. Each run appends one JSON line to the output:
 
     python benchmarks/results/bar_margins.py overfit 0 1 2 3 4 >> benchmarks/results/bar-margins.jsonl
     python benchmarks/results/bar_margins.py quickstart 0 1 >> benchmarks/results/bar-margins.jsonl
+    python benchmarks/results/bar_margins.py --threads 1 quickstart 0 1 >> ...   # as beside another pytest-xdist worker
 
 The quickstart run stops after its evaluation (step 2 of 8): the bars are on
 training and evaluation only, and the exports, parity, benchmark and AOTI
@@ -31,14 +32,14 @@ class _Stop(Exception):
     pass
 
 
-def _deterministic() -> None:
+def _deterministic(threads: int) -> None:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def overfit(seed: int, out: Path) -> dict:
+def overfit(seed: int, out: Path, threads: int) -> dict:
     from test_train_overfit import SCENES, constant_guess_miou, loss_ratio, overfit_config
 
     from acnet.training.data import open_dataset
@@ -52,7 +53,7 @@ def overfit(seed: int, out: Path) -> dict:
             "bars": {"loss_ratio <": 0.25, "miou - baseline >": 0.5, "pixel_accuracy >": 0.8}}
 
 
-def quickstart(seed: int, out: Path) -> dict:
+def quickstart(seed: int, out: Path, threads: int) -> dict:
     from test_quickstart import epoch_losses, quickstart_test_config
 
     import acnet.export.onnx as export_onnx_module
@@ -71,7 +72,7 @@ def quickstart(seed: int, out: Path) -> dict:
 
     evaluate_module.evaluate, export_onnx_module.export_onnx = keep, stop  # run_quickstart imports them when called
     try:
-        qs.run_quickstart(quickstart_test_config(out / "qs", seed))
+        qs.run_quickstart(quickstart_test_config(out / "qs", seed, threads=threads))
     except _Stop:
         pass
     losses = epoch_losses(out / "qs")
@@ -82,15 +83,18 @@ def quickstart(seed: int, out: Path) -> dict:
 
 
 def main(argv: list[str]) -> None:
+    threads = 2  # the deterministic_torch fixture's, alone on two cores
+    if argv[:1] == ["--threads"]:
+        threads, argv = int(argv[1]), argv[2:]
     kind, seeds = argv[0], [int(s) for s in argv[1:]]
     run = {"overfit": overfit, "quickstart": quickstart}[kind]
-    _deterministic()
+    _deterministic(threads)
     for seed in seeds:
         load = os.getloadavg()[0]
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):  # the runs' narrative
-            values = run(seed, Path(tmp))
-        record = {"test": kind, "seed": seed, **values, "seconds": round(time.perf_counter() - start, 1),
+            values = run(seed, Path(tmp), threads)
+        record = {"test": kind, "seed": seed, "threads": threads, **values, "seconds": round(time.perf_counter() - start, 1),
                   "load_average_start": round(load, 2), "load_average_end": round(os.getloadavg()[0], 2)}
         print(json.dumps(record), flush=True)
 
