@@ -121,13 +121,17 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def check_writable(path: str | os.PathLike) -> Path:
+def check_writable(path: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
     """Return ``path`` if its folder can be created and written, else raise :class:`OutputError`.
 
     Called before long work, so an export or evaluation does not spend
-    minutes before failing to write its result.
+    minutes before failing to write its result. ``inputs`` are files the
+    command reads: writing over one would destroy it, so that is refused too.
     """
     path = Path(path)
+    for source in inputs:
+        if Path(source).exists() and _same_file(path, Path(source)):
+            raise OutputError(f"cannot write {path}: it is {source}, which this command reads; give another output path")
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a directory, expected a file path")
     make_dir(path.parent)
@@ -135,6 +139,13 @@ def check_writable(path: str | os.PathLike) -> Path:
         reason = "read-only file system" if _read_only(path.parent) else "permission denied"
         raise OutputError(f"cannot write {path}: {reason}")
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and os.path.samefile(a, b)  # also through a symlink or a hard link
+    except OSError:
+        return a.resolve() == b.resolve()
 
 
 def _read_only(folder: Path) -> bool:
@@ -148,7 +159,9 @@ def sniff_artefact(path: str | os.PathLike) -> str | None:
     """What kind of acnet artefact a file is, from its first bytes: for messages like "X is an ONNX model".
 
     Returns "an ONNX model", "an AOTInductor package (.pt2)", "a TensorRT engine",
-    "a PyTorch checkpoint" (a torch.save zip) or None when it cannot tell.
+    "a PyTorch checkpoint" (a torch.save zip), a file a user may give by mistake
+    ("an empty file", "a PNG image", "a JPEG image", "a NumPy array (.npy)",
+    "an HDF5 file", "a text file") or None when it cannot tell.
     """
     import zipfile
 
@@ -171,4 +184,32 @@ def sniff_artefact(path: str | os.PathLike) -> str | None:
     # ONNX ModelProto: field 1 (ir_version, varint) then usually field 2 (producer_name) or 8 (opset_import)
     if len(head) > 3 and head[0] == 0x08 and head[1] < 0x80 and head[2] in (0x12, 0x1A, 0x22, 0x3A, 0x42):
         return "an ONNX model"
+    for magic, kind in _OTHER_MAGIC:
+        if head.startswith(magic):
+            return kind
+    if not head:
+        return "an empty file"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:  # a multi-byte character cut at byte 64 still reads as text
+        text = head[:-3].decode("utf-8", errors="strict") if _utf8_prefix(head[:-3]) else None
+    if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
+        return "a text file"
     return None
+
+
+#: First bytes of files a user may give where an acnet artefact is expected.
+_OTHER_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x93NUMPY", "a NumPy array (.npy)"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+)
+
+
+def _utf8_prefix(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

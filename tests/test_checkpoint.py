@@ -71,8 +71,18 @@ def test_missing_truncated_and_foreign_files(tmp_path, saved):
         load_checkpoint(foreign)
     text = tmp_path / "text.pt"
     text.write_text("hello")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="text.pt is a text file, not a checkpoint"):
         load_checkpoint(text)
+    # Files a user may give by mistake are named for what they are, not "arbitrary Python objects".
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "frame.png")
+    np.save(tmp_path / "depth.npy", np.zeros((4, 4), np.float32))
+    (tmp_path / "empty.pt").write_bytes(b"")
+    for name, kind in (("frame.png", "a PNG image"), ("depth.npy", "a NumPy array (.npy)"), ("empty.pt", "an empty file")):
+        with pytest.raises(CheckpointError, match=f"{name} is {kind.replace('(', '.').replace(')', '.')}, not a checkpoint"):
+            load_checkpoint(tmp_path / name)
 
 
 class _Evil:
@@ -108,3 +118,54 @@ def test_class_count_mismatch_is_refused(saved):
     record["class_names"] = record["class_names"][:-1]
     with pytest.raises(CheckpointError, match="12 class names for a 13-class model"):
         checkpoint_info(record, path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"class_names": 5}, "class_names must be a list of strings, got int"),
+    ({"class_names": [1, 2]}, "class_names must be a list of strings, got list"),
+    ({"input_size": [33, 33]}, "input height must be a positive multiple of 32, got 33"),
+    ({"model_state": [1, 2]}, "its weights are a list, not a dict of tensors"),
+    ({"model_state": "weights"}, "its weights are a str, not a dict of tensors"),
+])
+def test_a_broken_description_names_the_file_and_the_key(saved, tmp_path, change, message):
+    """Records that torch.load reads but acnet could not use (an edited or hand-made file): CheckpointError, no bare TypeError."""
+    path, *_ = saved
+    record = {**load_checkpoint(path), **change}
+    bad = save_checkpoint(tmp_path / "bad.pt", record)
+    with pytest.raises(CheckpointError, match=f"{bad}.*{message.replace('(', '.').replace(')', '.')}"):
+        load_model(bad)
+
+
+def test_weights_that_are_not_tensors_are_named(saved, tmp_path):
+    path, *_ = saved
+    record = load_checkpoint(path)
+    key = next(iter(record["model_state"]))
+    record["model_state"] = {**record["model_state"], key: [0.0, 1.0]}
+    bad = save_checkpoint(tmp_path / "bad.pt", record)
+    with pytest.raises(CheckpointError, match=f"key {key!r} is a list, not a tensor"):
+        load_model(bad)
+
+
+def test_a_broken_description_is_one_line_from_the_command(saved, tmp_path):
+    from installed import assert_one_line_error, run_acnet
+
+    path, *_ = saved
+    record = {**load_checkpoint(path), "class_names": 5}
+    bad = save_checkpoint(tmp_path / "bad.pt", record)
+    assert_one_line_error(run_acnet("eval", bad, "--data", "synthetic:2?size=64x96"),
+                          f"{bad} has an invalid description: class_names must be a list of strings")
+
+
+def test_pretrained_weights_of_the_wrong_kind_are_named(tmp_path, tiny_config):
+    """Not torch's advice to load with weights_only=False: never for a downloaded file."""
+    from acnet.training.model import load_imagenet_weights
+
+    model = build_model(tiny_config)
+    (tmp_path / "notes.pth").write_text("resnet weights go here")
+    with pytest.raises(CheckpointError, match="notes.pth is a text file, not torchvision's ImageNet .pth file"):
+        load_imagenet_weights(model, tmp_path / "notes.pth")
+    evil = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": torch.zeros(1), "hook": _Evil()}, evil)
+    with pytest.raises(CheckpointError, match="refusing to unpickle") as caught:
+        load_imagenet_weights(model, evil)
+    assert "weights_only=False" not in str(caught.value)

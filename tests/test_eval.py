@@ -150,12 +150,27 @@ def test_eval_class_count_mismatch_is_one_line(checkpoint, shared_data):
 
 
 def test_a_diverged_model_is_one_line_naming_the_frame(tmp_path):
-    # A BatchNorm statistic gone NaN (as activations that overflowed leave it): the logits are NaN,
-    # and the user hears that, not "predicted ids must be in 1..9, got 0..0".
+    # Finite weights so large that the activations overflow (as after a step with a 1e9 gradient): the
+    # logits are NaN, and the user hears that, not "predicted ids must be in 1..9, got 0..0".
     torch.manual_seed(0)
     model = build_model(SYN)
-    model.rgb.bn1.running_mean[3] = float("nan")
+    with torch.no_grad():
+        model.rgb.bn1.weight.fill_(3e38)
+        model.depth.bn1.weight.fill_(3e38)
     path = save_checkpoint(tmp_path / "diverged.pt", make_record(model, SYN, SYNTHETIC_CLASSES, Normalization(), (32, 32)))
     proc = run_acnet("eval", path, "--data", "synthetic:2?size=40x40")
     assert_one_line_error(proc, "the model's logits are not finite (NaN or inf) on frame")
     assert "have diverged" in proc.stderr
+
+
+def test_nan_weights_are_refused_when_the_checkpoint_loads(tmp_path):
+    # A BatchNorm statistic gone NaN: every command that loads the checkpoint says so, naming the tensor.
+    torch.manual_seed(0)
+    model = build_model(SYN)
+    model.rgb.bn1.running_mean[3] = float("nan")
+    model.decoder.final_deconv.weight.data[0, 0, 0, 0] = float("inf")
+    path = save_checkpoint(tmp_path / "nan.pt", make_record(model, SYN, SYNTHETIC_CLASSES, Normalization(), (32, 32)))
+    for args in (["eval", path, "--data", "synthetic:2?size=40x40"], ["export", "onnx", path, "-o", tmp_path / "m.onnx"]):
+        proc = run_acnet(*args)
+        assert_one_line_error(proc, f"{path} holds NaN or infinite values in ", "and 1 more", "diverged")
+    assert not (tmp_path / "m.onnx").exists()

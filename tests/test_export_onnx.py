@@ -154,7 +154,7 @@ def test_bad_checkpoints_give_one_line_errors(tmp_path, checkpoint):
     _one_line_error((foreign, "-o", out), "foreign.pt", "not an acnet checkpoint")
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
-    with pytest.raises(CheckpointError, match="garbage.pt"):
+    with pytest.raises(CheckpointError, match="garbage.pt is a PNG image, not a checkpoint"):
         load_checkpoint(garbage)
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["foreign.pt", "garbage.pt", "truncated.pt"]
 
@@ -172,6 +172,13 @@ def test_bad_sizes_and_outputs_give_one_line_errors(tmp_path, checkpoint):
     _one_line_error((checkpoint, "-o", blocker / "m.onnx"), f"cannot create output directory {blocker}")
     _one_line_error((checkpoint, "-o", tmp_path), f"cannot write {tmp_path}: it is a directory")
     assert not out.exists()
+    # An output that is the checkpoint itself (or a link to it) would destroy the input.
+    before = checkpoint.read_bytes()
+    link = tmp_path / "link.pt"
+    link.symlink_to(checkpoint)
+    for target in (checkpoint, link):
+        _one_line_error((checkpoint, "-o", target), f"cannot write {target}: it is {checkpoint}, which this command reads")
+    assert checkpoint.read_bytes() == before
 
 
 def test_failed_verification_is_an_error_unless_no_verify(tmp_path, checkpoint, exported, monkeypatch):

@@ -57,5 +57,9 @@ def test_missing_and_foreign_files_are_refused(tmp_path):
         load_imagenet_weights(model, tmp_path / "nope.pth")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a torch file")
-    with pytest.raises(CheckpointError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="bad.pth is a text file, not torchvision's ImageNet .pth file"):
         load_imagenet_weights(model, bad)
+    damaged = tmp_path / "damaged.pth"
+    damaged.write_bytes(b"\x80\x02" + bytes(range(256)))  # a legacy pickle's first bytes, then garbage
+    with pytest.raises(CheckpointError, match=r"damaged.pth is damaged or not torchvision's ImageNet .pth file \("):
+        load_imagenet_weights(model, damaged)

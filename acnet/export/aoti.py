@@ -186,7 +186,7 @@ def compile_package(
 
     check_torch_version(torch.__version__)
     start = time.perf_counter()
-    output = check_writable(output)
+    output = check_writable(output, checkpoint)
     if output.suffix != ".pt2":
         raise ConfigError(f"an AOTInductor package must be named *.pt2, got {output.name}")
     device = Device.parse(options.device)

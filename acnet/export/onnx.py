@@ -244,7 +244,7 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     """
     start = time.perf_counter()
     options = options or OnnxExportOptions()
-    output = check_writable(output)  # before torch is imported: a bad path fails at once
+    output = check_writable(output, checkpoint)  # before torch is imported: a bad path fails at once
 
     import onnx
 

@@ -98,12 +98,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             warnings.simplefilter("ignore")  # protocol notes on foreign pickles
             record = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        msg = str(exc)
-        if "weights_only" in msg or "Unsupported global" in msg:
-            raise CheckpointError(
-                f"{path} contains arbitrary Python objects; refusing to unpickle it (not an acnet checkpoint)"
-            ) from None
-        raise CheckpointError(f"{path} is not a readable checkpoint: {msg.splitlines()[0] if msg else 'corrupt'}") from None
+        raise unpickling_error(exc, path, "an acnet checkpoint") from None
     except Exception as exc:  # a damaged file can fail anywhere in the unpickler
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint ({first})") from None
@@ -117,6 +112,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return record
 
 
+def unpickling_error(exc: pickle.UnpicklingError, path: Path, expected: str) -> CheckpointError:
+    """What ``torch.load(weights_only=True)`` refused, in one line, without torch's advice to load unsafely.
+
+    "Unsupported global" means the pickle names code (objects, not tensors);
+    anything else the safe unpickler stopped at is a damaged or foreign file.
+    """
+    msg = str(exc)
+    if "Unsupported global" in msg:
+        return CheckpointError(f"{path} contains arbitrary Python objects; refusing to unpickle it (not {expected})")
+    detail = msg.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in msg else msg
+    first = next((line.strip() for line in detail.splitlines() if line.strip()), "corrupt")
+    return CheckpointError(f"{path} is damaged or not {expected} ({first})")
+
+
 def checkpoint_info(record: dict[str, Any], path: str | os.PathLike | None = None) -> CheckpointInfo:
     """Typed view of a loaded checkpoint record."""
     where = path or "checkpoint"
@@ -124,11 +133,15 @@ def checkpoint_info(record: dict[str, Any], path: str | os.PathLike | None = Non
         config = ModelConfig.from_dict(dict(record["model_config"]))
         norm = Normalization.from_dict(record["normalization"])
         h, w = (int(v) for v in record["input_size"])
+        check_input_size(h, w)  # the size it was trained at: every command's default
+        names = record["class_names"]
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+            raise CheckpointError(f"class_names must be a list of strings, got {type(names).__name__}")
     except AcnetError as exc:
         raise CheckpointError(f"{where} has an invalid description: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{where} has an invalid description: {exc}") from None
-    names = tuple(str(n) for n in record["class_names"])
+    names = tuple(names)
     if len(names) != config.num_classes:
         raise CheckpointError(f"{where} lists {len(names)} class names for a {config.num_classes}-class model")
     return CheckpointInfo(
@@ -146,9 +159,13 @@ def checkpoint_info(record: dict[str, Any], path: str | os.PathLike | None = Non
 def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
     """Load weights strictly, naming the first key that does not fit."""
     own = model.state_dict()
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{source} does not fit the model: its weights are a {type(state).__name__}, not a dict of tensors")
     for key, tensor in own.items():
         if key not in state:
             raise CheckpointError(f"{source} does not fit the model: key {key!r} is missing")
+        if not isinstance(state[key], torch.Tensor):
+            raise CheckpointError(f"{source} does not fit the model: key {key!r} is a {type(state[key]).__name__}, not a tensor")
         if tuple(state[key].shape) != tuple(tensor.shape):
             raise CheckpointError(
                 f"{source} does not fit the model: key {key!r} has shape {tuple(state[key].shape)}, "
@@ -171,4 +188,15 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     info = checkpoint_info(record, path)
     model = build_model(info.model_config)
     load_model_state(model, record["model_state"], source=str(path))
+    check_finite_weights(model, str(path))
     return model.to(device).eval(), info
+
+
+def check_finite_weights(model: torch.nn.Module, source: str = "checkpoint") -> None:
+    """Refuse NaN or infinite weights or BatchNorm statistics, naming the first: every answer would be NaN."""
+    bad = [name for name, t in (*model.named_parameters(), *model.named_buffers())
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise CheckpointError(f"{source} holds NaN or infinite values in {bad[0]!r}{more}: the training run that wrote "
+                              f"it diverged (try a lower --lr, or an earlier checkpoint)")

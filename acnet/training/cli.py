@@ -242,7 +242,7 @@ def evaluate(checkpoint: str, data_spec: str, split: str, batch_size: int, worke
     from acnet.training.train import resolve_device
 
     if json_out and json_out != "-":
-        check_writable(json_out)
+        check_writable(json_out, checkpoint)
     if save_vis:
         from acnet._io import make_dir
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from pathlib import Path
 
 import torch
 
+from acnet._io import sniff_artefact
 from acnet.errors import CheckpointError
 from acnet.training.model.acnet import ACNet
 from acnet.training.model.encoder import ResNetBranch
@@ -18,8 +20,15 @@ log = logging.getLogger(__name__)
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"pretrained weights file {path} not found")
+    kind = sniff_artefact(path)
+    if kind is not None and kind != "a PyTorch checkpoint":
+        raise CheckpointError(f"pretrained weights file {path} is {kind}, not torchvision's ImageNet .pth file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # torch's text would advise weights_only=False: never for a downloaded file
+        from acnet.training.checkpoint import unpickling_error
+
+        raise unpickling_error(exc, path, "torchvision's ImageNet .pth file") from None
     except Exception as exc:  # torch raises many types for bad files
         raise CheckpointError(f"{path} is not a readable torchvision weights file: {_first_line(exc)}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
