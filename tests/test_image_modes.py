@@ -8,6 +8,7 @@ sensitive to each pixel, so a wrong conversion changes the labels.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ from PIL import Image
 from runtime_models import frame, make_onnx
 
 from acnet.cli import main
-from acnet.runtime import Segmenter, read_depth, read_rgb
+from acnet.errors import InputError
+from acnet.runtime import Segmenter, read_depth, read_rgb, write_png
 
 H, W = 40, 72
 
@@ -106,3 +108,23 @@ def test_infer_takes_every_mode_and_gives_the_labels_of_the_decoded_arrays(tmp_p
         wrong_depth = depth * 10 if depth.dtype == np.float32 else (depth // 10).astype(np.uint16)
         assert not np.array_equal(seg.segment(rgb, wrong_depth), expected)
     assert len(seen) > 1 or len(next(iter(seen))) > 1
+
+
+@pytest.mark.parametrize("array", [np.zeros((2, 2, 2, 2), np.uint8), np.zeros((4, 4), np.float64), np.zeros((4, 4, 2), np.uint8),
+                                   np.zeros((4, 4, 3), np.uint16), np.zeros((0, 4), np.uint8)],
+                         ids=lambda a: f"{'x'.join(map(str, a.shape))}-{a.dtype}")
+def test_write_png_refuses_arrays_no_png_holds_and_writes_nothing(tmp_path, array):
+    path = tmp_path / "out" / "x.png"
+    with pytest.raises(InputError, match=re.escape(f"cannot write {path} as PNG: expected an HxW uint8/uint16 or HxWx3 uint8 "
+                                                  f"array, got shape {array.shape} {array.dtype}")):
+        write_png(path, array)
+    assert not path.parent.exists() or not list(path.parent.iterdir())
+    with pytest.raises(InputError, match="expected a numpy array, got list"):
+        write_png(path, [[0, 1]])
+
+
+def test_write_png_round_trips_what_it_takes(tmp_path):
+    rgb, depth = frame(6, 10)
+    for name, array in (("labels", rgb[..., 0]), ("depth", depth), ("rgb", rgb), ("rgba", np.dstack([rgb, rgb[..., :1]]))):
+        with Image.open(write_png(tmp_path / f"{name}.png", array)) as im:
+            np.testing.assert_array_equal(np.asarray(im), array, err_msg=name)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from acnet.errors import InputError
+from acnet.errors import ConfigError, InputError
 from acnet.runtime.preprocess import (
     Normalization,
     PreprocessConfig,
@@ -111,3 +111,17 @@ def test_checks_accept_valid_input_without_copying():
         assert view.shape == (4, 4) and np.shares_memory(view, depth)
         depth[2, 3, 0] = 7  # a view: the caller's writes show through
         assert view[2, 3] == 7
+
+
+@pytest.mark.parametrize(("height", "width", "shown"), [(33, 0, "33x0"), (-32, 32, "-32x32"), (32.5, 32, "32.5x32"),
+                                                         (True, 32, "Truex32"), ("32", 32, "'32'x32")])
+def test_input_sizes_must_be_positive_integers(height, width, shown):
+    with pytest.raises(ConfigError, match=f"input height and width must be positive integers, got {shown}"):
+        PreprocessConfig(height, width)
+
+
+def test_numpy_integer_sizes_are_kept_as_ints():
+    config = PreprocessConfig(np.int64(32), np.int32(16))
+    assert (config.height, config.width) == (32, 16) and type(config.height) is int
+    rgb, depth = preprocess(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint16), config)
+    assert rgb.shape == (3, 32, 16) and depth.shape == (1, 32, 16)

@@ -271,6 +271,30 @@ def test_devices_and_options(models):
             Segmenter(models["fixed"], device="cuda")
 
 
+def test_model_path_that_is_no_path_is_named():
+    with pytest.raises(ModelFileError, match="model path must be a str or os.PathLike, got NoneType"):
+        Segmenter(None)
+
+
+def test_model_path_that_is_a_symlink_loop_is_named(tmp_path):
+    loop = tmp_path / "loop.onnx"
+    loop.symlink_to(loop)
+    with pytest.raises(ModelFileError, match="loop.onnx cannot be resolved: a symlink loop"):
+        Segmenter(loop)
+
+
+@pytest.mark.parametrize(("option", "value"), [("threads", "four"), ("threads", True), ("threads", 2.5),
+                                               ("batch_size", "x"), ("batch_size", False), ("batch_size", 4.0)])
+def test_counts_that_are_not_integers_are_config_errors(models, option, value):
+    with pytest.raises(ConfigError, match=f"{option} must be a positive integer, got {value!r}"):
+        Segmenter(models["fixed"], **{option: value})
+
+
+def test_numpy_integers_are_counts(models):
+    with Segmenter(models["dynamic"], threads=np.int64(1), batch_size=np.int32(3)) as seg:
+        assert seg.batch_size == 3 and type(seg.batch_size) is int
+
+
 # --------------------------------------------------------------------------- pure logic
 
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 from installed import assert_one_line_error, run_acnet
-from runtime_models import make_onnx
+from runtime_models import frame, make_onnx
 from stream_recordings import (
     image_msg,
     nyu_frames,
@@ -27,7 +27,7 @@ from stream_recordings import (
 
 from acnet.errors import ConfigError, InputError
 from acnet.runtime import Segmenter
-from acnet.runtime.images import read_depth, read_rgb
+from acnet.runtime.images import read_depth, read_rgb, write_png
 from acnet.runtime.pipeline import Pipeline
 from acnet.runtime.sources import Frame, Source, SourceSpec, open_source
 from acnet.runtime.sources.pairing import StampPairer
@@ -478,6 +478,60 @@ def test_bad_inputs_are_one_line_errors(model, tmp_path):
     existing.mkdir()
     assert_one_line_error(run_acnet("stream", model, "--source", f"rosbag:{good}?rgb=/rgb&depth=/depth", "--labels-bag", existing),
                           "already exists")
+
+
+def stills_folder(root, count=2):
+    """folder:ROOT with ``count`` frames at the tiny model's size."""
+    for i in range(count):
+        rgb, depth = frame(32, 64, seed=i)
+        write_png(root / "rgb" / f"{i:04d}.png", rgb)
+        write_png(root / "depth" / f"{i:04d}.png", depth)
+    return f"folder:{root}"
+
+
+def test_bad_fps_is_a_one_line_error_before_anything_is_written(model, tmp_path):
+    source = stills_folder(tmp_path / "src")
+    for fps, fragment in (("0", "'0' is not in (0, inf)"), ("-5", "'-5' is not in (0, inf)"), ("nan", "'nan' is not a finite number"),
+                          ("1e12", "--fps must be a finite frame rate in [0.001, 2147483647] frames per second, got 1e+12")):
+        out = tmp_path / f"out{fps}"
+        proc = run_acnet("stream", model, "--source", source, "-o", out, "--fps", fps, "--no-progress")
+        assert_one_line_error(proc, "--fps", fragment)
+        assert not out.exists(), fps
+
+
+def test_fps_sets_the_rate_of_the_video(model, tmp_path):
+    av = require("av")
+    out = tmp_path / "out"
+    proc = run_acnet("stream", model, "--source", stills_folder(tmp_path / "src"), "-o", out, "--fps", "12.5", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    with av.open(str(out / "overlay.mp4")) as video:
+        assert video.streams.video[0].average_rate == 12.5 and video.streams.video[0].frames == 2
+
+
+@pytest.mark.parametrize("fps", [0, -5.0, float("nan"), float("inf"), 1e-4, 1e12, "x", None, True])
+def test_video_writer_refuses_rates_no_video_plays_at(tmp_path, fps):
+    from acnet.runtime.video import VideoWriter
+
+    with pytest.raises(ConfigError, match="fps must be a"):
+        VideoWriter(tmp_path / "v" / "overlay.mp4", fps=fps)
+    assert not (tmp_path / "v").exists()
+
+
+def test_model_that_is_a_symlink_loop_is_named(tmp_path):
+    loop = tmp_path / "loop.onnx"
+    loop.symlink_to(loop)
+    proc = run_acnet("stream", loop, "--source", stills_folder(tmp_path / "src", 1), "--no-progress")
+    assert_one_line_error(proc, f"model {loop} cannot be resolved: a symlink loop")
+
+
+def test_labels_bag_under_a_file_names_the_file(model, tmp_path):
+    require("rosbags")
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder\n")
+    proc = run_acnet("stream", model, "--source", stills_folder(tmp_path / "src", 1), "--labels-bag", afile / "labels",
+                     "--no-progress")
+    assert_one_line_error(proc, f"cannot create output directory {afile}: a file of that name exists")
+    assert afile.read_text() == "not a folder\n"
 
 
 def test_streaming_never_imports_torch(model, tmp_path):

@@ -99,10 +99,21 @@ def read_depth(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_png(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write HxW (uint8/uint16) or HxWx3 uint8 as PNG: a temporary file, then rename."""
+    """Write HxW (uint8/uint16) or HxWx3 uint8 as PNG: a temporary file, then rename.
+
+    Other arrays are refused, naming their shape, before anything is
+    written: PIL fails on them with a TypeError or OSError, or clips int32.
+    """
     from PIL import Image
 
     path = Path(path)
+    if not isinstance(array, np.ndarray):
+        raise InputError(f"cannot write {path} as PNG: expected a numpy array, got {type(array).__name__}")
+    two_d = array.ndim == 2 and array.dtype in (np.uint8, np.uint16, np.bool_)
+    colour = array.ndim == 3 and array.shape[2] in (3, 4) and array.dtype == np.uint8
+    if not (two_d or colour) or array.size == 0:
+        raise InputError(f"cannot write {path} as PNG: expected an HxW uint8/uint16 or HxWx3 uint8 array, "
+                         f"got shape {array.shape} {array.dtype}")
     with atomic_path(path) as tmp:
         Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG")
     return path

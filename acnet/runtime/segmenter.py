@@ -19,7 +19,7 @@ from acnet.runtime.backends import Backend, open_backend
 from acnet.runtime.colorize import colorize as colorize_labels
 from acnet.runtime.colorize import overlay as overlay_labels
 from acnet.runtime.metadata import ModelInfo
-from acnet.runtime.preprocess import PreprocessConfig, postprocess_logits, preprocess, resize_nearest
+from acnet.runtime.preprocess import PreprocessConfig, positive_int, postprocess_logits, preprocess, resize_nearest
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ class Segmenter:
         return seg
 
     def _attach(self, backend: Backend, batch_size: int | None, input_size: tuple[int, int] | None) -> None:
-        if batch_size is not None and int(batch_size) < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size")
         self.backend = backend
         self.info: ModelInfo = backend.info
         height, width = self._input_size(input_size)

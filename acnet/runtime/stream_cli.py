@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from acnet._options import FiniteFloat
+
 log = logging.getLogger(__name__)
 
 
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
               help="Frames that may wait between steps, beyond one in each (live capture queue, results queue).")
 @click.option("--max-frames", type=int, default=None, help="Stop after this many frames (for cameras).")
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Colour weight in the overlay, 0..1.")
-@click.option("--fps", "video_fps", type=float, default=None, help="Frame rate of overlay.mp4 [default: the source's, else 30].")
+@click.option("--fps", "video_fps", type=FiniteFloat(min=0.0, min_open=True), default=None, help="Frame rate of overlay.mp4 [default: the source's, else 30].")
 @click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt"]), default="auto", show_default=True)
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cpu for .onnx, cuda:0 for engines]")
 @click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads.")
@@ -62,6 +64,10 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
         raise ConfigError(f"--alpha must lie in [0, 1], got {alpha}")
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {max_frames}")
+    if video_fps is not None:
+        from acnet.runtime.video import check_fps
+
+        check_fps(video_fps, "--fps")  # before the model loads, not at the first frame
     if json_path is not None:
         check_writable(json_path)
     if out_dir is not None:
@@ -103,7 +109,8 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
                     if video_writer is None:
                         from acnet.runtime.video import VideoWriter
 
-                        video_writer = VideoWriter(out_dir / "overlay.mp4", fps=video_fps or getattr(source, "fps", None) or 30.0)
+                        fps = video_fps if video_fps is not None else getattr(source, "fps", None) or 30.0
+                        video_writer = VideoWriter(out_dir / "overlay.mp4", fps=fps)
                         writers.append(video_writer)
                     video_writer.write(result.overlay)
                 if bag is not None:

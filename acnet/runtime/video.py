@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from fractions import Fraction
@@ -15,6 +16,26 @@ from acnet.errors import BackendUnavailableError, ConfigError
 
 log = logging.getLogger(__name__)
 
+#: Frame rates an MP4 can carry here: the rate is a fraction with a denominator up to 1001 and an int32 numerator.
+MIN_FPS, MAX_FPS = 0.001, float(2**31 - 1)
+
+
+def check_fps(fps: object, name: str = "fps") -> float:
+    """``fps`` as a float a video can play at, or a ConfigError naming ``name``.
+
+    Otherwise a negative or NaN rate fails inside the encoder (a libavcodec
+    traceback, after the first frame), and zero or a tiny rate rounds to 0.
+    """
+    try:
+        rate = float(fps) if not isinstance(fps, bool) else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        rate = None
+    if rate is None:
+        raise ConfigError(f"{name} must be a number of frames per second, got {fps!r}")
+    if not (math.isfinite(rate) and MIN_FPS <= rate <= MAX_FPS):
+        raise ConfigError(f"{name} must be a finite frame rate in [{MIN_FPS:g}, {MAX_FPS:.0f}] frames per second, got {rate:g}")
+    return rate
+
 
 class VideoWriter:
     """Frames (HxWx3 uint8) to an H.264 MP4 (yuv420p, plays everywhere), written beside and then renamed.
@@ -23,6 +44,7 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | os.PathLike, fps: float = 30.0, crf: int = 20) -> None:
+        fps = check_fps(fps)
         try:
             import av
         except ImportError as exc:

@@ -7,6 +7,7 @@ module imports its runtime library only when a model is opened.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -48,6 +49,22 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
     return backend
 
 
+def _model_path(path: object) -> Path:
+    """``path`` as a Path that exists, or a ModelFileError saying why not (Path.exists() calls a symlink loop missing)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ModelFileError(f"model path must be a str or os.PathLike, got {type(path).__name__}")
+    path = Path(path)
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise ModelFileError(f"model {path} not found") from None
+        if exc.errno == errno.ELOOP:
+            raise ModelFileError(f"model {path} cannot be resolved: a symlink loop") from None
+        raise ModelFileError(f"model {path} cannot be read: {(exc.strerror or str(exc)).lower()}") from None
+    return path
+
+
 def open_backend(
     path: str | os.PathLike,
     backend: str = "auto",
@@ -59,9 +76,7 @@ def open_backend(
     input_size: tuple[int, int] | None = None,
 ) -> Backend:
     """Open ``path`` with the chosen backend; ``device`` defaults to cpu (ONNX) or cuda:0 (engines)."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"model {path} not found")
+    path = _model_path(path)
     if not path.is_file():
         raise ModelFileError(f"model {path} is not a file")
     kind = choose_backend(path, backend)

@@ -18,6 +18,7 @@ import numpy as np
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
 from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, resolve_signature
 from acnet.runtime.metadata import ModelInfo
+from acnet.runtime.preprocess import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,7 @@ class OnnxRuntimeBackend:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only; we report problems ourselves
         if threads is not None:
-            if int(threads) < 1:
-                raise ConfigError(f"threads must be at least 1, got {threads}")
-            options.intra_op_num_threads = int(threads)
+            options.intra_op_num_threads = positive_int(threads, "threads")
         if providers is None:
             providers = choose_providers(self.device, ort.get_available_providers())
         self.session, opened_with = self._open(providers, options)

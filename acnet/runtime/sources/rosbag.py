@@ -23,6 +23,7 @@ from typing import Iterator
 
 import numpy as np
 
+from acnet._io import make_dir, output_error
 from acnet.errors import BackendUnavailableError, ConfigError, InputError
 from acnet.runtime.sources import Frame, Source
 from acnet.runtime.sources.pairing import StampPairer
@@ -213,8 +214,11 @@ class LabelBagWriter:
         self.path = Path(path)
         if self.path.exists():
             raise ConfigError(f"labels bag {self.path} already exists (rosbags writes a new bag folder)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp_root = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        make_dir(self.path.parent)  # says "a file of that name exists", not only "File exists"
+        try:
+            self.tmp_root = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        except OSError as exc:
+            raise output_error(self.path, exc) from None
         self.typestore = get_typestore(Stores.ROS2_HUMBLE)
         self.writer = Writer(self.tmp_root / "bag", version=8)
         self.writer.open()
