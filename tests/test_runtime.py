@@ -171,6 +171,9 @@ def test_dynamic_hw_model_runs_at_a_chosen_size(models, seg):
         Segmenter(models["dynamic_hw"], input_size=(50, 96))
     with pytest.raises(ConfigError, match="--dynamic-hw"):
         Segmenter(models["fixed"], input_size=(64, 96))
+    for bad in (("a", "b"), 64, (64, 96, 3), (64.0, 96), (True, 96), (-64, 96)):
+        with pytest.raises(ConfigError, match=r"input size must be \(height, width\), positive multiples of 32, got "):
+            Segmenter(models["dynamic_hw"], input_size=bad)
 
 
 # --------------------------------------------------------------------------- bad input

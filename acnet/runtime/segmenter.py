@@ -93,12 +93,17 @@ class Segmenter:
 
     def _input_size(self, size: tuple[int, int] | None) -> tuple[int, int]:
         nominal = (self.info.input_height, self.info.input_width)
-        if size is None or tuple(size) == nominal:
+        if size is None:
+            return nominal
+        try:
+            h, w = (positive_int(v, "input_size") for v in size)
+        except (TypeError, ValueError):  # not a pair of positive integers (ConfigError is a ValueError too)
+            raise ConfigError(f"input size must be (height, width), positive multiples of 32, got {size!r}") from None
+        if (h, w) == nominal:
             return nominal
         if not self.info.dynamic_hw:
             raise ConfigError(f"this model takes {nominal[0]}x{nominal[1]} inputs only (exported without --dynamic-hw)")
-        h, w = (int(v) for v in size)
-        if h <= 0 or w <= 0 or h % 32 or w % 32:
+        if h % 32 or w % 32:
             raise ConfigError(f"input size must be positive multiples of 32, got {h}x{w}")
         return h, w
 
