@@ -297,6 +297,7 @@ def test_config_file_values_of_the_wrong_type_name_key_value_and_expectation(tmp
     ({"momentum": float("nan")}, "momentum: expected a finite number, got nan"),
     ({"deep_supervision": "maybe"}, "deep_supervision: expected true or false, got 'maybe'"),
     ({"max_steps": "x"}, "max_steps: expected an integer or null, got 'x'"),
+    ({"focal_gamma": -1.0}, "focal_gamma must be a finite number >= 0, got -1.0"),
 ])
 def test_train_config_validation(values, message):
     from acnet.training.train import TrainConfig
@@ -312,6 +313,64 @@ def test_config_round_trip_still_loads():
 
     config = TrainConfig(model=ModelConfig("resnet18", 13, "acm", 0.25), resume=True, max_steps=3)
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("build, values, message", [
+    ("TrainConfig", {"momentum": float("nan")}, "momentum must be a finite number, got nan"),
+    ("TrainConfig", {"weight_decay": float("nan")}, "weight_decay must be a finite number, got nan"),
+    ("TrainConfig", {"focal_gamma": float("nan")}, "focal_gamma must be a finite number >= 0, got nan"),
+    ("TrainConfig", {"focal_gamma": -1.0}, "focal_gamma must be a finite number >= 0, got -1.0"),
+    ("TrainConfig", {"lr": "fast"}, "lr must be a finite number, got 'fast'"),
+    ("TrainConfig", {"lr": True}, "lr must be a finite number, got True"),
+    ("TrainConfig", {"momentum": -0.5}, "momentum must be >= 0, got -0.5"),
+    ("TrainConfig", {"lr_decay": 1.5}, "lr_decay must be in (0, 1], got 1.5"),
+    ("TrainConfig", {"data": 5}, "data must be a dataset spec string, got 5"),
+    ("TrainConfig", {"val_data": ["a"]}, "val_data must be a dataset spec string or null, got ['a']"),
+    ("TrainConfig", {"max_steps": True}, "max_steps must be a positive integer, got True"),
+    ("ModelConfig", {"num_classes": True}, "num_classes must be an integer in 1..255, got True"),
+    ("ModelConfig", {"width": True}, "width must be in (0, 1], got True"),
+])
+def test_configs_built_directly_name_the_bad_field(build, values, message):
+    """The Python API's dataclasses check what from_dict's annotations would: no bare TypeError, no NaN, no bools."""
+    from acnet.training.config import ModelConfig
+    from acnet.training.train import TrainConfig
+
+    with pytest.raises(ConfigError) as info:
+        {"TrainConfig": TrainConfig, "ModelConfig": ModelConfig}[build](**values)
+    assert message in str(info.value)
+
+
+def test_dataset_spec_that_is_not_a_string_is_a_config_error():
+    from acnet.training.data import open_dataset
+
+    with pytest.raises(ConfigError, match="dataset spec must be a string"):
+        open_dataset(5)
+
+
+#: Per-class loss weights a run cannot mean: the loss would reward errors, be NaN, or be zero everywhere.
+BAD_CLASS_WEIGHTS = {"negative": ([-1.0] * 9, "must be finite and >= 0, got -1.0 for class 1"),
+                     "nan": ([1.0] * 8 + [float("nan")], "must be finite and >= 0, got nan for class 9"),
+                     "bool": ([True] * 9, "must be a list of numbers"),
+                     "zero": ([0.0] * 9, "are all 0")}
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--focal-gamma", "-1", "--dump-config", "{tmp}/out.yaml"], ("focal_gamma must be a finite number >= 0, got -1.0",)),
+    *[(["--class-weights", f"{{tmp}}/{name}.json"], (f"class weights '{{tmp}}/{name}.json' {message}",))
+      for name, (_, message) in BAD_CLASS_WEIGHTS.items()],
+    (["--class-weights", "{tmp}/latin1.json"], ("{tmp}/latin1.json is not valid JSON", "can't decode byte 0xf6")),
+])
+def test_train_refuses_meaningless_loss_settings_before_training(tmp_path, args, fragments):
+    """A negative gamma or negative/NaN/zero class weights would train (or write a config) that means nothing."""
+    import json
+
+    for name, (weights, _) in BAD_CLASS_WEIGHTS.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(weights))  # NaN as JSON's common extension
+    (tmp_path / "latin1.json").write_bytes(b'[1.0, "\xf6"]')
+    given = [a.format(tmp=tmp_path) for a in args]
+    proc = run_acnet(*TRAIN, "--data", "synthetic:4?size=64x96", "--workers", "0", "--out", tmp_path / "run", *given)
+    assert_one_line_error(proc, *(f.format(tmp=tmp_path) for f in fragments))
+    assert not (tmp_path / "out.yaml").exists() and not list((tmp_path / "run").glob("checkpoints/*"))
 
 
 # ----------------------------------------------------------------------------- click usage errors, values
@@ -535,6 +594,37 @@ def test_a_label_path_that_is_a_folder_is_not_reported_missing(files, tmp_path):
     (root / "test" / "semantic_40" / "f0.png").mkdir()
     with pytest.raises(DataError, match="is a folder, not a label file"):
         open_dataset(f"folder:{root}", "test")[0]
+
+
+def _broken_folder(files: Path, tmp_path: Path, problem: str) -> Path:
+    """A copy of the good dataset with one problem, or the regular file ``afile``."""
+    import shutil
+
+    if problem == "is-a-file":
+        return files / "afile"
+    root = shutil.copytree(files / "good", tmp_path / problem)
+    if problem == "names-not-utf8":
+        (root / "class_names.txt").write_bytes(b"wall\nfl\xf6or\n")  # Latin-1
+    elif problem == "names-json-not-utf8":
+        (root / "class_names.txt").unlink()
+        (root / "class_names.json").write_bytes(b'["wall", "fl\xf6or"]')
+    elif problem == "negative-label":
+        for split in ("train", "test"):
+            (root / split / "semantic_40" / "f1.png").unlink()
+            np.save(root / split / "semantic_40" / "f1.npy", np.full((64, 96), -1, np.int16))
+    return root
+
+
+@pytest.mark.parametrize("problem, fragments", [
+    ("names-not-utf8", ("{root}/class_names.txt is not UTF-8 text",)),
+    ("names-json-not-utf8", ("{root}/class_names.json is not UTF-8 text",)),
+    ("negative-label", ("{root}/train/semantic_40/f1.npy: label -1 is negative (0 is void, 1..13 classes)",)),
+    ("is-a-file", ("dataset folder {root} is a file, not a folder",)),
+])
+def test_data_stats_on_a_broken_folder_says_what_is_wrong(files, tmp_path, problem, fragments):
+    root = _broken_folder(files, tmp_path, problem)
+    line = assert_one_line_error(run_acnet("data", "stats", f"folder:{root}"), *(f.format(root=root) for f in fragments))
+    assert "above the class count" not in line and "not found" not in line
 
 
 @pytest.mark.parametrize("device, fragment", [("cuda", "no CUDA device"), ("tpu9", "unknown device 'tpu9'")])

@@ -49,10 +49,11 @@ class ModelConfig:
             raise ConfigError(f"unknown backbone {self.backbone!r}; choose one of {', '.join(STAGE_CHANNELS)}")
         if self.fusion not in FUSIONS:
             raise ConfigError(f"unknown fusion {self.fusion!r}; choose one of {', '.join(FUSIONS)}")
-        if not isinstance(self.width, (int, float)) or not 0.0 < self.width <= 1.0:
+        # bool is an int to isinstance: True would pass as width 1.0 or one class
+        if not isinstance(self.width, (int, float)) or isinstance(self.width, bool) or not 0.0 < self.width <= 1.0:
             raise ConfigError(f"width must be in (0, 1], got {self.width!r}")
         object.__setattr__(self, "width", float(self.width))
-        if not isinstance(self.num_classes, int) or not 1 <= self.num_classes <= 255:
+        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or not 1 <= self.num_classes <= 255:
             raise ConfigError(f"num_classes must be an integer in 1..255, got {self.num_classes!r}")
 
     @property

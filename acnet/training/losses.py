@@ -11,6 +11,7 @@ released code).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -31,8 +32,8 @@ class SegmentationLoss(nn.Module):
         super().__init__()
         if kind not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {kind!r}")
-        if gamma < 0:
-            raise ConfigError(f"focal gamma must be >= 0, got {gamma}")
+        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma < 0:
+            raise ConfigError(f"focal gamma must be a finite number >= 0, got {gamma!r}")  # NaN passes `< 0`
         self.kind, self.gamma = kind, float(gamma)
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
 

@@ -149,12 +149,26 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or isinstance(self.max_steps, bool)
+                                           or self.max_steps < 1):
             raise ConfigError(f"max_steps must be a positive integer, got {self.max_steps!r}")
-        if not self.lr > 0 or not math.isfinite(self.lr):
+        # Built directly (not through from_dict) a value may be text, a bool or NaN: NaN passes every `< 0` test.
+        for name in ("lr", "momentum", "weight_decay", "lr_decay", "focal_gamma"):
+            value = getattr(self, name)
+            if name == "weight_decay" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                extra = " >= 0" if name == "focal_gamma" else ""
+                raise ConfigError(f"{name} must be a finite number{extra}, got {value!r}")
+        if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.momentum < 0 or (self.weight_decay or 0) < 0 or not 0 < self.lr_decay <= 1:
-            raise ConfigError("momentum and weight_decay must be >= 0 and lr_decay in (0, 1]")
+        if self.focal_gamma < 0:  # (1 - p)^gamma < 0 would weight the easy pixels most: refused before any run
+            raise ConfigError(f"focal_gamma must be a finite number >= 0, got {self.focal_gamma!r}")
+        for name in ("momentum", "weight_decay"):
+            if (getattr(self, name) or 0) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
         if self.loss is not None and self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.amp is not None and self.amp not in AMP_MODES:
@@ -164,6 +178,10 @@ class TrainConfig:
                               f"got {self.deep_supervision_reduction!r}")
         if self.drop_last is not None and not isinstance(self.drop_last, bool):
             raise ConfigError(f"drop_last must be true or false, got {self.drop_last!r}")
+        if not isinstance(self.data, str):
+            raise ConfigError(f"data must be a dataset spec string, got {self.data!r}")
+        if self.val_data is not None and not isinstance(self.val_data, str):
+            raise ConfigError(f"val_data must be a dataset spec string or null, got {self.val_data!r}")
         DatasetSpec.parse(self.data)
         if self.val_data not in (None, "none"):
             DatasetSpec.parse(self.val_data)
@@ -305,12 +323,18 @@ def class_weight_tensor(spec: str | None, dataset: RGBDDataset) -> torch.Tensor 
             raise ConfigError(f"class weights {spec!r}: not nyuv2, sunrgbd, median-frequency or an existing JSON file")
         try:
             weights = json.loads(path.read_text("utf-8"))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a Latin-1 file: not a traceback
             raise ConfigError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(weights, list) or not all(isinstance(w, (int, float)) for w in weights):
+    if not isinstance(weights, list) or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
         raise ConfigError(f"class weights {spec!r} must be a list of numbers")
     if len(weights) != dataset.num_classes:
         raise ConfigError(f"class weights {spec!r} have {len(weights)} values but the data has {dataset.num_classes} classes")
+    # A negative weight rewards mistakes, NaN (JSON's common extension) makes every loss NaN, all 0 trains nothing.
+    for i, w in enumerate(weights):
+        if not math.isfinite(w) or w < 0:
+            raise ConfigError(f"class weights {spec!r} must be finite and >= 0, got {w!r} for class {i + 1}")
+    if not any(weights):
+        raise ConfigError(f"class weights {spec!r} are all 0: no pixel would contribute to the loss")
     return torch.tensor(weights, dtype=torch.float32)
 
 

@@ -67,6 +67,17 @@ def _read(reader, path: Path) -> np.ndarray:
         raise DataError(str(exc)) from None
 
 
+def _read_text(path: Path) -> str:
+    """A UTF-8 text file; a Latin-1 or binary file is a DataError naming it, not a UnicodeDecodeError."""
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                        "save it as UTF-8") from None
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read: {exc.strerror or exc}") from None
+
+
 def _read_label(path: Path) -> np.ndarray:
     """Class ids from a single-channel (or palette) image or a ``.npy`` array."""
     if not path.is_file():
@@ -96,7 +107,8 @@ class FolderDataset(RGBDDataset):
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise DataError(f"dataset folder {self.root} not found")
+            what = "is a file, not a folder" if self.root.exists() else "not found"
+            raise DataError(f"dataset folder {self.root} {what}")
         if depth_format not in DEPTH_FORMATS:
             raise ConfigError(f"depth_format must be one of {', '.join(DEPTH_FORMATS)}, got {depth_format!r}")
         try:
@@ -151,10 +163,10 @@ class FolderDataset(RGBDDataset):
     def _class_names(self) -> tuple[str, ...]:
         txt, js = self.root / "class_names.txt", self.root / "class_names.json"
         if txt.is_file():
-            names = [line.strip() for line in txt.read_text("utf-8").splitlines() if line.strip()]
+            names = [line.strip() for line in _read_text(txt).splitlines() if line.strip()]
         elif js.is_file():
             try:
-                names = json.loads(js.read_text("utf-8"))
+                names = json.loads(_read_text(js))
             except json.JSONDecodeError as exc:
                 raise DataError(f"{js} is not valid JSON: {exc}") from None
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -201,7 +213,9 @@ class FolderDataset(RGBDDataset):
             raise DataError(f"{label_path}: labels must be a single-channel image of class ids, got shape {label.shape}")
         if label.dtype.kind not in "ui":
             raise DataError(f"{label_path}: labels must be integers, got {label.dtype}")
-        if label.size and (label.min() < 0 or label.max() > self.num_classes):
+        if label.size and label.min() < 0:  # signed .npy labels
+            raise DataError(f"{label_path}: label {int(label.min())} is negative (0 is void, 1..{self.num_classes} classes)")
+        if label.size and label.max() > self.num_classes:
             raise DataError(
                 f"{label_path}: label {int(label.max())} is above the class count {self.num_classes} "
                 f"(0 is void, 1..{self.num_classes} classes)"

@@ -37,6 +37,8 @@ class DatasetSpec(Spec):
 
     @classmethod
     def parse(cls, text: str) -> "DatasetSpec":
+        if not isinstance(text, str):  # open_dataset(5) from the API, not a bare AttributeError
+            raise ConfigError(f"dataset spec must be a string such as 'synthetic' or 'folder:DIR', got {text!r}")
         text = text.strip()
         if not text:
             raise ConfigError("empty dataset spec; try 'synthetic', 'folder:DIR' or 'nyuv2-mat:FILE'")
