@@ -22,6 +22,7 @@ from acnet.benchmarks.stats import FIELDS
 from acnet.benchmarks.timing import FIGURES, Call, Frames, Samples, measure, measure_all
 from acnet.cli import main
 from acnet.errors import ConfigError
+from installed import assert_one_line_error, run_acnet
 
 H, W = 64, 96
 
@@ -296,6 +297,54 @@ def test_bad_input_is_one_line_exit_2(onnx_model, tmp_path, args, message):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("acnet: error:") and message in lines[0]
+
+
+QUICK = ("--iters", "1", "--warmup", "1", "--no-progress")
+
+
+def test_torch_backend_without_a_checkpoint_is_one_line_error(onnx_model, tmp_path):
+    """Asked for torch alone, with nothing to run it on: no empty report, one line saying what is missing."""
+    proc = run_acnet("bench", onnx_model, "--backend", "torch", *QUICK, "--cache-dir", tmp_path)
+    assert_one_line_error(proc, "nothing to measure on cpu", "torch: needs the checkpoint", "--checkpoint")
+    assert "nothing measured" not in proc.stdout
+
+
+def test_device_cuda_without_a_gpu_is_one_line_error(onnx_model, tmp_path):
+    import onnxruntime
+    import torch
+
+    if torch.cuda.is_available() or "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("CUDA is usable here: the backends run")
+    proc = run_acnet("bench", onnx_model, "--device", "cuda", *QUICK, "--cache-dir", tmp_path)
+    line = assert_one_line_error(proc, "nothing to measure on cuda:0", "onnxruntime: ", "CUDA", "tensorrt: ")
+    assert line.count("needs the checkpoint") == 1  # the torch backends with the same reason are named together
+    assert "torch, torch-fp16, torch-fp16-compile: needs the checkpoint" in line
+
+
+def test_onnx_of_another_network_is_refused_like_parity(checkpoint, tmp_path):
+    """A 5-class model timed against the 9-class checkpoint would give a speed-up of two different networks."""
+    from runtime_models import make_onnx, tiny_info
+
+    other = make_onnx(tmp_path / "five.onnx", tiny_info(input_height=H, input_width=W))
+    proc = run_acnet("bench", checkpoint, "--onnx", other, *QUICK, "--cache-dir", tmp_path)
+    assert_one_line_error(proc, f"{other} has 5 classes, the checkpoint 9")
+    assert proc.stdout == ""
+
+
+def test_warmup_help_and_check_agree():
+    """The first call builds kernels and caches and is never timed, so --warmup 0 is refused, and --help says so."""
+    help_text = " ".join(run_acnet("bench", "--help").stdout.split())
+    assert "x>=1" in help_text[help_text.index("--warmup"):help_text.index("--iters")]
+    assert_one_line_error(run_acnet("bench", "model.onnx", "--warmup", "0"), "'--warmup'", "x>=1")
+
+
+def test_header_of_a_report_without_a_model_names_no_none():
+    from acnet.benchmarks.report import bench_head
+
+    report = dataclasses.replace(_fake_report(), model={"description": "model could not be opened", "height": None,
+                                                       "width": None})
+    head = bench_head(report)[1]
+    assert "None" not in head and "input size unknown" in head
 
 
 def _fake_report() -> BenchReport:

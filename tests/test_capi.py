@@ -91,6 +91,10 @@ def test_build_command_runs_the_documented_cmake_steps(tmp_path_factory):
     assert f"built {build / 'libacnet.so'}" in stdout
     for name in ("libacnet.so", "segment", "capi_check", "kernels_check"):
         assert (build / name).is_file(), name
+    # CMake's and the compiler's output is captured, and shown once each step succeeded.
+    assert "-- Configuring done" in stdout and "Built target acnet" in stdout
+    assert stdout.index("-- Configuring done") < stdout.index("$ cmake --build") < stdout.index("Built target acnet")
+    assert not (build / "acnet-build.log").exists()  # a log is left only by a failed build
 
 
 def test_library_finds_libtorch_through_its_rpath(build):
@@ -136,19 +140,6 @@ def test_build_without_cmake_is_one_line_error(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["capi", "build", "--build-dir", str(tmp_path / "b")])
     assert result.exit_code == 2
     assert "acnet: error: cmake was not found on PATH" in result.output
-
-
-def test_configure_failure_is_one_line_error(tmp_path):
-    if shutil.which("cmake") is None:
-        pytest.skip("cmake is not installed")
-    proc = subprocess.run(
-        [sys.executable, "-m", "acnet.cli", "capi", "build", "--build-dir", str(tmp_path), "--aoti", "off", "--tensorrt", "off"],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2
-    assert "no backend available" in proc.stderr  # CMake's own message stays visible
-    assert proc.stderr.strip().splitlines()[-1] == "acnet: error: cmake could not configure the C library (exit 1); see its messages above"
 
 
 def test_paths_command_says_where_things_are(build, tmp_path):

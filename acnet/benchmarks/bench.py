@@ -5,7 +5,11 @@ model for ONNX Runtime, an engine for TensorRT; it exports the ONNX model
 itself when only a checkpoint is given), builds one timer per backend, and
 measures every batch size with the same input. A backend that cannot run here
 (no CUDA, no TensorRT, no torch, a fixed-batch model) is reported as skipped
-with its reason; the run goes on.
+with its reason; the run goes on. When a device or backends were asked for
+and every backend is skipped, there is no report to give: that is bad input,
+one line with the reasons. An ONNX model, engine or package of another
+network than the checkpoint is refused (parity's check), since its speed-up
+would compare two different networks.
 """
 
 from __future__ import annotations
@@ -521,14 +525,14 @@ def run_bench(config: BenchConfig) -> BenchReport:
                     raise packages[name]
                 from acnet.benchmarks.aoti_timer import AotiTimer
 
-                timers.append((name, lambda n=name, p=packages[name]: AotiTimer(n, p, device, config.threads)))
+                timers.append((name, packages[name], lambda n=name, p=packages[name]: AotiTimer(n, p, device, config.threads)))
                 continue
             if name in TORCH_BACKENDS:
                 if torch_skip:
                     raise Skip(torch_skip)
                 from acnet.benchmarks.torch_timer import TorchTimer
 
-                timers.append((name, lambda n=name: TorchTimer(n, torch_model, info, device, config.threads)))
+                timers.append((name, None, lambda n=name: TorchTimer(n, torch_model, info, device, config.threads)))
                 continue
             if name == "onnxruntime-int8":
                 if art.int8_onnx is None:
@@ -544,15 +548,18 @@ def run_bench(config: BenchConfig) -> BenchReport:
                 path = engine_path
             from acnet.benchmarks.runtime_timer import RuntimeTimer
 
-            timers.append((name, lambda n=name, p=path: RuntimeTimer(
+            timers.append((name, path, lambda n=name, p=path: RuntimeTimer(
                 n, p, device, config.threads, max(config.batches),
                 None if height is None else (height, width))))
         except Skip as exc:
             results += _skipped(name, config.batches, str(exc))
 
+    from acnet.benchmarks.parity import check_same_network
+
+    checkpoint_info = info  # the checkpoint's network, which every other artefact must be
     opened = []  # (name, timer, details), all open at once so batches are measured round-robin
     try:
-        for name, make in timers:
+        for name, path, make in timers:
             try:
                 timer = make()
             except Skip as exc:
@@ -565,6 +572,8 @@ def run_bench(config: BenchConfig) -> BenchReport:
                 results += _skipped(name, config.batches, _reason(exc), status="error")
                 continue
             opened.append((name, timer, timer.details()))
+            if checkpoint_info is not None and path is not None:
+                check_same_network(path, timer.info, checkpoint_info.num_classes)  # else its speed-up means nothing
             if info is None:
                 info = timer.info
                 height, width = height or info.input_height, width or info.input_width
@@ -600,6 +609,8 @@ def run_bench(config: BenchConfig) -> BenchReport:
 
     order = {name: i for i, name in enumerate(backends)}
     results.sort(key=lambda r: (order.get(r.backend, len(order)), r.batch))
+    if (config.backends or config.device != "auto") and all(r.status == "skipped" for r in results):
+        raise _nothing_measured(device, results)  # what was asked for explicitly cannot run here
     clock = None if cuda else cpu_clock(config, cache_dir)
     peaks = None if cuda else cpu_info().peaks(clock["ghz"], config.fma_units)
     model = {
@@ -646,6 +657,17 @@ def _reason(exc: BaseException) -> str:
     """One line: the message of an acnet error, else the exception's type and first line."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return text if isinstance(exc, (AcnetError, Skip)) else f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+def _nothing_measured(device: str, results: list[BenchResult]) -> ConfigError:
+    """One line with every backend's reason for being skipped (backends with the same reason together)."""
+    reasons: dict[str, list[str]] = {}
+    for r in results:
+        names = reasons.setdefault(r.reason or "skipped", [])
+        if r.backend not in names:
+            names.append(r.backend)
+    return ConfigError(f"nothing to measure on {device}: "
+                       + "; ".join(f"{', '.join(names)}: {reason}" for reason, names in reasons.items()))
 
 
 def _describe(info, height, width) -> str:

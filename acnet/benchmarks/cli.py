@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from acnet._options import COUNT, POSITIVE, FiniteFloat
+from acnet._options import POSITIVE, FiniteFloat
 
 from acnet.benchmarks.parity import DEFAULT_GATES
 from acnet.errors import ConfigError
@@ -48,7 +48,8 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--batch", "batch_text", default="1", show_default=True, help="Batch sizes, comma-separated, e.g. 1,2,4,8.")
 @click.option("--height", type=POSITIVE, help="Input height (multiple of 32); default: the model's.")
 @click.option("--width", type=POSITIVE, help="Input width (multiple of 32); default: the model's.")
-@click.option("--warmup", type=COUNT, default=3, show_default=True, help="Untimed calls first (kernels, caches, graphs).")
+@click.option("--warmup", type=POSITIVE, default=3, show_default=True,
+              help="Untimed calls first, at least 1: the first calls build kernels, caches and graphs.")
 @click.option("--iters", type=POSITIVE, default=20, show_default=True, help="Timed iterations per backend and batch (at least).")
 @click.option("--duration", type=FiniteFloat(min=0.0), default=0.0, show_default=True, help="Also time for at least this many seconds.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, or auto (CUDA when torch sees a GPU).")
@@ -76,7 +77,8 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
     (the network alone), latency (with host<->device copies), end-to-end
     (raw frames to class ids through the runtime) and throughput, each as
     min/mean/median/p90/p99/max. Backends that cannot run here are listed as
-    skipped with the reason. Exit 1 when a backend fails while running.
+    skipped with the reason; when a device or backends were asked for and
+    none can run, exit 2 with the reasons. Exit 1 when a backend fails while running.
     """
     from acnet._io import check_writable
     from acnet.benchmarks.bench import BenchConfig, run_bench

@@ -283,6 +283,12 @@ class ParityReport:
         return parity_summary(self)
 
 
+def check_same_network(path, info, checkpoint_classes: int) -> None:
+    """Refuse a model of another network than the checkpoint: comparing or timing the two would mean nothing."""
+    if info.num_classes != checkpoint_classes:
+        raise ModelFileError(f"{path} has {info.num_classes} classes, the checkpoint {checkpoint_classes}")
+
+
 def _open_candidate(candidate: Candidate, config: ParityConfig, batch_size: int = 1):
     from acnet.runtime.segmenter import Segmenter
 
@@ -349,8 +355,7 @@ def run_parity(config: ParityConfig) -> ParityReport:
                 continue
             seg = _open_candidate(c, config)
             segmenters.append(seg)
-            if seg.info.num_classes != ckpt.model_config.num_classes:
-                raise ModelFileError(f"{c.path} has {seg.info.num_classes} classes, the checkpoint {ckpt.model_config.num_classes}")
+            check_same_network(c.path, seg.info, ckpt.model_config.num_classes)
         # The reference runs at the size the candidates run at (all must agree).
         sizes = {seg.input_size for seg in segmenters if seg is not None}
         if len(sizes) > 1:

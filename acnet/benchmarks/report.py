@@ -82,9 +82,10 @@ def not_measured(results) -> list[str]:
 
 def bench_head(report) -> list[str]:
     cfg, model = report.config, report.model
+    size = f"{model['height']}x{model['width']}" if model.get("height") else "size unknown (no model opened)"
     lines = [
         f"acnet bench: {model.get('description', '')}".rstrip(),
-        f"device {cfg.get('device')}, input {model.get('height')}x{model.get('width')}, "
+        f"device {cfg.get('device')}, input {size}, "
         f"warm-up {cfg.get('warmup')} calls, {cfg.get('iters')} timed iterations (medians unless noted)",
     ]
     lines += environment_lines(report.environment)

@@ -8,11 +8,17 @@ The build is exactly the documented CMake commands::
 CMake asks ``ACNET_PYTHON`` for ``torch.utils.cmake_prefix_path`` to find the
 torch headers and libraries, so this module never imports torch itself (the
 runtime stays torch-free).
+
+CMake's and the compiler's output is captured, so a failed build is one
+``acnet: error:`` line (the first error message, and where the whole log is),
+not pages of CMake above it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -21,13 +27,17 @@ from pathlib import Path
 
 import click
 
-from acnet.errors import BackendUnavailableError, ConfigError
+from acnet.errors import BackendUnavailableError, ConfigError, OutputError
+
+log = logging.getLogger(__name__)
 
 #: The CMake project: CMakeLists.txt, include/acnet.h, src/, examples/, tests/.
 SOURCE_DIR = Path(__file__).resolve().parent / "c"
 #: Where ``acnet capi build`` builds by default (relative to the working directory).
 DEFAULT_BUILD_DIR = Path("build")
 LIBRARY_NAME = "libacnet.so"
+#: Where a failed build's whole output is written, in the build folder.
+BUILD_LOG = "acnet-build.log"
 BACKEND_CHOICES = ("auto", "on", "off")
 
 
@@ -70,21 +80,92 @@ def cmake_commands(
 def build(build_dir: str | os.PathLike = DEFAULT_BUILD_DIR, *, echo=None, **options) -> Path:
     """Configure and build the C library; return the path of ``libacnet.so``.
 
-    ``options`` are those of :func:`cmake_commands`. CMake's own output goes
-    to this process's stdout/stderr; ``echo`` (e.g. ``click.echo``) is given
-    each command line before it runs.
+    ``options`` are those of :func:`cmake_commands`. ``echo`` (e.g.
+    ``click.echo``) is given each command line before it runs and its output
+    once it succeeded, or line by line as it runs at log level INFO (``-v``).
+    A failure raises with the first error message; its whole output is in
+    ``BUILD_LOG`` in the build folder (a temporary file where that cannot be
+    written). The folder is made first, so an unusable one is named as such.
     """
+    from acnet._io import check_writable
+
     if not sys.platform.startswith("linux"):
         raise BackendUnavailableError(f"the acnet C library builds on Linux only, not {sys.platform}")
     if shutil.which("cmake") is None:
         raise BackendUnavailableError("cmake was not found on PATH; install CMake >= 3.18 (e.g. `pip install cmake`)")
-    for step, command in zip(("configure", "build"), cmake_commands(build_dir, **options)):
+    commands = cmake_commands(build_dir, **options)
+    check_writable(Path(build_dir) / BUILD_LOG)  # makes the folder, or says in one line why it cannot be
+    live = echo is not None and log.isEnabledFor(logging.INFO)
+    output: list[str] = []
+    for step, command in zip(("configure", "build"), commands):
+        line = "$ " + shlex.join(command)
+        output.append(line + "\n")
         if echo is not None:
-            echo("$ " + shlex.join(command))
-        rc = subprocess.run(command).returncode
-        if rc != 0:
-            raise BackendUnavailableError(f"cmake could not {step} the C library (exit {rc}); see its messages above")
+            echo(line)
+        start = len(output)
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              errors="replace") as proc:
+            for text in proc.stdout:
+                output.append(text)
+                if live:
+                    echo(text.rstrip("\n"))
+        if proc.returncode != 0:
+            where = _write_log(Path(build_dir) / BUILD_LOG, "".join(output))
+            raise BackendUnavailableError(f"cmake could not {step} the C library (exit {proc.returncode}): "
+                                          f"{first_error(output[start:]).rstrip('.')}; {where}")
+        if echo is not None and not live and len(output) > start:
+            echo("".join(output[start:]).rstrip("\n"))
+    (Path(build_dir) / BUILD_LOG).unlink(missing_ok=True)  # an earlier failure's log no longer applies
     return library_path(build_dir)
+
+
+def first_error(lines: list[str]) -> str:
+    """The first error in CMake's or the compiler's output, as one line.
+
+    ``CMake Error: WHAT`` goes on up to a blank line; ``CMake Error at
+    FILE:LINE (command):`` is followed by its message, indented and wrapped
+    (the location is left out: it is acnet's CMakeLists.txt, not the cause).
+    """
+    lines = [line.rstrip("\n") for line in lines]
+    for i, line in enumerate(lines):
+        if not line.startswith("CMake Error"):
+            continue
+        if line.startswith("CMake Error:"):
+            parts = [line[len("CMake Error:"):]]
+            for more in lines[i + 1:]:
+                if not more.strip() or more.startswith(("--", "CMake ")):
+                    break
+                parts.append(more)
+        else:
+            parts = []
+            for more in lines[i + 1:]:
+                if more.strip() and not more.startswith(" "):
+                    break
+                parts.append(more)
+        return " ".join(part.strip() for part in parts if part.strip()) or line.strip()
+    for line in lines:
+        if re.search(r"\b(error|undefined reference|cannot find)\b", line, re.IGNORECASE):
+            return line.strip()
+    return next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+
+
+def _write_log(path: Path, text: str) -> str:
+    """Write a failed build's output to ``path`` (else a temporary file); "full log: WHERE" for the error line."""
+    import tempfile
+
+    from acnet._io import atomic_write_text
+
+    try:
+        atomic_write_text(path, text)
+    except OutputError:
+        try:
+            fd, name = tempfile.mkstemp(prefix="acnet-build-", suffix=".log")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            path = Path(name)
+        except OSError as exc:
+            return f"its log could not be written ({exc.strerror or exc})"
+    return f"full log: {path}"
 
 
 def library_path(build_dir: str | os.PathLike = DEFAULT_BUILD_DIR) -> Path:
