@@ -13,7 +13,7 @@ import click
 
 #: 1, 2, ...: counts of things that must exist (frames, iterations, threads, batch sizes).
 POSITIVE = click.IntRange(min=1)
-#: 0, 1, ...: counts that may be zero (worker processes, warm-up calls).
+#: 0, 1, ...: counts that may be zero (worker processes).
 COUNT = click.IntRange(min=0)
 
 
