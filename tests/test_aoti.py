@@ -150,7 +150,7 @@ def _one_line_error(args: list[str]) -> str:
 def test_cli_missing_or_foreign_checkpoint_is_one_line_exit_2(tmp_path):
     foreign = tmp_path / "foreign.pt"
     foreign.write_bytes(b"not a checkpoint at all")
-    for source, message in ((tmp_path / "missing.pt", "not found"), (foreign, "not an acnet checkpoint")):
+    for source, message in ((tmp_path / "missing.pt", "not found"), (foreign, "foreign.pt is a text file, not a checkpoint")):
         assert message in _one_line_error(["export", "aoti", str(source), "-o", str(tmp_path / "m.pt2")])
     assert not (tmp_path / "m.pt2").exists()
 
