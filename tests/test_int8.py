@@ -206,6 +206,11 @@ def test_gates_refuse_an_int8_model_below_them(ckpt, cpu_model, tmp_path):
         export_onnx(ckpt, out, options)
     assert not out.exists()
     assert json.loads(out.with_name("strict.verify.json").read_text())["verification"]["passed"] is False
+    # From the installed command, after the calibration's progress (no bar off a terminal): one line, nothing written.
+    proc = run_acnet("export", "onnx", ckpt, "-o", out, "--int8", "--calib-data", CALIB, "--calib-frames", "4",
+                     "--int8-agreement", "100")
+    assert_one_line_error(proc, "argmax agreement", "(need 100.0%): FAILED", f"not writing {out}")
+    assert not out.exists()
     good, _ = cpu_model
     args = ["parity", ckpt, "--int8-onnx", good, "--data", "synthetic:2?size=64x96", "--no-progress"]
     assert run_acnet(*args, "--int8-agreement", "100").returncode == 1

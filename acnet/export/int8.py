@@ -300,7 +300,7 @@ def quantize(model: onnx.ModelProto, frames: Sequence[tuple[np.ndarray, np.ndarr
     if options.method == "percentile":
         settings["extra_options"]["CalibPercentile"] = 99.99
     with tempfile.TemporaryDirectory(prefix="acnet-int8-") as tmp, \
-            tqdm(total=len(frames), desc="calibrating", unit="frame", disable=not progress, leave=False) as bar:
+            tqdm(total=len(frames), desc="calibrating", unit="frame", disable=None if progress else True, leave=False) as bar:
         source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(model, source)
         try:
