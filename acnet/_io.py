@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import hashlib
@@ -189,11 +190,11 @@ def sniff_artefact(path: str | os.PathLike) -> str | None:
             return kind
     if not head:
         return "an empty file"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:  # a multi-byte character cut at byte 64 still reads as text
-        text = head[:-3].decode("utf-8", errors="strict") if _utf8_prefix(head[:-3]) else None
-    if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
+    try:  # not final: a multi-byte character cut at byte 64 still reads as text
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return None
+    if all(c.isprintable() or c in "\t\r\n" for c in text):
         return "a text file"
     return None
 
@@ -206,10 +207,3 @@ _OTHER_MAGIC = (
     (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
 )
 
-
-def _utf8_prefix(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 import types
 import typing
 from collections.abc import Mapping
@@ -20,6 +21,25 @@ from typing import Any
 from acnet.errors import ConfigError
 
 _NONE = type(None)
+
+
+def is_integer(value: object) -> bool:
+    """An integer (Python's or numpy's), not a bool: True is no size or count."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_finite_number(value: object) -> bool:
+    """An int or float, not a bool, and not NaN or infinite (NaN passes every ``< 0`` check)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def positive_int(value: object, name: str) -> int:
+    """``value`` as an int of at least 1, or a ConfigError naming ``name`` and the value."""
+    if not is_integer(value):
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return int(value)
 
 
 def from_mapping(cls: type, values: object, where: str = "", what: str | None = None):

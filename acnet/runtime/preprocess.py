@@ -21,13 +21,13 @@ Conventions (documented because the C++ side must match them bit for bit):
 from __future__ import annotations
 
 import math
-import numbers
 
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
+from acnet._typed import is_integer
 from acnet.errors import ConfigError, InputError
 
 #: NYUDv2 statistics used by the ACNet authors.
@@ -87,24 +87,11 @@ class PreprocessConfig:
 
     def __post_init__(self) -> None:
         """Refuse sizes no frame can be resized to: a zero or fractional size fails deep in the resizing."""
-        if not all(_is_int(v) and v > 0 for v in (self.height, self.width)):
+        if not all(is_integer(v) and v > 0 for v in (self.height, self.width)):
             raise ConfigError(f"input height and width must be positive integers, got {self.height!r}x{self.width!r}")
         object.__setattr__(self, "height", int(self.height))
         object.__setattr__(self, "width", int(self.width))
 
-
-def _is_int(value: object) -> bool:
-    """An integer (Python's or numpy's), not a bool: True is no size or count."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def positive_int(value: object, name: str) -> int:
-    """``value`` as an int of at least 1, or a ConfigError naming ``name`` and the value."""
-    if not _is_int(value):
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1, got {value}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------- checks

@@ -19,7 +19,8 @@ from acnet.runtime.backends import Backend, open_backend
 from acnet.runtime.colorize import colorize as colorize_labels
 from acnet.runtime.colorize import overlay as overlay_labels
 from acnet.runtime.metadata import ModelInfo
-from acnet.runtime.preprocess import PreprocessConfig, positive_int, postprocess_logits, preprocess, resize_nearest
+from acnet._typed import positive_int
+from acnet.runtime.preprocess import PreprocessConfig, postprocess_logits, preprocess, resize_nearest
 
 log = logging.getLogger(__name__)
 

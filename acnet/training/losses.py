@@ -11,13 +11,13 @@ released code).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from acnet._typed import is_finite_number
 from acnet.errors import ConfigError
 
 LOSSES = ("focal", "ce")
@@ -32,7 +32,7 @@ class SegmentationLoss(nn.Module):
         super().__init__()
         if kind not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {kind!r}")
-        if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma < 0:
+        if not is_finite_number(gamma) or gamma < 0:
             raise ConfigError(f"focal gamma must be a finite number >= 0, got {gamma!r}")  # NaN passes `< 0`
         self.kind, self.gamma = kind, float(gamma)
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from acnet._io import atomic_write_text, make_dir
+from acnet._typed import is_finite_number
 from acnet.errors import CheckpointError, ConfigError, TrainingError, unwrap_worker_errors
 from acnet.runtime.preprocess import Normalization, PreprocessConfig
 from acnet.training.checkpoint import load_checkpoint, load_model_state, make_record, save_checkpoint
@@ -157,7 +158,7 @@ class TrainConfig:
             value = getattr(self, name)
             if name == "weight_decay" and value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not is_finite_number(value):
                 extra = " >= 0" if name == "focal_gamma" else ""
                 raise ConfigError(f"{name} must be a finite number{extra}, got {value!r}")
         if not self.lr > 0:

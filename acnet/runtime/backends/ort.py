@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from acnet._typed import positive_int
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
 from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, resolve_signature
 from acnet.runtime.metadata import ModelInfo
-from acnet.runtime.preprocess import positive_int
 
 log = logging.getLogger(__name__)
 
