@@ -44,6 +44,7 @@ COMMANDS = {
     "export": ("acnet.export.cli:export", "export a checkpoint to ONNX, TensorRT or AOTInductor"),
     "infer": ("acnet.runtime.cli:infer", "segment RGB-D images with an exported model"),
     "stream": ("acnet.runtime.stream_cli:stream", "segment a RealSense camera or recording, a ROS bag or a folder, pipelined"),
+    "ros2": ("acnet.runtime.ros2.cli:ros2", "a live ROS 2 node: synced RGB-D image topics in, labels and confidence out"),
     "bench": ("acnet.benchmarks.cli:bench", "measure latency and throughput per backend"),
     "parity": ("acnet.benchmarks.cli:parity", "compare exported models with PyTorch (logits, agreement, mIoU)"),
     "capi": ("acnet.runtime.capi:capi", "build the C ABI library and example"),

@@ -35,6 +35,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -59,6 +60,8 @@ class Result:
     end to end, from ``frame.received`` (the source handing the frame over)
     to this result reaching the reader; ``waited`` is the part of it spent
     waiting between stages (for the frame ahead to leave a stage, for the reader).
+    ``confidence`` is the top class's probability x 255 (HxW uint8) when the
+    pipeline was asked for it.
     """
 
     frame: Frame
@@ -67,6 +70,7 @@ class Result:
     times: dict[str, float]
     latency: float
     waited: float
+    confidence: np.ndarray | None = None
 
 
 @dataclass
@@ -78,6 +82,7 @@ class _Job:
     inputs: tuple | None = None
     output: np.ndarray | None = None
     labels: np.ndarray | None = None
+    confidence: np.ndarray | None = None
     overlay: np.ndarray | None = None
 
 
@@ -189,10 +194,15 @@ class Pipeline:
             sources and "none" (process every frame) for the others.
         overlay: also colour the labels over the image (in the
             postprocessing step) with this alpha; None for labels only.
+        confidence: also give each pixel's top class probability x 255
+            (:meth:`Segmenter.confidence`), in the postprocessing step.
+        history: how many of the latest frames the figures of :meth:`stats`
+            cover (counts cover all); None for every frame. A long-running
+            reader (a ROS node) sets it so memory stays flat.
     """
 
     def __init__(self, segmenter: Segmenter, source: Source, *, queue_size: int = 2, drop: str | None = None,
-                 overlay: float | None = None) -> None:
+                 overlay: float | None = None, confidence: bool = False, history: int | None = None) -> None:
         self.live = bool(getattr(source, "live", False))
         drop = drop or ("oldest" if self.live else "none")
         if drop not in DROP_POLICIES:
@@ -202,11 +212,15 @@ class Pipeline:
         if overlay is not None and not 0.0 <= float(overlay) <= 1.0:
             raise ConfigError(f"overlay alpha must lie in [0, 1], got {overlay}")
         self.segmenter, self.source, self.drop = segmenter, source, drop
-        self.queue_size, self.alpha = int(queue_size), overlay
+        if history is not None and int(history) < 1:
+            raise ConfigError(f"history must be at least 1 frame, got {history}")
+        self.queue_size, self.alpha, self.confidence = int(queue_size), overlay, bool(confidence)
         self.dropped = 0
-        self._times: dict[str, list[float]] = {s: [] for s in STAGES}
-        self._latency: list[float] = []
-        self._waited: list[float] = []
+        self._count = 0
+        self._record = threading.Lock()  # stats() may be read from another thread while frames come out
+        self._times: dict[str, deque[float]] = {s: deque(maxlen=history) for s in STAGES}
+        self._latency: deque[float] = deque(maxlen=history)
+        self._waited: deque[float] = deque(maxlen=history)
         self._started = self._finished = None
         self._error: BaseException | None = None
         self._stop = threading.Event()
@@ -233,6 +247,8 @@ class Pipeline:
     def _postprocess(self, job: _Job) -> None:
         h, w = job.frame.rgb.shape[:2]
         job.labels = self.segmenter.postprocess(job.output, h, w)
+        if self.confidence:
+            job.confidence = self.segmenter.confidence(job.output, h, w)
         job.output = None
         if self.alpha is not None:
             job.overlay = self.segmenter.overlay(job.frame.rgb, job.labels, self.alpha)
@@ -382,12 +398,14 @@ class Pipeline:
                 now = time.perf_counter()
                 job.waited += now - job.left
                 latency = now - job.frame.received
-                for name, seconds in job.times.items():
-                    self._times[name].append(seconds)
-                self._latency.append(latency)
-                self._waited.append(job.waited)
-                self._finished = now
-                yield Result(job.frame, job.labels, job.overlay, job.times, latency, job.waited)
+                with self._record:
+                    for name, seconds in job.times.items():
+                        self._times[name].append(seconds)
+                    self._latency.append(latency)
+                    self._waited.append(job.waited)
+                    self._count += 1
+                    self._finished = now
+                yield Result(job.frame, job.labels, job.overlay, job.times, latency, job.waited, job.confidence)
             if self._error is not None:
                 raise self._error
         finally:
@@ -412,8 +430,11 @@ class Pipeline:
     # ------------------------------------------------------------------ figures
 
     def stats(self) -> PipelineStats:
-        frames = len(self._latency)
-        seconds = (self._finished - self._started) if frames else 0.0
+        with self._record:
+            frames = self._count
+            seconds = (self._finished - self._started) if frames else 0.0
+            times = {s: list(v) for s, v in self._times.items()}
+            latency, waited = list(self._latency), list(self._waited)
         unpaired = getattr(self.source, "unpaired", {}) or {}
-        return PipelineStats(frames, self.dropped, seconds, {s: _summary(v) for s, v in self._times.items()},
-                             _summary(self._latency), _summary(self._waited), dict(unpaired))
+        return PipelineStats(frames, self.dropped, seconds, {s: _summary(v) for s, v in times.items()},
+                             _summary(latency), _summary(waited), dict(unpaired))

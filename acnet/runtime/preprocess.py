@@ -459,6 +459,25 @@ def postprocess_logits(logits: np.ndarray, height: int, width: int) -> np.ndarra
     return out
 
 
+def top_probability(logits: np.ndarray, height: int, width: int) -> np.ndarray:
+    """CxHxW logits at model size -> HxW uint8: the top class's softmax probability x 255, rounded.
+
+    The probability is computed at the network's resolution (one exp per
+    logit there, not at camera resolution) and resized bilinearly to
+    ``height`` x ``width``. NaN logits give 0. This is the "confidence"
+    image ROS consumers read (0-255), beside :func:`postprocess_logits`'s labels.
+    """
+    x = logits.astype(np.float32, copy=False)
+    best = np.max(x, axis=0)
+    shifted = np.subtract(x, best, out=np.empty_like(x))
+    np.exp(shifted, out=shifted)
+    prob = np.reciprocal(np.sum(shifted, axis=0, dtype=np.float32))
+    if prob.shape != (height, width):
+        prob = resize_bilinear_chw(prob[None], height, width)[0]
+    prob = np.nan_to_num(prob * np.float32(255.0), nan=0.0)
+    return np.rint(np.clip(prob, 0.0, 255.0, out=prob), out=prob).astype(np.uint8)
+
+
 def logits_to_class_ids(logits: np.ndarray) -> np.ndarray:
     """C x H x W logits -> H x W uint8 class ids, as ``argmax(axis=0) + 1``.
 

@@ -20,7 +20,7 @@ from acnet.runtime.colorize import colorize as colorize_labels
 from acnet.runtime.colorize import overlay as overlay_labels
 from acnet.runtime.metadata import ModelInfo
 from acnet._typed import positive_int
-from acnet.runtime.preprocess import PreprocessConfig, postprocess_logits, preprocess, resize_nearest
+from acnet.runtime.preprocess import PreprocessConfig, postprocess_logits, preprocess, resize_nearest, top_probability
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,17 @@ class Segmenter:
             return postprocess_logits(out, height, width)
         labels = resize_nearest(out, height, width)
         return labels.astype(np.uint8)
+
+    def confidence(self, out: np.ndarray, height: int, width: int) -> np.ndarray:
+        """One frame's network output (from :meth:`infer`) -> HxW uint8 top class probability x 255.
+
+        Beside :meth:`postprocess`'s labels (what a ROS consumer's optional
+        confidence image holds). Needs logits: an ``--argmax`` model has none.
+        """
+        if self.outputs_labels:
+            raise ConfigError("this model was exported with --argmax and outputs class ids only, no confidence; "
+                              "export without --argmax for a confidence image")
+        return top_probability(out, height, width)
 
     def infer(self, inputs: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Run the network on :meth:`preprocess` outputs (padded to the model's batch); one output per input."""

@@ -13,16 +13,25 @@ class StampPairer:
     bag topic does); the streams may interleave in any way. An item whose
     partner can no longer arrive (the other stream has moved past it) is
     dropped and counted in :attr:`unpaired`.
+
+    ``max_pending`` bounds the items either stream may hold while the other
+    is silent (a live topic that stopped): beyond it the oldest is dropped
+    and counted, so memory stays bounded. None keeps every item.
     """
 
-    def __init__(self, tolerance: float) -> None:
+    def __init__(self, tolerance: float, max_pending: int | None = None) -> None:
         self.tolerance = float(tolerance)
+        self.max_pending = max_pending
         self.pending: dict[str, deque] = {"rgb": deque(), "depth": deque()}
         self.unpaired = {"rgb": 0, "depth": 0}
 
     def push(self, stream: str, stamp: float, item: Any) -> list[tuple[Any, Any]]:
         """Add one item; return the (rgb, depth) pairs that are now complete, oldest first."""
-        self.pending[stream].append((stamp, item))
+        waiting = self.pending[stream]
+        waiting.append((stamp, item))
+        if self.max_pending is not None and len(waiting) > self.max_pending:
+            waiting.popleft()
+            self.unpaired[stream] += 1
         pairs = []
         rgb, depth = self.pending["rgb"], self.pending["depth"]
         while rgb and depth:

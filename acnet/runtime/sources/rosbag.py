@@ -183,24 +183,26 @@ def _check_sizes(rgb: np.ndarray, depth: np.ndarray, rgb_topic: str, depth_topic
         )
 
 
+def image_fields(array: np.ndarray, encoding: str) -> dict:
+    """The ``sensor_msgs/Image`` fields but the header for ``array`` (HxW or HxWxC, in this machine's byte order).
+
+    ``data`` is a flat uint8 view of the array (made C-contiguous first).
+    """
+    array = np.ascontiguousarray(array)
+    height, width = array.shape[:2]
+    big = array.dtype.byteorder == ">" or (array.dtype.byteorder == "=" and np.little_endian is False)
+    return {"height": height, "width": width, "encoding": encoding, "is_bigendian": int(big), "step": array.strides[0],
+            "data": array.reshape(-1).view(np.uint8)}
+
+
 def image_message(typestore, array: np.ndarray, encoding: str, stamp: float, frame_id: str):
     """A ``sensor_msgs/msg/Image`` of ``array`` (HxW or HxWxC, little-endian)."""
     Image = typestore.types[IMAGE]
     Header = typestore.types["std_msgs/msg/Header"]
     Time = typestore.types["builtin_interfaces/msg/Time"]
-    array = np.ascontiguousarray(array)
     sec = int(np.floor(stamp))
     nanosec = min(int(round((stamp - sec) * 1e9)), 999_999_999)
-    height, width = array.shape[:2]
-    return Image(
-        header=Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id),
-        height=height,
-        width=width,
-        encoding=encoding,
-        is_bigendian=0,
-        step=array.strides[0],
-        data=array.reshape(-1).view(np.uint8),
-    )
+    return Image(header=Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id), **image_fields(array, encoding))
 
 
 class LabelBagWriter:

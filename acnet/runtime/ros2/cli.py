@@ -1,0 +1,114 @@
+"""``acnet ros2``: spin the segmentation node (settings as ROS parameters, ``--ros-args`` as in ``ros2 run``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from acnet.runtime.ros2.settings import NodeSettings
+
+
+def _parameter_help() -> str:
+    rows = []
+    for f in dataclasses.fields(NodeSettings):
+        default = str(f.default).lower() if isinstance(f.default, bool) else repr(f.default)
+        rows.append(f"  {f.name} ({default}): {f.metadata['help']}" if f.name != "model" else
+                    f"  model: {f.metadata['help']} (MODEL sets it)")
+    return "\n".join(rows)
+
+
+HELP = f"""Segment live RGB-D images from ROS 2 topics with MODEL (.onnx or a TensorRT engine).
+
+\b
+Subscribes to synced colour and depth images (realsense-ros 4.x's topics by
+default) and publishes mono8 labels and confidence (and an rgb8 overlay)
+with each colour image's header, the class names (latched) and diagnostics.
+Settings are ROS parameters; everything after --ros-args goes to ROS as in
+`ros2 run`:
+
+\b
+    acnet ros2 acnet.onnx --ros-args -p qos_reliability:=best_effort \\
+        -r /acnet/labels:=/segmentation/mask -r __node:=segmenter
+
+\b
+Parameters (default):
+{_parameter_help()}
+
+Ctrl-C stops it (exit 130).
+"""
+
+
+@click.command("ros2", help=HELP, context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[MODEL] [--ros-args ...]")
+def ros2(args):
+    from acnet.errors import ConfigError
+
+    args = list(args)
+    ros_args = args[args.index("--ros-args"):] if "--ros-args" in args else []
+    mine = args[: len(args) - len(ros_args)]
+    if len(mine) > 1 or any(a.startswith("-") for a in mine):
+        raise ConfigError(f"usage: acnet ros2 [MODEL] [--ros-args ...]; unexpected {' '.join(mine[1:] or mine)!r} "
+                          "(settings are ROS parameters: --ros-args -p name:=value)")
+    settings = NodeSettings(model=mine[0] if mine else "")
+    run_node(settings, ros_args)
+
+
+def run_node(settings: NodeSettings, ros_args: list[str]) -> None:
+    """Start rclpy with ``ros_args``, spin the node until Ctrl-C or a failure, then shut down cleanly."""
+    from acnet.errors import ConfigError
+    from acnet.runtime.ros2 import require_rclpy
+
+    rclpy = require_rclpy()
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    from acnet.runtime.ros2.node import SegmentationNode
+
+    context = rclpy.Context()
+    try:  # acnet's own Ctrl-C handling stays in place (exit 130 with one line)
+        rclpy.init(args=["acnet", *ros_args], context=context, signal_handler_options=SignalHandlerOptions.NO)
+    except Exception as exc:  # rcl's argument parser: an unknown --ros-args flag, a bad remap or parameter
+        raise ConfigError(f"--ros-args {' '.join(ros_args[1:])!r}: {_rcl_message(exc)}") from None
+    node = None
+    try:
+        try:
+            node = SegmentationNode(settings, context=context)
+        except Exception as exc:
+            raise _as_config_error(exc) from None
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        while context.ok() and node.failure is None:
+            try:
+                executor.spin_once(timeout_sec=0.2)
+            except ExternalShutdownException:
+                break
+        if node.failure is not None:
+            raise node.failure
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if context.ok():
+            context.try_shutdown()
+
+
+def _rcl_message(exc: BaseException) -> str:
+    """rcl's error text without its ', at ./src/rcl/arguments.c:NNN' source locations."""
+    text = " ".join(str(exc).split())
+    while ", at " in text:
+        head, _, tail = text.partition(", at ")
+        rest = tail.split(" ", 1)
+        text = head + (" " + rest[1] if len(rest) > 1 else "")
+    return text or type(exc).__name__
+
+
+def _as_config_error(exc: Exception) -> Exception:
+    """rclpy's own refusals at start (a parameter's type, a name) as one ConfigError; acnet's errors as they are."""
+    from acnet.errors import AcnetError, ConfigError
+
+    if isinstance(exc, AcnetError):
+        return exc
+    module = type(exc).__module__ or ""
+    if module.startswith("rclpy") or "RCL" in type(exc).__name__:
+        return ConfigError(_rcl_message(exc))
+    return exc

@@ -1,0 +1,349 @@
+"""Real ROS 2 traffic for the node's tests and benchmark, always inside a private network namespace.
+
+:func:`run_in_netns` runs this file as a script under ``unshare -n`` with
+only loopback up and ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``; there it
+starts the installed ``acnet ros2`` in its own process (or, with
+``in_process``, the node class on a multi-threaded executor), publishes
+stamped Image pairs from a real rclpy publisher, subscribes to every
+output, and writes what came back to ``OUT/result.json`` and
+``OUT/images.npz``. Nothing here imitates ROS: it is rclpy and Fast DDS.
+
+DDS binds every interface and multicasts discovery, so nothing that
+creates a node may run outside such a namespace: :func:`main` refuses to
+start unless it finds itself in one (only a loopback interface).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+NETNS_MARK = "ACNET_TEST_NETNS"
+
+
+# --------------------------------------------------------------------------- outside the namespace
+
+
+def netns_unavailable() -> str | None:
+    """Why tests cannot make a private network namespace here, or None."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "`unshare` (util-linux) or `ip` (iproute2) is not installed"
+    probe = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"a private network namespace is not permitted here (unshare -n: {probe.stderr.strip() or probe.returncode})"
+    return None
+
+
+def rclpy_unavailable() -> str | None:
+    """Why rclpy and the node's messages cannot be imported by this interpreter, or None."""
+    probe = subprocess.run([sys.executable, "-c", "import rclpy, sensor_msgs.msg, std_msgs.msg, diagnostic_msgs.msg"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
+        return f"rclpy is not importable ({last}); pip install 'acnet[ros2]'"
+    return None
+
+
+def run_in_netns(config: dict, out: Path, timeout: float = 120) -> dict:
+    """Run one scenario (see :func:`main`) in a fresh private network namespace; its result.json as a dict."""
+    out.mkdir(parents=True, exist_ok=True)
+    result = out / "result.json"
+    if result.exists():
+        result.unlink()
+    (out / "config.json").write_text(json.dumps(config))
+    script = f"ip link set lo up && exec {sys.executable} {Path(__file__).resolve()} {out}"
+    env = {**os.environ, NETNS_MARK: "1", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": "0"}
+    env.pop("ROS_STATIC_PEERS", None)
+    proc = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+    if proc.returncode != 0 or not result.exists():
+        raise AssertionError(f"harness exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return json.loads(result.read_text())
+
+
+# --------------------------------------------------------------------------- inside the namespace
+
+
+def _only_loopback() -> bool:
+    """This process's network namespace has no interface but lo (/proc/net/dev is per namespace; /sys is not)."""
+    lines = Path("/proc/net/dev").read_text().splitlines()[2:]
+    return [line.split(":")[0].strip() for line in lines] == ["lo"]
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Harness:
+    """A publisher of image pairs and a subscriber to the node's outputs, in one rclpy node."""
+
+    def __init__(self, config: dict) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image
+
+        self.rclpy, self.config = rclpy, config
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("acnet_test_harness", context=self.context)
+        reliability = ReliabilityPolicy[config.get("publisher_reliability", "reliable").upper()]
+        pub_qos = QoSProfile(depth=config.get("publisher_depth", 10), reliability=reliability,
+                             durability=DurabilityPolicy.VOLATILE)
+        self.rgb_pub = self.node.create_publisher(Image, config["rgb_topic"], pub_qos)
+        self.depth_pub = self.node.create_publisher(Image, config["depth_topic"], pub_qos)
+        self.lock = threading.Lock()
+        self.sent: dict[int, float] = {}  # stamp (ns) -> publish time
+        self.got: dict[str, dict[int, dict]] = {"labels": {}, "confidence": {}, "overlay": {}}
+        self.arrays: dict[str, np.ndarray] = {}
+        self.diagnostics: list[dict] = []
+        sub_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        self.outputs = {kind: self.node.create_subscription(Image, f"/acnet/{kind}", lambda m, k=kind: self._on_image(k, m),
+                                                            sub_qos) for kind in self.got}
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spinner.start()
+
+    def _on_image(self, kind: str, msg) -> None:
+        now = time.perf_counter()
+        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        record = {"encoding": msg.encoding, "height": msg.height, "width": msg.width, "step": msg.step,
+                  "frame_id": msg.header.frame_id, "received": now, "bytes": len(msg.data)}
+        with self.lock:
+            self.got[kind][stamp] = record
+            if self.config.get("keep_images", True):
+                channels = 3 if msg.encoding == "rgb8" else 1
+                shape = (msg.height, msg.width, channels) if channels > 1 else (msg.height, msg.width)
+                self.arrays[f"{kind}_{stamp}"] = np.frombuffer(msg.data, np.uint8).reshape(shape).copy()
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            with self.lock:
+                self.diagnostics.append({"level": int.from_bytes(status.level, "little") if isinstance(status.level, bytes)
+                                         else int(status.level), "name": status.name, "message": status.message,
+                                         "values": {kv.key: kv.value for kv in status.values}})
+
+    def wait_matched(self, outputs: list[str], timeout: float = 20.0) -> float:
+        """Seconds until the node's subscriptions and its ``outputs`` publishers are matched with ours."""
+        start = time.perf_counter()
+        while time.perf_counter() - start < timeout:
+            if (self.rgb_pub.get_subscription_count() and self.depth_pub.get_subscription_count()
+                    and all(self.outputs[kind].get_publisher_count() for kind in outputs)):
+                return time.perf_counter() - start
+            time.sleep(0.05)
+        raise TimeoutError("the node's subscriptions never matched the test publisher")
+
+    def subscription_qos(self, topic: str) -> list[dict]:
+        """The QoS the graph reports for every subscription to ``topic`` but ours."""
+        infos = self.node.get_subscriptions_info_by_topic(topic)
+        return [{"node": i.node_name, "reliability": i.qos_profile.reliability.name.lower(),
+                 "durability": i.qos_profile.durability.name.lower(), "depth": i.qos_profile.depth}
+                for i in infos if i.node_name != "acnet_test_harness"]
+
+    def image(self, array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str):
+        from builtin_interfaces.msg import Time
+        from sensor_msgs.msg import Image
+
+        array = np.ascontiguousarray(array)
+        msg = Image(height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=0,
+                    step=array.strides[0], data=array.tobytes())
+        msg.header.stamp = Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
+        msg.header.frame_id = frame_id
+        return msg
+
+    def publish_pair(self, rgb_msg, depth_msg, stamp_ns: int) -> None:
+        with self.lock:
+            self.sent[stamp_ns] = time.perf_counter()
+        self.rgb_pub.publish(rgb_msg)
+        self.depth_pub.publish(depth_msg)
+
+    def wait_for(self, kind: str, stamps, timeout: float) -> bool:
+        end = time.perf_counter() + timeout
+        while time.perf_counter() < end:
+            with self.lock:
+                if all(s in self.got[kind] for s in stamps):
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def late_label_info(self, topic: str = "/acnet/label_info", timeout: float = 10.0) -> str | None:
+        """Subscribe now (after the node published the class names) with transient local; what arrives."""
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from std_msgs.msg import String
+
+        got: list[str] = []
+        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        sub = self.node.create_subscription(String, topic, lambda m: got.append(m.data), qos)
+        end = time.perf_counter() + timeout
+        while not got and time.perf_counter() < end:
+            time.sleep(0.05)
+        self.node.destroy_subscription(sub)
+        return got[0] if got else None
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=2)
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+
+def _bad_pair(h: Harness, kind: str, rgb: np.ndarray, depth: np.ndarray, depth_encoding: str, stamp: int):
+    """A pair whose one fault is ``kind`` (each is dropped and counted by the node, which goes on)."""
+    rgb_msg = h.image(rgb, "rgb8", stamp, "camera_color_optical_frame")
+    depth_msg = h.image(depth, depth_encoding, stamp, "camera_color_optical_frame")
+    if kind == "encoding":
+        rgb_msg.encoding = "yuv422_yuy2"
+    elif kind == "size":
+        small = depth[: depth.shape[0] // 2, : depth.shape[1] // 2]
+        depth_msg = h.image(small, depth_encoding, stamp, "camera_color_optical_frame")
+    elif kind == "step":
+        rgb_msg.step = rgb.shape[1] * 3 - 1
+    elif kind == "truncated":
+        depth_msg.data = bytes(depth_msg.data)[: len(depth_msg.data) // 2]
+    elif kind == "nan":
+        depth_msg = h.image(np.full(depth.shape, np.nan, np.float32), "32FC1", stamp, "camera_color_optical_frame")
+    else:
+        raise ValueError(kind)
+    return rgb_msg, depth_msg
+
+
+def _to_encoding(rgb: np.ndarray, encoding: str) -> np.ndarray:
+    return {"rgb8": rgb, "bgr8": rgb[..., ::-1],
+            "rgba8": np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2),
+            "bgra8": np.concatenate([rgb[..., ::-1], np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)}[encoding]
+
+
+def _start_node(config: dict, out: Path):
+    params = [f"{k}:={json.dumps(v) if isinstance(v, bool) else v}" for k, v in config.get("params", {}).items()]
+    ros_args = ["--ros-args", *sum((["-p", p] for p in params), [])]
+    ros_args += sum((["-r", r] for r in config.get("remaps", [])), [])
+    if config.get("in_process"):  # the node class on a multi-threaded executor in this process
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+
+        from acnet.runtime.ros2 import NodeSettings
+        from acnet.runtime.ros2.node import SegmentationNode
+
+        context = rclpy.Context()
+        rclpy.init(args=["node", *ros_args], context=context)
+        node = SegmentationNode(NodeSettings(model=config["model"]), context=context)
+        executor = MultiThreadedExecutor(num_threads=3, context=context)
+        executor.add_node(node)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        return ("in_process", node, executor, context)
+    acnet = str(Path(sys.executable).parent / "acnet")
+    stderr = open(out / "node.stderr", "w")
+    proc = subprocess.Popen([acnet, "ros2", config["model"], *ros_args], stdout=subprocess.DEVNULL, stderr=stderr)
+    return ("process", proc, stderr)
+
+
+def _stop_node(handle, result: dict, out: Path) -> None:
+    if handle[0] == "in_process":
+        _, node, executor, context = handle
+        result["node_failure"] = repr(node.failure) if node.failure else None
+        executor.shutdown(timeout_sec=2)
+        node.destroy_node()
+        context.try_shutdown()
+        return
+    _, proc, stderr = handle
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    stderr.close()
+    result["node_rc"] = proc.returncode
+    result["node_stderr"] = (out / "node.stderr").read_text()
+
+
+def main(out: Path) -> None:
+    """Run the scenario in ``OUT/config.json``; write ``OUT/result.json`` and ``OUT/images.npz``."""
+    if os.environ.get(NETNS_MARK) != "1" or not _only_loopback():
+        sys.exit("ros2_harness: refusing to start DDS outside a private network namespace with only loopback")
+    config = json.loads((out / "config.json").read_text())
+    frames = np.load(config["frames"])
+    count = len([k for k in frames.files if k.startswith("rgb_")])
+    pairs = [(frames[f"rgb_{i}"], frames[f"depth_{i}"]) for i in range(count)]
+    depth_encoding = config.get("depth_encoding", "16UC1")
+    h = Harness(config)
+    result: dict = {"config": config}
+    node = _start_node(config, out)
+    try:
+        if node[0] == "process" and node[1].poll() is not None:
+            raise RuntimeError("node exited at start")
+        result["match_s"] = h.wait_matched(config.get("outputs", ["labels", "confidence"]), config.get("match_timeout", 30.0))
+        result["node_subscription_qos"] = h.subscription_qos(config["rgb_topic"])
+        if node[0] == "process":
+            result["rss_kib"] = [_rss_kib(node[1].pid)]
+        stamps = []
+        base = 1_700_000_000 * 10**9
+        period = config.get("period", 0.3)
+        rounds = config.get("repeat", 1)
+        start = time.perf_counter()
+        messages = []
+        for r in range(rounds):
+            for i, (rgb, depth) in enumerate(pairs):
+                stamp = base + (r * count + i) * 33_333_333
+                messages.append((stamp, h.image(_to_encoding(rgb, config.get("rgb_encoding", "rgb8")),
+                                                config.get("rgb_encoding", "rgb8"), stamp, "camera_color_optical_frame"),
+                                 h.image(depth, depth_encoding, stamp + config.get("depth_offset_ns", 0),
+                                         "camera_color_optical_frame")))
+        for n, (stamp, rgb_msg, depth_msg) in enumerate(messages):
+            time.sleep(max(0.0, start + n * period - time.perf_counter()))
+            h.publish_pair(rgb_msg, depth_msg, stamp)
+            stamps.append(stamp)
+            if node[0] == "process" and n % max(1, len(messages) // 10) == 0:
+                result["rss_kib"].append(_rss_kib(node[1].pid))
+        result["publish_s"] = time.perf_counter() - start
+        first = "labels" if config.get("labels", True) else "confidence"
+        result["all_arrived"] = h.wait_for(first, stamps, config.get("wait", 15.0)) if config.get("expect_all", True) \
+            else h.wait_for(first, stamps[-1:], config.get("wait", 15.0))
+        for kind in config.get("bad", []):  # after the good frames; then one more good frame must still come out
+            stamp = stamps[-1] + 10**9 * (1 + len(result.setdefault("bad_stamps", [])))
+            rgb_msg, depth_msg = _bad_pair(h, kind, pairs[0][0], pairs[0][1], depth_encoding, stamp)
+            h.publish_pair(rgb_msg, depth_msg, stamp)
+            result["bad_stamps"].append(stamp)
+            time.sleep(config.get("bad_period", 0.1))
+        if config.get("bad"):
+            stamp = result["bad_stamps"][-1] + 10**9
+            rgb_msg = h.image(pairs[0][0], "rgb8", stamp, "camera_color_optical_frame")
+            depth_msg = h.image(pairs[0][1], depth_encoding, stamp, "camera_color_optical_frame")
+            h.publish_pair(rgb_msg, depth_msg, stamp)
+            result["after_bad_stamp"] = stamp
+            result["after_bad_arrived"] = h.wait_for(first, [stamp], 10.0)
+        if node[0] == "process":
+            result["rss_kib"].append(_rss_kib(node[1].pid))
+        time.sleep(config.get("linger", 1.2))  # one more diagnostics message after the last frame
+        if config.get("late_subscriber"):
+            result["late_label_info"] = h.late_label_info()
+        result["node_alive"] = node[1].poll() is None if node[0] == "process" else node[1].failure is None
+    finally:
+        _stop_node(node, result, out)
+        with h.lock:
+            result["sent"] = {str(k): v for k, v in h.sent.items()}
+            result["got"] = {kind: {str(k): v for k, v in got.items()} for kind, got in h.got.items()}
+            result["diagnostics"] = h.diagnostics
+            arrays = dict(h.arrays)
+        h.close()
+        np.savez_compressed(out / "images.npz", **arrays)
+        (out / "result.json").write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
