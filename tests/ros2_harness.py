@@ -196,7 +196,8 @@ class Harness:
         return got[0] if got else None
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=2)
+        self.executor.shutdown(timeout_sec=5)
+        self.spinner.join(timeout=5)  # destroying the node under a spinning executor aborts in C++
         self.node.destroy_node()
         self.context.try_shutdown()
 
@@ -243,8 +244,9 @@ def _start_node(config: dict, out: Path):
         node = SegmentationNode(NodeSettings(model=config["model"]), context=context)
         executor = MultiThreadedExecutor(num_threads=3, context=context)
         executor.add_node(node)
-        threading.Thread(target=executor.spin, daemon=True).start()
-        return ("in_process", node, executor, context)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        return ("in_process", node, executor, spinner, context)
     acnet = str(Path(sys.executable).parent / "acnet")
     stderr = open(out / "node.stderr", "w")
     proc = subprocess.Popen([acnet, "ros2", config["model"], *ros_args], stdout=subprocess.DEVNULL, stderr=stderr)
@@ -253,9 +255,10 @@ def _start_node(config: dict, out: Path):
 
 def _stop_node(handle, result: dict, out: Path) -> None:
     if handle[0] == "in_process":
-        _, node, executor, context = handle
+        _, node, executor, spinner, context = handle
         result["node_failure"] = repr(node.failure) if node.failure else None
-        executor.shutdown(timeout_sec=2)
+        executor.shutdown(timeout_sec=5)
+        spinner.join(timeout=5)
         node.destroy_node()
         context.try_shutdown()
         return
@@ -347,3 +350,30 @@ def main(out: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+
+
+def make_slow_onnx(path: Path, height: int = 240, width: int = 320, channels: int = 32, layers: int = 6) -> Path:
+    """A model of the tiny model's classes whose inference takes tens of ms on one core (3x3 convolutions)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from runtime_models import tiny_info
+
+    info = tiny_info(input_height=height, input_width=width)
+    rng = np.random.default_rng(11)
+    inits, nodes = [], [helper.make_node("Concat", ["rgb", "depth"], ["x0"], axis=1)]
+    shapes = [(channels, 4, 1, 1)] + [(channels, channels, 3, 3)] * layers + [(info.num_classes, channels, 1, 1)]
+    for k, shape in enumerate(shapes):
+        inits.append(numpy_helper.from_array((rng.standard_normal(shape) * 0.1).astype(np.float32), f"W{k}"))
+        out = "logits" if k == len(shapes) - 1 else f"x{k + 1}"
+        pads = [1, 1, 1, 1] if shape[-1] == 3 else [0, 0, 0, 0]
+        nodes.append(helper.make_node("Conv", [f"x{k}", f"W{k}"], [out], pads=pads))
+    graph = helper.make_graph(nodes, "slow", [
+        helper.make_tensor_value_info("rgb", TensorProto.FLOAT, [1, 3, height, width]),
+        helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, 1, height, width]),
+    ], [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, info.num_classes, height, width])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    for key, value in info.to_props().items():
+        model.metadata_props.add(key=key, value=value)
+    path.write_bytes(model.SerializeToString())
+    return path

@@ -137,8 +137,8 @@ class SegmentationNode(Node):
                             reliability=ReliabilityPolicy[s.qos_reliability.upper()],
                             durability=DurabilityPolicy[s.qos_durability.upper()])
         self._inputs = [
-            self._subscription("rgb_topic", lambda msg: self.source.push("rgb", msg), inputs),
-            self._subscription("depth_topic", lambda msg: self.source.push("depth", msg), inputs),
+            self._subscription("rgb_topic", lambda msg, info: self.source.push("rgb", msg, info), inputs),
+            self._subscription("depth_topic", lambda msg, info: self.source.push("depth", msg, info), inputs),
         ]
         self.frames_out = 0
         self.failure: BaseException | None = None
@@ -210,6 +210,7 @@ class SegmentationNode(Node):
             "frames in": counts["pairs"], "frames out": self.frames_out, "frames dropped": counts["dropped"],
             "bad messages": counts["bad"], "rgb messages": counts["rgb"], "depth messages": counts["depth"],
             "unpaired rgb": unpaired["rgb"], "unpaired depth": unpaired["depth"], "stamp restarts": counts["restarts"],
+            "rgb lost before the node": counts["rgb lost"], "depth lost before the node": counts["depth lost"],
             "throughput fps": round(fps, 2),
         }
         for stage in ("preprocess", "inference", "postprocess"):

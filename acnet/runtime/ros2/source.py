@@ -59,8 +59,11 @@ class TopicPairs(Source):
         self._last = {"rgb": None, "depth": None}
         self._closed = False
         self._seq = 0
-        #: rgb and depth messages in, pairs made, pairs dropped unprocessed, bad frames, time jumps back.
-        self.counts = Counter({"rgb": 0, "depth": 0, "pairs": 0, "dropped": 0, "bad": 0, "restarts": 0})
+        #: rgb and depth messages in, pairs made, pairs dropped unprocessed, bad frames, time jumps back, and
+        #: messages lost before the node (gaps in a publisher's sequence numbers: a full subscription queue, the network).
+        self.counts = Counter({"rgb": 0, "depth": 0, "pairs": 0, "dropped": 0, "bad": 0, "restarts": 0,
+                               "rgb lost": 0, "depth lost": 0})
+        self._sequence: dict = {}  # (stream, publisher) -> its last sequence number
         #: Why the last bad frame was dropped.
         self.last_bad = ""
         self._unpaired_before = Counter()
@@ -71,8 +74,12 @@ class TopicPairs(Source):
         with self._cond:
             return {k: self._pairer.unpaired[k] + self._unpaired_before[k] for k in ("rgb", "depth")}
 
-    def push(self, stream: str, msg) -> None:
-        """Hand over one message of ``stream`` ("rgb" or "depth"); returns at once."""
+    def push(self, stream: str, msg, info: dict | None = None) -> None:
+        """Hand over one message of ``stream`` ("rgb" or "depth"); returns at once.
+
+        ``info`` is rclpy's MessageInfo, when the subscription passes it: its
+        publisher id and sequence number count the messages that never arrived.
+        """
         received = time.perf_counter()
         try:
             stamp = stamp_seconds(msg.header)
@@ -83,6 +90,7 @@ class TopicPairs(Source):
             if self._closed:
                 return
             self.counts[stream] += 1
+            self._count_lost(stream, info)
             last = self._last[stream]
             if last is not None and stamp < last:  # a bag played again, a clock reset: pair afresh
                 self._pairer.finish()
@@ -97,6 +105,19 @@ class TopicPairs(Source):
                 self._pairs.append((pair, received))
                 self.counts["pairs"] += 1
                 self._cond.notify()
+
+    def _count_lost(self, stream: str, info: dict | None) -> None:
+        number = (info or {}).get("publication_sequence_number")
+        gid = (info or {}).get("publisher_gid")
+        if not number or gid is None:  # not given, or the middleware does not know it
+            return
+        key = (stream, repr(gid))
+        last = self._sequence.get(key)
+        if last is not None and number > last + 1:
+            self.counts[f"{stream} lost"] += number - last - 1
+        self._sequence[key] = number
+        if len(self._sequence) > 64:  # publishers come and go: keep the latest few
+            self._sequence.pop(next(iter(self._sequence)))
 
     def _topic(self, stream: str) -> str:
         return self.rgb_topic if stream == "rgb" else self.depth_topic

@@ -1,0 +1,262 @@
+"""`acnet ros2` over real DDS: a real rclpy publisher and subscriber, the installed node in its own process.
+
+Every scenario runs in a private network namespace with only loopback up
+(tests/ros2_harness.py): the publisher, the node and the subscriber all
+inside it, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST. Skipped, with the
+reason, where rclpy is absent or the namespace is not permitted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from installed import acnet_command, assert_one_line_error, run_acnet
+from ros2_harness import make_slow_onnx, netns_unavailable, rclpy_unavailable, run_in_netns
+from runtime_models import make_onnx
+from stream_recordings import nyu_frames
+
+from acnet.runtime import Segmenter
+
+RGB_TOPIC = "/camera/camera/color/image_raw"
+DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
+BASE = 1_700_000_000 * 10**9
+STEP = 33_333_333
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ros2_here():
+    reason = rclpy_unavailable() or netns_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return tmp_path_factory.mktemp("ros2")
+
+
+@pytest.fixture(scope="module")
+def model(work):
+    return make_onnx(work / "tiny.onnx")
+
+
+@pytest.fixture(scope="module")
+def nyu(shared_data, work):
+    """The six real NYUv2 frames (480x640, uint16 mm) and an npz of them for the publisher."""
+    frames = nyu_frames(shared_data)
+    path = work / "nyu.npz"
+    np.savez(path, **{f"rgb_{i}": rgb for i, (_, rgb, _) in enumerate(frames)},
+             **{f"depth_{i}": depth for i, (_, _, depth) in enumerate(frames)})
+    return frames, path
+
+
+def _config(model, frames_path, **changes) -> dict:
+    return {"model": str(model), "frames": str(frames_path), "rgb_topic": RGB_TOPIC, "depth_topic": DEPTH_TOPIC,
+            "period": 0.25, **changes}
+
+
+def _labels(result: dict, images, kind: str = "labels") -> dict[int, np.ndarray]:
+    return {int(s): images[f"{kind}_{s}"] for s in result["got"][kind]}
+
+
+def _read_png(path):
+    from PIL import Image
+
+    return np.asarray(Image.open(path))
+
+
+# --------------------------------------------------------------------------- 16UC1, reliable, every output
+
+
+@pytest.fixture(scope="module")
+def exchange(model, nyu, work):
+    """Six real frames as rgb8 + 16UC1 pairs, then five bad pairs and one good one; overlay on; Ctrl-C at the end."""
+    _, path = nyu
+    out = work / "exchange"
+    config = _config(model, path, params={"publish_overlay": True}, outputs=["labels", "confidence", "overlay"],
+                     bad=["encoding", "size", "step", "truncated", "nan"], late_subscriber=True)
+    result = run_in_netns(config, out)
+    return result, np.load(out / "images.npz")
+
+
+def test_labels_equal_acnet_infer_and_carry_the_input_header(exchange, model, nyu, shared_data, work):
+    result, images = exchange
+    frames, _ = nyu
+    assert result["all_arrived"], result["node_stderr"]
+    labels = _labels(result, images)
+    root = shared_data / "nyuv2-samples" / "test"
+    proc = run_acnet("infer", model, "--rgb", root / "rgb", "--depth", root / "depth", "-o", work / "infer")
+    assert proc.returncode == 0, proc.stderr
+    for i, (name, rgb, _) in enumerate(frames):
+        stamp = BASE + i * STEP
+        got = result["got"]["labels"][str(stamp)]
+        assert (got["encoding"], got["height"], got["width"], got["step"]) == ("mono8", 480, 640, 640)
+        assert got["frame_id"] == "camera_color_optical_frame"
+        np.testing.assert_array_equal(labels[stamp], _read_png(work / "infer" / f"{name}_labels.png"), err_msg=name)
+    # The stamps that came out are exactly the good pairs' (bad pairs make no output).
+    assert set(map(int, result["got"]["labels"])) == {BASE + i * STEP for i in range(6)} | {result["after_bad_stamp"]}
+
+
+def test_confidence_and_overlay_have_the_frames_size_and_the_runtimes_values(exchange, model, nyu):
+    result, images = exchange
+    frames, _ = nyu
+    with Segmenter(model) as seg:
+        for i, (name, rgb, depth) in enumerate(frames[:2]):
+            stamp = BASE + i * STEP
+            conf = result["got"]["confidence"][str(stamp)]
+            over = result["got"]["overlay"][str(stamp)]
+            assert (conf["encoding"], conf["height"], conf["width"]) == ("mono8", 480, 640)
+            assert (over["encoding"], over["height"], over["width"], over["step"]) == ("rgb8", 480, 640, 1920)
+            out = seg.infer([seg.preprocess(rgb, depth)])[0]
+            np.testing.assert_array_equal(images[f"confidence_{stamp}"], seg.confidence(out, 480, 640))
+            labels = seg.postprocess(out, 480, 640)
+            np.testing.assert_array_equal(images[f"overlay_{stamp}"], seg.overlay(rgb, labels, 0.5))
+
+
+def test_a_late_subscriber_still_gets_the_class_names(exchange):
+    result, _ = exchange
+    info = json.loads(result["late_label_info"])
+    assert info["class_map"][0] == {"class_id": 0, "class_name": "void"}
+    assert [c["class_name"] for c in info["class_map"][1:]] == [f"class{i}" for i in range(1, 6)]
+    assert info["model"] == "tiny.onnx"
+
+
+def test_bad_messages_are_dropped_counted_and_warned_once_and_the_node_goes_on(exchange):
+    result, _ = exchange
+    assert result["node_alive"] and result["after_bad_arrived"]
+    values = result["diagnostics"][-1]["values"]
+    assert values["bad messages"] == "5" and values["frames in"] == "12" and values["frames out"] == "7"
+    assert values["frames dropped"] == "0"
+    assert any(d["level"] == 1 and "5 bad message(s)" in d["message"] for d in result["diagnostics"])  # WARN
+    warnings = [line for line in result["node_stderr"].splitlines() if "WARN" in line]
+    assert len(warnings) == 1 and "dropped a frame" in warnings[0], result["node_stderr"]  # throttled: one line
+    for key in ("preprocess median ms", "inference p99 ms", "latency median ms", "latency p99 ms", "throughput fps"):
+        assert float(values[key]) >= 0, key
+
+
+def test_ctrl_c_shuts_the_node_down_with_exit_130(exchange):
+    result, _ = exchange
+    assert result["node_rc"] == 130, result["node_stderr"]
+    assert result["node_stderr"].splitlines()[-1] == "acnet: interrupted"
+    assert "Traceback" not in result["node_stderr"]
+
+
+def test_the_subscriptions_are_reliable_by_default(exchange):
+    result, _ = exchange
+    (qos,) = result["node_subscription_qos"]
+    assert (qos["reliability"], qos["durability"]) == ("reliable", "volatile")
+
+
+# --------------------------------------------------------------------------- 32FC1, bgra8, best effort
+
+
+def test_32fc1_metres_bgra8_best_effort(model, nyu, work):
+    """Depth in metres with NaN holes, colour as bgra8, the node's subscriptions best effort (small frames:
+    best effort loses large ones, see the README)."""
+    frames, _ = nyu
+    small = [(rgb[::4, ::4].copy(), depth[::4, ::4].astype(np.float32) / 1000) for _, rgb, depth in frames]
+    for _, depth in small:
+        depth[depth == 0] = np.nan
+    path = work / "nyu_metres.npz"
+    np.savez(path, **{f"rgb_{i}": r for i, (r, _) in enumerate(small)}, **{f"depth_{i}": d for i, (_, d) in enumerate(small)})
+    out = work / "metres"
+    result = run_in_netns(_config(model, path, depth_encoding="32FC1", rgb_encoding="bgra8", publisher_reliability="best_effort",
+                                  params={"qos_reliability": "best_effort", "qos_depth": 5, "publish_confidence": False},
+                                  outputs=["labels"], period=0.2), out)
+    images = np.load(out / "images.npz")
+    (qos,) = result["node_subscription_qos"]
+    assert qos["reliability"] == "best_effort"
+    labels = _labels(result, images)
+    assert len(labels) >= 5, result  # best effort may lose one on a busy machine; none were lost in 20 runs here
+    assert result["got"]["confidence"] == {}  # switched off
+    with Segmenter(model) as seg:
+        for i, (rgb, depth) in enumerate(small):
+            if BASE + i * STEP in labels:
+                expected = seg.segment(rgb, np.nan_to_num(depth, nan=0.0), 1.0)
+                np.testing.assert_array_equal(labels[BASE + i * STEP], expected)
+    assert result["node_rc"] == 130
+
+
+# --------------------------------------------------------------------------- the node class in an application
+
+
+def test_the_node_class_runs_in_a_multithreaded_executor(model, nyu, work):
+    """SegmentationNode in the test's own process (inside the namespace), on rclpy's MultiThreadedExecutor,
+    topics renamed by remapping as in a launch file."""
+    frames, _ = nyu
+    path = work / "nyu_small.npz"
+    np.savez(path, **{f"rgb_{i}": rgb[::2, ::2] for i, (_, rgb, _) in enumerate(frames[:3])},
+             **{f"depth_{i}": depth[::2, ::2] for i, (_, _, depth) in enumerate(frames[:3])})
+    result = run_in_netns(_config(model, path, in_process=True, rgb_topic="/cam/rgb", depth_topic="/cam/depth",
+                                  remaps=["/camera/camera/color/image_raw:=/cam/rgb",
+                                          "/camera/camera/aligned_depth_to_color/image_raw:=/cam/depth"]),
+                          work / "in_process")
+    assert result["all_arrived"] and result["node_failure"] is None
+    assert len(result["got"]["labels"]) == 3 and len(result["got"]["confidence"]) == 3
+
+
+# --------------------------------------------------------------------------- overload
+
+
+def test_overload_drops_the_oldest_and_keeps_latency_and_memory_bounded(nyu, work):
+    """60 Hz of 480x640 pairs into a model that takes ~70 ms: drops are counted, nothing queues without bound."""
+    _, path = nyu
+    slow = make_slow_onnx(work / "slow.onnx", channels=24, layers=2)
+    out = work / "overload"
+    result = run_in_netns(_config(slow, path, period=1 / 60, repeat=50, expect_all=False, keep_images=False,
+                                  params={"threads": 1}, wait=20.0, linger=1.5), out, timeout=180)
+    assert result["all_arrived"], result  # the last pair always comes out: the newest is never the one dropped
+    values = result["diagnostics"][-1]["values"]
+    count = {k: int(values[k]) for k in ("frames in", "frames out", "frames dropped", "rgb messages", "depth messages",
+                                         "rgb lost before the node", "depth lost before the node")}
+    # Every pair that formed came out or was dropped, counted; every message published arrived or was counted
+    # lost before the node (its subscription queue overflowed while the executor waited for the GIL), but for
+    # losses before the first message that arrived.
+    assert count["frames out"] + count["frames dropped"] == count["frames in"] and count["frames dropped"] > 10, values
+    for stream in ("rgb", "depth"):
+        assert 290 <= count[f"{stream} messages"] + count[f"{stream} lost before the node"] <= 300, values
+    assert len(result["got"]["labels"]) == count["frames out"]
+    latency = sorted(v["received"] - result["sent"][s] for s, v in result["got"]["labels"].items())
+    inference_s = float(values["inference median ms"]) / 1000
+    # At most queue_size (1) + 4 pipeline steps of frames ahead of a new one: latency stays within a few
+    # inferences, where an unbounded queue would grow to seconds over the 5 s run.
+    p99 = latency[int(0.99 * (len(latency) - 1))]
+    assert p99 < 8 * inference_s + 0.5, (p99, inference_s)
+    rss = result["rss_kib"]  # the node's resident memory, sampled 12 times while publishing
+    assert rss[-1] - rss[len(rss) // 2] < 30_000, rss  # KiB: flat after warm-up (300 pairs are 370 MB)
+    assert result["node_rc"] == 130
+
+
+# --------------------------------------------------------------------------- errors at start
+
+
+def _acnet_in_netns(*args: str) -> subprocess.CompletedProcess:
+    command = " ".join(f"'{a}'" for a in (*acnet_command(), "ros2", *args))
+    return subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && exec {command}"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"})
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (("missing.onnx",), ("missing.onnx",)),
+    (("MODEL", "--ros-args", "-p", "qos_reliability:=sometimes"), ("qos_reliability must be one of",)),
+    (("MODEL", "--ros-args", "-p", "labels_topic:=/acnet/1x"), ("parameter labels_topic", "not a valid ROS 2 topic name")),
+    (("MODEL", "--ros-args", "-p", "qos_dept:=3"), ("unknown parameter 'qos_dept'",)),
+    (("MODEL", "--ros-args", "-p", "threads:=two"), ("parameter threads must be an integer",)),
+    (("MODEL", "--ros-args", "--no-such-flag"), ("--ros-args",)),
+    (("MODEL", "--backend", "onnxruntime"), ("settings are ROS parameters",)),
+])
+def test_bad_model_parameter_or_topic_at_start_is_one_error_line(model, args, fragments):
+    args = tuple(str(model) if a == "MODEL" else a for a in args)
+    assert_one_line_error(_acnet_in_netns(*args), *fragments)
+
+
+def test_without_rclpy_the_error_names_both_ways(tmp_path):
+    """An interpreter where rclpy cannot be imported (a stub that raises as a missing package does)."""
+    (tmp_path / "rclpy").mkdir()
+    (tmp_path / "rclpy" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'rclpy'\", name='rclpy')\n")
+    proc = run_acnet("ros2", "m.onnx", env={"PYTHONPATH": str(tmp_path)})
+    assert_one_line_error(proc, "rclpy", "pip install 'acnet[ros2]'", "source /opt/ros/<distro>/setup.bash")
