@@ -291,6 +291,7 @@ def main(out: Path) -> None:
         if node[0] == "process" and node[1].poll() is not None:
             raise RuntimeError("node exited at start")
         result["match_s"] = h.wait_matched(config.get("outputs", ["labels", "confidence"]), config.get("match_timeout", 30.0))
+        time.sleep(config.get("settle", 0.5))  # the node's readers match our writers a moment after ours match theirs
         result["node_subscription_qos"] = h.subscription_qos(config["rgb_topic"])
         if node[0] == "process":
             result["rss_kib"] = [_rss_kib(node[1].pid)]
