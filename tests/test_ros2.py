@@ -250,7 +250,9 @@ def _acnet_in_netns(*args: str) -> subprocess.CompletedProcess:
     (("MODEL", "--ros-args", "-p", "labels_topic:=/acnet/1x"), ("parameter labels_topic", "not a valid ROS 2 topic name")),
     (("MODEL", "--ros-args", "-p", "qos_dept:=3"), ("unknown parameter 'qos_dept'",)),
     (("MODEL", "--ros-args", "-p", "threads:=two"), ("parameter threads must be an integer",)),
-    (("MODEL", "--ros-args", "--no-such-flag"), ("--ros-args",)),
+    (("MODEL", "--ros-args", "--no-such-flag"), ("--ros-args", "unknown ROS arguments", "--no-such-flag")),
+    (("MODEL", "--ros-args", "-r", "/acnet/labels:=bad-name"), ("Couldn't parse remap rule",)),  # rcl's own line held
+    (("--ros-args", "-p", "publish_overlay:=true"), ("give the model file",)),
     (("MODEL", "--backend", "onnxruntime"), ("settings are ROS parameters",)),
 ])
 def test_bad_model_parameter_or_topic_at_start_is_one_error_line(model, args, fragments):

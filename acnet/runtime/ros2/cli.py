@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+import sys
+import tempfile
 
 import click
 
@@ -66,10 +70,14 @@ def run_node(settings: NodeSettings, ros_args: list[str]) -> None:
     from acnet.runtime.ros2.node import SegmentationNode
 
     context = rclpy.Context()
-    try:  # acnet's own Ctrl-C handling stays in place (exit 130 with one line)
-        rclpy.init(args=["acnet", *ros_args], context=context, signal_handler_options=SignalHandlerOptions.NO)
-    except Exception as exc:  # rcl's argument parser: an unknown --ros-args flag, a bad remap or parameter
-        raise ConfigError(f"--ros-args {' '.join(ros_args[1:])!r}: {_rcl_message(exc)}") from None
+    with _StderrHeld() as held:  # rcl logs its own line about bad arguments before raising: ours says it all
+        try:  # acnet's own Ctrl-C handling stays in place (exit 130 with one line)
+            rclpy.init(args=["acnet", *ros_args], context=context, signal_handler_options=SignalHandlerOptions.NO)
+        except Exception as exc:  # rcl's argument parser: an unknown --ros-args flag, a bad remap or parameter
+            held.drop()
+            unknown = "UnknownROSArgs" in type(exc).__name__  # its text is only the list of them
+            reason = f"unknown ROS arguments {exc}" if unknown else _rcl_message(exc)
+            raise ConfigError(f"--ros-args {' '.join(ros_args[1:])!r}: {reason}") from None
     node = None
     try:
         try:
@@ -93,13 +101,34 @@ def run_node(settings: NodeSettings, ros_args: list[str]) -> None:
 
 
 def _rcl_message(exc: BaseException) -> str:
-    """rcl's error text without its ', at ./src/rcl/arguments.c:NNN' source locations."""
-    text = " ".join(str(exc).split())
-    while ", at " in text:
-        head, _, tail = text.partition(", at ")
-        rest = tail.split(" ", 1)
-        text = head + (" " + rest[1] if len(rest) > 1 else "")
-    return text or type(exc).__name__
+    """rcl's error text on one line, without its ' at /src/rcl/arguments.c:NNN' source locations."""
+    text = re.sub(r",? at \S+\.(?:c|cpp):\d+", "", " ".join(str(exc).split()))
+    return text.strip() or type(exc).__name__
+
+
+class _StderrHeld:
+    """Hold what C libraries write to file descriptor 2 in this block; print it after, unless dropped."""
+
+    def __enter__(self) -> "_StderrHeld":
+        sys.stderr.flush()
+        self.file = tempfile.TemporaryFile()
+        self.saved = os.dup(2)
+        os.dup2(self.file.fileno(), 2)
+        self.keep = True
+        return self
+
+    def drop(self) -> None:
+        self.keep = False
+
+    def __exit__(self, *exc) -> None:
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        self.file.seek(0)
+        text = self.file.read()
+        self.file.close()
+        if text and self.keep:
+            sys.stderr.buffer.write(text)
+            sys.stderr.flush()
 
 
 def _as_config_error(exc: Exception) -> Exception:
