@@ -132,7 +132,8 @@ def test_bad_messages_are_dropped_counted_and_warned_once_and_the_node_goes_on(e
     values = result["diagnostics"][-1]["values"]
     assert values["bad messages"] == "5" and values["frames in"] == "12" and values["frames out"] == "7"
     assert values["frames dropped"] == "0"
-    assert any(d["level"] == 1 and "5 bad message(s)" in d["message"] for d in result["diagnostics"])  # WARN
+    warned = [d for d in result["diagnostics"] if d["level"] == 1]  # WARN while bad messages come in
+    assert warned and all("bad message(s)" in d["message"] for d in warned)
     warnings = [line for line in result["node_stderr"].splitlines() if "WARN" in line]
     assert len(warnings) == 1 and "dropped a frame" in warnings[0], result["node_stderr"]  # throttled: one line
     for key in ("preprocess median ms", "inference p99 ms", "latency median ms", "latency p99 ms", "throughput fps"):
@@ -223,15 +224,23 @@ def test_overload_drops_the_oldest_and_keeps_latency_and_memory_bounded(nyu, wor
         arrived, lost = count[f"{stream} messages"], count[f"{stream} lost before the node"]
         assert arrived + lost <= 300, values
     assert count["frames dropped"] + count["rgb lost before the node"] > 100, values
-    assert len(result["got"]["labels"]) == count["frames out"]
-    latency = sorted(v["received"] - result["sent"][s] for s, v in result["got"]["labels"].items())
+    # What the test's subscriber got (its executor starves too on a loaded machine, and a reliable writer keeps 10).
+    assert 0.9 * count["frames out"] <= len(result["got"]["labels"]) <= count["frames out"], values
+    by_stamp = sorted((int(s), v["received"] - result["sent"][s]) for s, v in result["got"]["labels"].items())
+    latency = [seconds for _, seconds in by_stamp]
     inference_s = float(values["inference median ms"]) / 1000
-    # At most queue_size (1) + 4 pipeline steps of frames ahead of a new one: latency stays within a few
-    # inferences, where an unbounded queue would grow to seconds over the 5 s run.
-    p99 = latency[int(0.99 * (len(latency) - 1))]
-    assert p99 < 8 * inference_s + 0.5, (p99, inference_s)
-    rss = result["rss_kib"]  # the node's resident memory, sampled 12 times while publishing
-    assert rss[-1] - rss[len(rss) // 2] < 30_000, rss  # KiB: flat after warm-up (300 pairs are 370 MB)
+    # Queued without bound, the last of 300 pairs would wait for all before it: 300 inferences, tens of
+    # seconds. Bounded, latency is a few inferences plus the time the executor waited for a core, and it does
+    # not grow from the first frames out to the last.
+    assert max(latency) < min(5.0, 40 * inference_s), (latency, inference_s)
+    third = max(1, len(latency) // 3)
+    first, last = np.median(latency[:third]), np.median(latency[-third:])
+    assert last < 2 * first + 0.5, (first, last, latency)
+    # The node's resident memory, sampled 12 times while publishing: allocators warm up over the first half
+    # (about 100 MB, more slowly the busier the machine), then it stays within 40 MB while another 150 pairs
+    # (185 MB) are offered, where keeping one decoded frame per message would add 90 MB or more.
+    rss = result["rss_kib"]
+    assert rss[-1] - rss[len(rss) // 2] < 40_000, rss
     assert result["node_rc"] == 130
 
 
@@ -246,6 +255,8 @@ def _acnet_in_netns(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("args, fragments", [
     (("missing.onnx",), ("missing.onnx",)),
+    (("GARBAGE",), ("is not a usable ONNX model",)),
+    (("MODEL", "--ros-args", "-p", "backend:=tensorrt"), ("the TensorRT backend runs engines",)),
     (("MODEL", "--ros-args", "-p", "qos_reliability:=sometimes"), ("qos_reliability must be one of",)),
     (("MODEL", "--ros-args", "-p", "labels_topic:=/acnet/1x"), ("parameter labels_topic", "not a valid ROS 2 topic name")),
     (("MODEL", "--ros-args", "-p", "qos_dept:=3"), ("unknown parameter 'qos_dept'",)),
@@ -255,8 +266,10 @@ def _acnet_in_netns(*args: str) -> subprocess.CompletedProcess:
     (("--ros-args", "-p", "publish_overlay:=true"), ("give the model file",)),
     (("MODEL", "--backend", "onnxruntime"), ("settings are ROS parameters",)),
 ])
-def test_bad_model_parameter_or_topic_at_start_is_one_error_line(model, args, fragments):
-    args = tuple(str(model) if a == "MODEL" else a for a in args)
+def test_bad_model_parameter_or_topic_at_start_is_one_error_line(model, work, args, fragments):
+    garbage = work / "garbage.onnx"
+    garbage.write_bytes(b"not a model")
+    args = tuple({"MODEL": str(model), "GARBAGE": str(garbage)}.get(a, a) for a in args)
     assert_one_line_error(_acnet_in_netns(*args), *fragments)
 
 

@@ -44,6 +44,8 @@ from std_msgs.msg import String  # noqa: E402
 
 #: Frames the latency figures in the diagnostics cover (the counts cover all).
 HISTORY = 300
+#: History depth of the image publishers.
+OUTPUT_DEPTH = 10
 #: Seconds between two warnings about bad messages (the ones between are counted, and said).
 WARN_PERIOD_S = 5.0
 
@@ -117,7 +119,9 @@ class SegmentationNode(Node):
                                   "confidence, the only output asked for")
             log.warning(f"{Path(s.model).name} outputs class ids only (exported with --argmax): no confidence image")
             confidence = False
-        images = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=s.qos_depth, reliability=ReliabilityPolicy.RELIABLE,
+        # Outputs keep 10 (ROS's default depth): a reliable writer drops what a slow reader has not yet acknowledged
+        # once its history is full, and each result is published once.
+        images = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=OUTPUT_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.VOLATILE)
         latched = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)

@@ -47,7 +47,7 @@ class NodeSettings:
     queue_size: int = _param(1, "synced pairs that may wait for inference; beyond it the oldest is dropped")
     qos_reliability: str = _param("reliable", "input subscriptions: reliable or best_effort")
     qos_durability: str = _param("volatile", "input subscriptions: volatile or transient_local")
-    qos_depth: int = _param(2, "history depth of the input subscriptions and the image publishers")
+    qos_depth: int = _param(2, "history depth of the input subscriptions")
     publish_labels: bool = _param(True, "publish labels_topic")
     publish_confidence: bool = _param(True, "publish confidence_topic (models with logits)")
     publish_overlay: bool = _param(False, "publish overlay_topic")
