@@ -156,13 +156,12 @@ class Harness:
                 for i in infos if i.node_name != "acnet_test_harness"]
 
     def image(self, array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str):
-        from builtin_interfaces.msg import Time
         from sensor_msgs.msg import Image
 
         array = np.ascontiguousarray(array)
         msg = Image(height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=0,
                     step=array.strides[0], data=array.tobytes())
-        msg.header.stamp = Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
+        msg.header.stamp = _time(stamp_ns)
         msg.header.frame_id = frame_id
         return msg
 
@@ -220,6 +219,12 @@ def _bad_pair(h: Harness, kind: str, rgb: np.ndarray, depth: np.ndarray, depth_e
     else:
         raise ValueError(kind)
     return rgb_msg, depth_msg
+
+
+def _time(stamp_ns: int):
+    from builtin_interfaces.msg import Time
+
+    return Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
 
 
 def _to_encoding(rgb: np.ndarray, encoding: str) -> np.ndarray:
@@ -299,20 +304,20 @@ def main(out: Path) -> None:
         base = 1_700_000_000 * 10**9
         period = config.get("period", 0.3)
         rounds = config.get("repeat", 1)
+        encoding = config.get("rgb_encoding", "rgb8")
+        built = [(h.image(_to_encoding(rgb, encoding), encoding, 0, "camera_color_optical_frame"),
+                  h.image(depth, depth_encoding, 0, "camera_color_optical_frame")) for rgb, depth in pairs]
+        total = rounds * count
         start = time.perf_counter()
-        messages = []
-        for r in range(rounds):
-            for i, (rgb, depth) in enumerate(pairs):
-                stamp = base + (r * count + i) * 33_333_333
-                messages.append((stamp, h.image(_to_encoding(rgb, config.get("rgb_encoding", "rgb8")),
-                                                config.get("rgb_encoding", "rgb8"), stamp, "camera_color_optical_frame"),
-                                 h.image(depth, depth_encoding, stamp + config.get("depth_offset_ns", 0),
-                                         "camera_color_optical_frame")))
-        for n, (stamp, rgb_msg, depth_msg) in enumerate(messages):
+        for n in range(total):  # the same few messages, stamped anew: rclpy serializes each at publish
+            stamp = base + n * 33_333_333
+            rgb_msg, depth_msg = built[n % count]
+            rgb_msg.header.stamp = _time(stamp)
+            depth_msg.header.stamp = _time(stamp + config.get("depth_offset_ns", 0))
             time.sleep(max(0.0, start + n * period - time.perf_counter()))
             h.publish_pair(rgb_msg, depth_msg, stamp)
             stamps.append(stamp)
-            if node[0] == "process" and n % max(1, len(messages) // 10) == 0:
+            if node[0] == "process" and n % max(1, total // 10) == 0:
                 result["rss_kib"].append(_rss_kib(node[1].pid))
         result["publish_s"] = time.perf_counter() - start
         first = "labels" if config.get("labels", True) else "confidence"
