@@ -233,6 +233,14 @@ def _to_encoding(rgb: np.ndarray, encoding: str) -> np.ndarray:
             "bgra8": np.concatenate([rgb[..., ::-1], np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)}[encoding]
 
 
+def _die_with_parent() -> None:
+    """In the node's process before exec: the kernel kills it when the harness dies (a test's timeout)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _start_node(config: dict, out: Path):
     params = [f"{k}:={json.dumps(v) if isinstance(v, bool) else v}" for k, v in config.get("params", {}).items()]
     ros_args = ["--ros-args", *sum((["-p", p] for p in params), [])]
@@ -254,7 +262,8 @@ def _start_node(config: dict, out: Path):
         return ("in_process", node, executor, spinner, context)
     acnet = str(Path(sys.executable).parent / "acnet")
     stderr = open(out / "node.stderr", "w")
-    proc = subprocess.Popen([acnet, "ros2", config["model"], *ros_args], stdout=subprocess.DEVNULL, stderr=stderr)
+    proc = subprocess.Popen([acnet, "ros2", config["model"], *ros_args], stdout=subprocess.DEVNULL, stderr=stderr,
+                            preexec_fn=_die_with_parent)
     return ("process", proc, stderr)
 
 
