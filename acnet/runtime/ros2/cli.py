@@ -64,12 +64,13 @@ def run_node(settings: NodeSettings, ros_args: list[str]) -> None:
     from acnet.runtime.ros2 import require_rclpy
 
     rclpy = require_rclpy()
+    from rclpy.context import Context
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
     from acnet.runtime.ros2.node import SegmentationNode
 
-    context = rclpy.Context()
+    context = Context()
     with _StderrHeld() as held:  # rcl logs its own line about bad arguments before raising: ours says it all
         try:  # acnet's own Ctrl-C handling stays in place (exit 130 with one line)
             rclpy.init(args=["acnet", *ros_args], context=context, signal_handler_options=SignalHandlerOptions.NO)

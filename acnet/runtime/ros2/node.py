@@ -40,7 +40,11 @@ from rclpy.exceptions import InvalidTopicNameException  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+from rclpy.subscription import Subscription  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
+
+#: Whether this rclpy calls a two-argument subscription callback with (message, MessageInfo) (Iron and newer).
+_CALLBACKS_TAKE_INFO = hasattr(Subscription, "CallbackType")
 
 #: Frames the latency figures in the diagnostics cover (the counts cover all).
 HISTORY = 300
@@ -140,10 +144,11 @@ class SegmentationNode(Node):
         inputs = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=s.qos_depth,
                             reliability=ReliabilityPolicy[s.qos_reliability.upper()],
                             durability=DurabilityPolicy[s.qos_durability.upper()])
-        self._inputs = [
-            self._subscription("rgb_topic", lambda msg, info: self.source.push("rgb", msg, info), inputs),
-            self._subscription("depth_topic", lambda msg, info: self.source.push("depth", msg, info), inputs),
-        ]
+        if _CALLBACKS_TAKE_INFO:  # rclpy passes the publisher's id and sequence number: losses are counted
+            rgb, depth = (lambda m, i: self.source.push("rgb", m, i)), (lambda m, i: self.source.push("depth", m, i))
+        else:  # an older rclpy (Humble) calls back with the message only
+            rgb, depth = (lambda m: self.source.push("rgb", m)), (lambda m: self.source.push("depth", m))
+        self._inputs = [self._subscription("rgb_topic", rgb, inputs), self._subscription("depth_topic", depth, inputs)]
         self.frames_out = 0
         self.failure: BaseException | None = None
         self._published: deque = deque(maxlen=HISTORY)  # (publish seconds, pair to published seconds)
