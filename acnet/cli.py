@@ -6,7 +6,9 @@ so ``acnet infer`` works on a runtime-only install without torch. Any
 line ``acnet: error: ...`` on stderr and exit code 2 (progress bars cleared
 first); Ctrl-C is ``acnet: interrupted`` and exit code 130, at once (see
 :class:`_Interrupts`). Log lines
-(warnings by default, ``-v`` for INFO) never glue to a progress bar.
+(warnings by default, ``-v`` for INFO) never glue to a progress bar. A warning,
+from acnet or a library, is one line ``acnet: warning: ...``, the same form as
+the error line.
 
 A failing command prints its one error line and nothing else, so at the
 default level warnings are held until the command ends: printed (on stderr,
@@ -27,6 +29,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import NoReturn
 
 import click
@@ -49,6 +52,10 @@ COMMANDS = {
     "parity": ("acnet.benchmarks.cli:parity", "compare exported models with PyTorch (logits, agreement, mIoU)"),
     "capi": ("acnet.runtime.capi:capi", "build the C ABI library and example"),
 }
+
+#: How an error and a warning start, on stderr: the same form as the error line, so one pattern finds both.
+WARNING_PREFIX = "acnet: warning: "
+ERROR_PREFIX = "acnet: error: "
 
 #: Extras that provide the imports a command may miss.
 _EXTRA_FOR = {"torch": "train", "torchvision": "train", "onnx": "train", "h5py": "train", "tensorrt": "tensorrt-cu12"}
@@ -158,7 +165,7 @@ def close_progress_bars() -> None:
         bar.close()
 
 
-def _fail(message: str, code: int, prefix: str = "acnet: error: ") -> NoReturn:
+def _fail(message: str, code: int, prefix: str = ERROR_PREFIX) -> NoReturn:
     """Print the one error line (the held warnings are left out, and counted) and exit."""
     close_progress_bars()
     sys.stdout.flush()
@@ -277,6 +284,23 @@ class _LogHandler(logging.Handler):
         return count
 
 
+class LineFormatter(logging.Formatter):
+    """Each log record as one line: warnings (and worse) as ``acnet: warning: ...``; -v's info and debug
+    lines as ``INFO logger: ...``. A message of several lines is joined into one, as the error line is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = _one_line(record.getMessage())
+        if record.levelno >= logging.WARNING:
+            return WARNING_PREFIX + message
+        return f"{record.levelname} {record.name}: {message}"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python's ``warnings`` (a library's UserWarning, say) as one ``acnet: warning:`` line, held like the others."""
+    where = f"{os.path.basename(filename)}:{lineno}" if filename else ""
+    logging.getLogger("py.warnings").warning("%s (%s%s)", message, category.__name__, f" from {where}" if where else "")
+
+
 def _write_log_line(line: str) -> None:
     tqdm_module = sys.modules.get("tqdm")
     if tqdm_module is not None and getattr(tqdm_module.tqdm, "_instances", None):
@@ -325,8 +349,10 @@ def main(verbose: int) -> None:
     handler = _handler()
     if handler is None:
         handler = _LogHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(LineFormatter())
         logging.basicConfig(level=level, handlers=[handler])  # a no-op where an app or pytest owns logging
+        if _handler() is handler:  # ours: Python's warnings become our lines too
+            warnings.showwarning = _show_warning
     else:  # a second command in one process
         logging.getLogger().setLevel(level)
     handler.hold = verbose == 0

@@ -125,8 +125,8 @@ def test_a_warning_is_held_until_the_result_and_left_out_of_a_failure(files, tmp
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)  # one stream: the order
     assert ok.returncode == 0, ok.stdout
     table, _, warning = ok.stdout.rstrip("\n").rpartition("\n")
-    assert "mIoU" in table and "WARNING" not in table, ok.stdout
-    assert warning.startswith("WARNING acnet.training.cli: class names of folder:") and \
+    assert "mIoU" in table and "warning" not in table, ok.stdout
+    assert warning.startswith("acnet: warning: class names of folder:") and \
         warning.endswith("differ from the checkpoint's"), warning
     failed = run_acnet("eval", files / "ckpt.pt", "--data", _renamed(files, tmp_path, "badlabel"))
     assert_one_line_error(failed, "label 20 is above", "(1 earlier warning not shown; -v shows it)")
@@ -654,7 +654,7 @@ def test_resume_skips_a_truncated_newest_checkpoint(tmp_path):
     truncated.write_bytes(newest.read_bytes())
     proc = run_acnet(*TRAIN, "--data", "synthetic:4?size=64x96", "--epochs", "3", "--workers", "0", "--out", out, "--resume")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.splitlines() == [f"WARNING acnet.training.train: --resume: skipping {newest.name}: {newest} is "
+    assert proc.stderr.splitlines() == [f"acnet: warning: --resume: skipping {newest.name}: {newest} is "
                                         f"truncated or not a PyTorch checkpoint ({reason})"]
     assert f"resumed from {older}" in proc.stdout and "trained 3 epochs" in proc.stdout
     resume_from = run_acnet(*TRAIN, "--data", "synthetic:4?size=64x96", "--out", out, "--resume-from", truncated)
