@@ -48,10 +48,105 @@ def make_dir(path: str | os.PathLike) -> Path:
 
 
 def _is_write_failure(exc: BaseException, *paths: Path) -> bool:
-    if isinstance(exc, AcnetError) or not isinstance(exc, OSError):
+    if isinstance(exc, AcnetError):
+        return False
+    if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:  # sqlite's "database or disk is full" (a bag)
+        return True
+    if not isinstance(exc, OSError):
         return False
     named = exc.filename is None or any(str(exc.filename) == str(p) for p in paths)
     return named or exc.errno in _WRITE_ERRNOS
+
+
+#: sqlite3.SQLITE_FULL, without importing sqlite3 here.
+_SQLITE_FULL = 13
+
+
+class AtomicOutput:
+    """A file or folder written under a temporary name beside ``path``, renamed to ``path`` by :meth:`commit`.
+
+    For writers that stay open across many calls (an overlay video, a label
+    bag); :func:`atomic_path` is the same for one ``with`` block. ``tmp`` is
+    where to write: a file made here (mode as ``open()`` gives, not mkstemp's
+    0600), or with ``folder=True`` a path inside a private temporary folder that
+    the writer creates itself (rosbags' writer wants a new folder). Run each
+    step of the writer inside :meth:`guard`: on any failure the temporary file
+    or folder is removed, and an OS failure to write (full disk, read-only,
+    a folder under a file, no permission; sqlite's "database or disk is full")
+    becomes an :class:`acnet.errors.OutputError` naming ``path``, never the
+    hidden temporary name.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, folder: bool = False, suffix: str = ".tmp") -> None:
+        self.path = path = Path(path)
+        self.folder = folder
+        make_dir(path.parent)
+        if path.is_dir() and not folder:
+            raise OutputError(f"cannot write {path}: it is a directory")
+        try:
+            if folder:
+                self._holder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+                self.tmp = self._holder / path.name
+            else:
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+                os.close(fd)
+                self._holder = self.tmp = Path(tmp)
+                os.chmod(self.tmp, file_mode())
+        except OSError as exc:
+            raise output_error(path, exc) from None
+        self.done = False
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Run a step of the writer; a failure removes the temporary output and is raised as :meth:`abandon` says."""
+        try:
+            yield
+        except BaseException as exc:
+            error = self.abandon(exc)
+            if error is exc:
+                raise
+            raise error from None
+
+    def commit(self) -> Path:
+        """Flush the temporary output to disk and rename it to ``path``."""
+        with self.guard():
+            for file in (self.tmp.rglob("*") if self.folder else (self.tmp,)):
+                if file.is_file():
+                    with open(file, "rb+") as fh:
+                        os.fsync(fh.fileno())
+            if self.folder:
+                os.rename(self.tmp, self.path)  # never over an existing folder
+            else:
+                os.replace(self.tmp, self.path)
+            self._remove()
+        return self.path
+
+    def abandon(self, exc: BaseException) -> BaseException:
+        """Remove the temporary output after ``exc``; the exception to raise: an OutputError naming ``path``
+        for a failure to write, else ``exc`` itself."""
+        full = _disk_full(self.path.parent)
+        self._remove()
+        if _is_write_failure(exc, self.tmp, self.path, self.path.parent):
+            if full or getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:
+                return output_error(self.path, "no space left on device")
+            return output_error(self.path, exc)
+        if full and isinstance(exc, Exception) and not isinstance(exc, AcnetError):
+            return output_error(self.path, "no space left on device")  # writers in C++ (torch's zip writer) say less
+        return exc
+
+    def discard(self) -> None:
+        """Remove the temporary output; ``path`` is left as it was."""
+        self._remove()
+
+    def _remove(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.folder:
+            shutil.rmtree(self._holder, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                self.tmp.unlink()
 
 
 @contextlib.contextmanager
@@ -65,31 +160,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     OS failure to write (full disk, read-only, a folder under a file, no
     permission) is an :class:`acnet.errors.OutputError` naming ``path``.
     """
-    path = Path(path)
-    make_dir(path.parent)
-    if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-    except OSError as exc:
-        raise output_error(path, exc) from None
-    tmp_path = Path(tmp)
-    try:
-        os.chmod(tmp_path, file_mode())
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
-    except BaseException as exc:
-        full = _disk_full(path.parent)
-        with contextlib.suppress(OSError):
-            tmp_path.unlink()
-        if _is_write_failure(exc, tmp_path, path, path.parent):
-            raise output_error(path, exc) from None
-        if full and isinstance(exc, RuntimeError):  # writers in C++ (torch's zip writer) say less
-            raise output_error(path, "no space left on device") from None
-        raise
+    output = AtomicOutput(path)
+    with output.guard():
+        yield output.tmp
+    output.commit()
 
 
 def _disk_full(folder: Path) -> bool:

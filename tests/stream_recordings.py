@@ -155,3 +155,34 @@ def ros2_typestore():
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_HUMBLE)
+
+
+def garble_bag_message(bag: Path, topic: str, index: int) -> Path:
+    """Garble, in place, the ``index``-th message of ``topic`` in a ROS 2 ``.db3`` bag as a bad disk sector would.
+
+    The message's data must span two or more sqlite overflow pages: the link from
+    its first overflow page to the next is overwritten, so sqlite's own check
+    ("database disk image is malformed") fails when that message is read, while
+    the bag still opens (its index pages are whole) and the messages before it read.
+    """
+    import sqlite3
+
+    db3 = next(Path(bag).glob("*.db3"))
+    with sqlite3.connect(f"file:{db3}?mode=ro", uri=True) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        rows = [row for (row,) in db.execute(
+            "SELECT m.id FROM messages m JOIN topics t ON t.id = m.topic_id WHERE t.name = ? ORDER BY m.id", (topic,))]
+        try:  # the first overflow page of each message, in rowid order (cells are stored in rowid order)
+            firsts = [page for _, page in sorted(db.execute(
+                "SELECT path, pageno FROM dbstat WHERE name = 'messages' AND pagetype = 'overflow' "
+                "AND path LIKE '%+000000'"))]
+            overflowing = [row for (row,) in db.execute(
+                "SELECT id FROM messages WHERE length(data) > ? ORDER BY id", (page_size // 2,))]
+        except sqlite3.OperationalError as exc:  # this sqlite was built without the dbstat table
+            pytest.skip(f"sqlite's dbstat table is not available here ({exc})")
+    assert len(firsts) == len(overflowing), "every large message needs its own overflow chain"
+    page = firsts[overflowing.index(rows[index])]
+    with open(db3, "r+b") as fh:
+        fh.seek((page - 1) * page_size)
+        fh.write(b"\x7f\xff\xff\xff")  # the next overflow page: far past the end of the file
+    return bag

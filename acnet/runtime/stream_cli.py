@@ -54,8 +54,9 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
     from tqdm import tqdm
 
     from acnet._io import atomic_write_text, check_writable
-    from acnet.errors import ConfigError
+    from acnet.errors import ConfigError, DataError, InputError
     from acnet.runtime.images import write_png
+    from acnet.runtime.rosnames import check_topic_name
     from acnet.runtime.pipeline import Pipeline
     from acnet.runtime.segmenter import Segmenter
     from acnet.runtime.sources import open_source
@@ -68,10 +69,11 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
         from acnet.runtime.video import check_fps
 
         check_fps(video_fps, "--fps")  # before the model loads, not at the first frame
+    check_topic_name(labels_topic, "--labels-topic", absolute=True)  # a bag stores full names
     if json_path is not None:
         check_writable(json_path)
     if out_dir is not None:
-        check_writable(out_dir / "labels" / "x.png")
+        check_writable(out_dir / "labels" / "x.png" if label_pngs else out_dir / "overlay.mp4")
     window = None
     if show:
         from acnet.runtime.video import Window
@@ -122,6 +124,12 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
                 if max_frames is not None and count >= max_frames:
                     break
             bar.close()
+            for w in writers:
+                w.close()
+        except (InputError, DataError) as exc:  # a damaged recording or frame: what came before it is whole
+            if bar is not None:
+                bar.close()
+            raise _kept_frames(exc, count, writers, out_dir if label_pngs else None) from None
         except BaseException:
             if bar is not None:
                 bar.close()
@@ -132,9 +140,10 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
             seg.close()
             if window is not None:
                 window.close()
-        for w in writers:
-            w.close()
     stats = pipeline.stats()
+    if stats.dropped:
+        log.warning("%d frame(s) dropped (--drop %s): the pipeline fell behind the source; %d processed",
+                    stats.dropped, pipeline.drop, stats.frames)
     click.echo(stats.summary())
     if out_dir is not None:
         click.echo(f"wrote {'label PNGs to ' + str(out_dir / 'labels') if label_pngs else ''}"
@@ -156,3 +165,26 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
         }
         atomic_write_text(json_path, json.dumps(record, indent=2) + "\n")
         click.echo(f"wrote {json_path}")
+
+
+def _kept_frames(exc: BaseException, count: int, writers: list, out_dir: Path | None) -> BaseException:
+    """``exc`` (bad input at frame ``count``) after finishing the outputs with the frames before it.
+
+    The label PNGs, the overlay video and the label bag then hold the same
+    frames, each whole; the error line says where they are. An output that
+    cannot be finished is removed.
+    """
+    if not count:
+        for w in writers:
+            w.close(keep=False)
+        return exc
+    kept = [str(out_dir / "labels")] if out_dir is not None else []
+    for w in writers:
+        try:
+            w.close()
+            kept.append(str(w.path))
+        except Exception:  # noqa: BLE001 - the input's error is the one to report; this output is gone
+            w.close(keep=False)
+    if not kept:
+        return exc
+    return type(exc)(f"{exc}; the {count} frame(s) before it are in {', '.join(kept)}")

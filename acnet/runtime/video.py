@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from acnet._io import file_mode
+from acnet._io import AtomicOutput
 from acnet.errors import BackendUnavailableError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,11 @@ class VideoWriter:
             raise BackendUnavailableError(f"writing a video needs PyAV (pip install 'acnet[stream]'): {exc}") from None
         self.av = av
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".mp4", dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        os.chmod(self.tmp, file_mode())  # mkstemp's 0600 would survive the rename: the video is for others to watch
-        self.container = av.open(str(self.tmp), mode="w", format="mp4")
+        self.container = None
+        self.output = AtomicOutput(self.path, suffix=".mp4")  # a full disk names overlay.mp4, not the hidden file
+        self.tmp = self.output.tmp
+        with self.output.guard():
+            self.container = av.open(str(self.tmp), mode="w", format="mp4")
         self.fps = Fraction(fps).limit_denominator(1001)
         self.crf = crf
         self.stream = None
@@ -75,23 +74,43 @@ class VideoWriter:
         elif image.shape[:2] != self.size:
             raise ConfigError(f"video frames must keep one size: {self.size[1]}x{self.size[0]}, then {image.shape[1]}x{image.shape[0]}")
         frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
+        with self._failing():
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
         self.count += 1
 
+    @contextlib.contextmanager
+    def _failing(self):
+        """A step of the encoder: on failure the container is dropped and the temporary file removed."""
+        try:
+            with self.output.guard():
+                yield
+        except BaseException:
+            container, self.container = self.container, None
+            with contextlib.suppress(Exception):
+                container.close()
+            raise
+
     def close(self, keep: bool = True) -> None:
+        """Finish the video and move it to ``path`` (``keep``, at least one frame), or drop it."""
         if self.container is None:
             return
-        try:
+        if not keep:
+            container, self.container = self.container, None
+            with contextlib.suppress(Exception):
+                container.close()
+            self.output.discard()
+            return
+        with self._failing():
             if self.stream is not None:
                 for packet in self.stream.encode():
                     self.container.mux(packet)
             self.container.close()
-            if keep and self.count:
-                os.replace(self.tmp, self.path)
-        finally:
-            self.container = None
-            self.tmp.unlink(missing_ok=True)
+        self.container = None
+        if self.count:
+            self.output.commit()
+        else:
+            self.output.discard()
 
 
 def display_available() -> bool:

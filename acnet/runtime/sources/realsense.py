@@ -21,6 +21,7 @@ writes each one as it arrives).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -141,17 +142,20 @@ class RealSenseRecording(Source):
         self.depth_profile = self.color_profile = None
         self.depth_scale = None
         self.sensors = []
-        for sensor in self.device.query_sensors():
+        topics = {}  # where the recording keeps each chosen stream's images
+        for number, sensor in enumerate(self.device.query_sensors()):
             chosen = []
             for p in sensor.get_stream_profiles():
                 if p.stream_type() == rs.stream.depth and p.format() == rs.format.z16 and self.depth_profile is None:
                     self.depth_profile = p
                     chosen.append(p)
+                    topics["depth"] = f"sensor_{number}/{p.stream_name()}_{p.stream_index()}/image/data"
                     if sensor.is_depth_sensor():
                         self.depth_scale = sensor.as_depth_sensor().get_depth_scale()
                 elif p.stream_type() == rs.stream.color and self.color_profile is None:
                     self.color_profile = p
                     chosen.append(p)
+                    topics["rgb"] = f"sensor_{number}/{p.stream_name()}_{p.stream_index()}/image/data"
             if chosen:
                 self.sensors.append((sensor, chosen))
         for what, profile in (("depth", self.depth_profile), ("colour", self.color_profile)):
@@ -163,6 +167,8 @@ class RealSenseRecording(Source):
         self.registered = _registered(self.depth_profile, self.color_profile)
         fps = max(1, min(self.depth_profile.fps(), self.color_profile.fps()))
         self.tolerance_ms = 500.0 / fps  # half a frame interval
+        #: Frames the file holds per stream ("rgb", "depth"), to tell a recording cut short; None when unknown.
+        self.recorded = recorded_frames(self.path, topics)
         self._frames: queue.Queue = queue.Queue(self.QUEUE)
         self._closing = threading.Event()
         self._started = False
@@ -208,6 +214,12 @@ class RealSenseRecording(Source):
                 seq += 1
         pairer.finish()
         self.unpaired = dict(pairer.unpaired)
+        read = {stream: seq + self.unpaired[stream] for stream in ("rgb", "depth")}
+        if self.recorded is not None and any(read[s] < self.recorded.get(s, 0) for s in read):
+            # librealsense logs a read error and ends the playback early, as if the file ended there
+            raise InputError(
+                f"RealSense recording {self.path} is damaged: frame {seq} cannot be read ({read['rgb']} of "
+                f"{self.recorded['rgb']} colour and {read['depth']} of {self.recorded['depth']} depth frames read)")
         if seq == 0:
             raise InputError(f"RealSense recording {self.path} holds no colour/depth frame pairs")
         if any(self.unpaired.values()):
@@ -223,6 +235,35 @@ class RealSenseRecording(Source):
             except RuntimeError:
                 pass  # never started
         self.sensors = []
+
+
+def recorded_frames(path: Path, topics: dict[str, str]) -> dict[str, int] | None:
+    """How many images a recording holds for each of ``topics`` (stream -> "sensor_N/Name_I/image/data"),
+    counted from the file itself; None where it cannot tell (a ``.bag`` without rosbags, an unreadable index)."""
+    counts: dict[str, int] = {}
+    try:
+        if path.suffix.lower() == ".db3":  # librealsense >= 2.55: a ROS 2 sqlite bag without metadata.yaml
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)) as db:
+                rows = db.execute("SELECT t.name, count(*) FROM messages m JOIN topics t ON t.id = m.topic_id "
+                                  "GROUP BY t.name").fetchall()
+        else:  # ROS 1 bag
+            from rosbags.rosbag1 import Reader
+
+            with Reader(path) as reader:
+                rows = [(c.topic, c.msgcount) for c in reader.connections]
+    except Exception:  # noqa: BLE001 - librealsense opened it; without a count it plays as before
+        return None
+    for stream, topic in topics.items():
+        counts[stream] = sum(n for name, n in rows if _is_image_topic(name, topic))
+    return counts
+
+
+def _is_image_topic(name: str, topic: str) -> bool:
+    """``/device_0/sensor_1/Color_0/image/data`` (or its ``/compressed`` form) is ``sensor_1/Color_0/image/data``."""
+    head, _, rest = name.partition(f"/{topic}")
+    return head.startswith("/device_") and "/" not in head[1:] and rest in ("", "/compressed", "/compressedDepth")
 
 
 class RealSenseCamera(Source):

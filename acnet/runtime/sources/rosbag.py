@@ -13,18 +13,18 @@ labels replay beside the data they came from.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from acnet._io import make_dir, output_error
+from acnet._io import AtomicOutput
 from acnet.errors import BackendUnavailableError, ConfigError, InputError
+from acnet.runtime.rosnames import check_topic_name
 from acnet.runtime.sources import Frame, Source
 from acnet.runtime.sources.pairing import StampPairer
 
@@ -132,8 +132,8 @@ class RosbagSource(Source):
         """Decode each topic's first image now, so a wrong encoding or size is reported before any work."""
         first = {}
         for connection in self.connections:
-            for conn, _, raw in self.reader.messages(connections=[connection]):
-                first[conn.topic] = self.reader.deserialize(raw, conn.msgtype)
+            for conn, _, raw in self._read(self.reader.messages(connections=[connection]), 0):
+                first[conn.topic] = self._deserialize(raw, conn, 0)
                 break
             else:
                 raise InputError(f"ROS bag {self.path}: topic {connection.topic} holds no messages")
@@ -144,8 +144,9 @@ class RosbagSource(Source):
     def __iter__(self) -> Iterator[Frame]:
         pairer = StampPairer(self.tolerance)
         seq = 0
-        for connection, log_time, raw in self.reader.messages(connections=self.connections):
-            msg = self.reader.deserialize(raw, connection.msgtype)
+        messages = self.reader.messages(connections=self.connections)
+        for connection, log_time, raw in self._read(messages, lambda: seq):
+            msg = self._deserialize(raw, connection, seq)
             stream = "rgb" if connection.topic == self.rgb_topic else "depth"
             for rgb_msg, depth_msg in pairer.push(stream, _stamp(msg.header), (msg, log_time)):
                 yield self._frame(rgb_msg, depth_msg, seq)
@@ -158,6 +159,31 @@ class RosbagSource(Source):
         if any(self.unpaired.values()):
             log.warning("%s: %d rgb and %d depth message(s) had no partner within %g s and were skipped",
                         self.path, self.unpaired["rgb"], self.unpaired["depth"], self.tolerance)
+
+    def _read(self, messages: Iterator, seq) -> Iterator:
+        """``messages``, with a failure to read on (a cut or garbled file: sqlite, mcap or rosbag1 errors)
+        as an InputError naming the bag and the frame being read; ``seq`` is that frame's number or a callable."""
+        while True:
+            try:
+                item = next(messages)
+            except StopIteration:
+                return
+            except Exception as exc:  # rosbags' and its storages' own error classes (apsw, zstd, struct, ...)
+                raise self._damaged(seq() if callable(seq) else seq, exc) from None
+            yield item
+
+    def _deserialize(self, raw: bytes, connection, seq: int):
+        try:
+            msg = self.reader.deserialize(raw, connection.msgtype)
+            _stamp(msg.header)
+        except Exception as exc:  # a message cut short or garbled: rosbags' AnyReaderError, struct or Unicode errors
+            raise self._damaged(seq, exc, connection.topic) from None
+        return msg
+
+    def _damaged(self, seq: int, exc: BaseException, topic: str | None = None) -> InputError:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        where = f"a {topic} message of frame {seq}" if topic else f"frame {seq}"
+        return InputError(f"ROS bag {self.path} is damaged: {where} cannot be read ({reason})")
 
     def _frame(self, rgb_item, depth_item, seq: int) -> Frame:
         (rgb_msg, log_time), (depth_msg, _) = rgb_item, depth_item
@@ -206,25 +232,30 @@ def image_message(typestore, array: np.ndarray, encoding: str, stamp: float, fra
 
 
 class LabelBagWriter:
-    """Class ids per frame as ``mono8`` images in a new ROS 2 bag (written beside, then renamed)."""
+    """Class ids per frame as ``mono8`` images in a new ROS 2 bag, written beside and renamed when closed.
+
+    The bag goes through acnet's one atomic-write path (:class:`acnet._io.AtomicOutput`):
+    until :meth:`close` it is a hidden folder beside ``path``; a failure (a
+    full disk, say) removes it and is an :class:`~acnet.errors.OutputError`
+    naming ``path``. ``topic`` must be a valid absolute ROS 2 topic name.
+    """
 
     def __init__(self, path: str | os.PathLike, topic: str = "/acnet/labels") -> None:
         _rosbags()
         from rosbags.rosbag2 import Writer
         from rosbags.typesys import Stores, get_typestore
 
+        self.topic = check_topic_name(topic, "labels bag topic", absolute=True)
         self.path = Path(path)
+        self.writer = None
         if self.path.exists():
             raise ConfigError(f"labels bag {self.path} already exists (rosbags writes a new bag folder)")
-        make_dir(self.path.parent)  # says "a file of that name exists", not only "File exists"
-        try:
-            self.tmp_root = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
-        except OSError as exc:
-            raise output_error(self.path, exc) from None
+        self.output = AtomicOutput(self.path, folder=True)
         self.typestore = get_typestore(Stores.ROS2_HUMBLE)
-        self.writer = Writer(self.tmp_root / "bag", version=8)
-        self.writer.open()
-        self.connection = self.writer.add_connection(topic, IMAGE, typestore=self.typestore)
+        with self.output.guard():
+            self.writer = Writer(self.output.tmp, version=8)
+            self.writer.open()
+            self.connection = self.writer.add_connection(self.topic, IMAGE, typestore=self.typestore)
         self.count = 0
 
     def write(self, frame: Frame, labels: np.ndarray) -> None:
@@ -233,14 +264,32 @@ class LabelBagWriter:
         frame_id = frame.meta.get("frame_id", "")
         msg = image_message(self.typestore, labels.astype(np.uint8, copy=False), "mono8", stamp, frame_id)
         log_time = frame.meta.get("log_time", int(round(stamp * 1e9)))
-        self.writer.write(self.connection, log_time, self.typestore.serialize_cdr(msg, IMAGE))
+        with self._failing():
+            self.writer.write(self.connection, log_time, self.typestore.serialize_cdr(msg, IMAGE))
         self.count += 1
 
+    @contextlib.contextmanager
+    def _failing(self):
+        try:
+            with self.output.guard():
+                yield
+        except BaseException:
+            writer, self.writer = self.writer, None
+            with contextlib.suppress(Exception):
+                writer.close()
+            raise
+
     def close(self, keep: bool = True) -> None:
+        """Finish the bag and move it to ``path`` (``keep``), or drop it."""
         if self.writer is None:
             return
-        self.writer.close()
+        if not keep:
+            writer, self.writer = self.writer, None
+            with contextlib.suppress(Exception):
+                writer.close()
+            self.output.discard()
+            return
+        with self._failing():
+            self.writer.close()  # sqlite commits here: where a full disk shows
         self.writer = None
-        if keep:
-            os.replace(self.tmp_root / "bag", self.path)
-        shutil.rmtree(self.tmp_root, ignore_errors=True)
+        self.output.commit()
