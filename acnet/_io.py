@@ -8,6 +8,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -30,6 +31,29 @@ def output_error(path: str | os.PathLike, exc: OSError | str) -> OutputError:
     """One line naming ``path`` and why it cannot be written (from an OS error or a reason)."""
     reason = exc if isinstance(exc, str) else (exc.strerror or str(exc)).rstrip(".")
     return OutputError(f"cannot write {path}: {reason[0].lower() + reason[1:] if reason else 'failed'}")
+
+
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a regular file to read, in words for "MODEL {path} {problem}"; None when it is one.
+
+    ``Path.exists()`` calls a symlink loop or an unreadable parent "missing";
+    here each case is named: not found, a symlink loop, a folder, a device.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "not found"
+        if exc.errno == errno.ELOOP:
+            return "cannot be resolved: a symlink loop"
+        return f"cannot be read: {(exc.strerror or str(exc)).lower()}"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    kind = ("a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+            else "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    return f"is {kind}, not a file"
 
 
 def make_dir(path: str | os.PathLike) -> Path:

@@ -46,6 +46,10 @@ class TrainingError(AcnetError):
     """Training cannot continue (NaN loss, ...); the last good checkpoint is kept."""
 
 
+class ClosedError(AcnetError, ValueError):
+    """An object was used after ``close()`` (a Segmenter, a source): open a new one."""
+
+
 class OutputError(AcnetError, OSError):
     """A result cannot be written: the path is unwritable, under a file, on a full or read-only disk."""
 

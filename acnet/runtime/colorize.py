@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from acnet._typed import is_finite_number
 from acnet.errors import InputError
 
 
@@ -69,8 +70,8 @@ def overlay(
         raise InputError(f"overlay needs an HxWx3 uint8 image, got {getattr(rgb, 'shape', type(rgb).__name__)}")
     if rgb.shape[:2] != labels.shape:
         raise InputError(f"image is {rgb.shape[0]}x{rgb.shape[1]} but labels are {labels.shape[0]}x{labels.shape[1]}")
-    if not 0.0 <= alpha <= 1.0:
-        raise InputError(f"alpha must lie in [0, 1], got {alpha}")
+    if not is_finite_number(alpha) or not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must be a number in [0, 1], got {alpha!r}")
     blend = rgb.astype(np.float32) * (1.0 - alpha) + palette[labels].astype(np.float32) * alpha
     out = np.where((labels > 0)[..., None], np.rint(blend).astype(np.uint8), rgb)
     if outline:

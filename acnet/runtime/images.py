@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from acnet._io import atomic_path
+from acnet._io import atomic_path, file_problem
 from acnet.errors import InputError
 
 RGB_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -24,8 +24,9 @@ def _as_path(path: object, what: str) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"{what} path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{what} {path} not found" if not path.exists() else f"{what} {path} is not a file")
+    problem = file_problem(path)
+    if problem is not None:
+        raise InputError(f"{what} {path} {problem}")
     return path
 
 
@@ -140,8 +141,9 @@ def list_inputs(spec: str | os.PathLike, suffixes: tuple[str, ...], what: str) -
         if not files:
             raise InputError(f"{what} folder {path} holds no {'/'.join(suffixes)} files")
         return files
-    if not path.exists():
-        raise InputError(f"{what} {path} not found")
+    problem = file_problem(path)
+    if problem is not None:
+        raise InputError(f"{what} {path} {problem}")
     return [path]
 
 

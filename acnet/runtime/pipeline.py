@@ -32,6 +32,7 @@ and leaves any dropping to the source, e.g. librealsense's own frame queue).
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -41,9 +42,12 @@ from typing import Iterator
 
 import numpy as np
 
+from acnet._typed import is_finite_number, positive_int
 from acnet.errors import ConfigError
 from acnet.runtime.segmenter import Segmenter
 from acnet.runtime.sources import Frame, Source
+
+log = logging.getLogger(__name__)
 
 STAGES = ("capture", "preprocess", "inference", "postprocess")
 DROP_POLICIES = ("oldest", "newest", "none")
@@ -207,10 +211,14 @@ class Pipeline:
         drop = drop or ("oldest" if self.live else "none")
         if drop not in DROP_POLICIES:
             raise ConfigError(f"drop must be one of {', '.join(DROP_POLICIES)}, got {drop!r}")
-        if int(queue_size) < 1:
-            raise ConfigError(f"queue_size must be at least 1, got {queue_size}")
-        if overlay is not None and not 0.0 <= float(overlay) <= 1.0:
-            raise ConfigError(f"overlay alpha must lie in [0, 1], got {overlay}")
+        queue_size = positive_int(queue_size, "queue_size")
+        if overlay is not None and not (is_finite_number(overlay) and 0.0 <= overlay <= 1.0):
+            raise ConfigError(f"overlay alpha must be a number in [0, 1], got {overlay!r}")
+        missing = [step for step in ("preprocess", "infer", "postprocess", "overlay") if not callable(getattr(segmenter, step, None))]
+        if missing:
+            raise ConfigError(f"segmenter must be an open acnet.runtime.Segmenter, got {segmenter!r}")
+        if isinstance(source, (str, bytes)) or not callable(getattr(source, "__iter__", None)):
+            raise ConfigError(f"source must be a Source (acnet.runtime.open_source) or an iterable of Frame, got {source!r}")
         self.segmenter, self.source, self.drop = segmenter, source, drop
         if history is not None and int(history) < 1:
             raise ConfigError(f"history must be at least 1 frame, got {history}")
@@ -408,6 +416,10 @@ class Pipeline:
                 yield Result(job.frame, job.labels, job.overlay, job.times, latency, job.waited, job.confidence)
             if self._error is not None:
                 raise self._error
+            if self.dropped:  # by design (a live source outran the pipeline), but never silently
+                log.warning("%d of %d frame(s) were dropped (drop=%r): the pipeline fell behind %s",
+                            self.dropped, self.dropped + len(self._latency), self.drop,
+                            getattr(self.source, "spec", "") or "the source")
         finally:
             self.close()
 

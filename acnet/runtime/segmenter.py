@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from acnet.errors import ConfigError, InputError
+from acnet.errors import ClosedError, ConfigError, InputError
 from acnet.runtime.backends import Backend, open_backend
 from acnet.runtime.colorize import colorize as colorize_labels
 from acnet.runtime.colorize import overlay as overlay_labels
@@ -86,6 +86,7 @@ class Segmenter:
     def _attach(self, backend: Backend, batch_size: int | None, input_size: tuple[int, int] | None) -> None:
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size")
+        self.closed = False
         self.backend = backend
         self.info: ModelInfo = backend.info
         height, width = self._input_size(input_size)
@@ -166,6 +167,7 @@ class Segmenter:
         Frames may differ in size. A fixed-batch model runs its own batch
         (the last one padded); a dynamic one :attr:`batch_size` at a time.
         """
+        self._check_open()
         frames = _frame_list(frames)
         results: list[np.ndarray] = []
         for start in range(0, len(frames), self.batch_size):
@@ -207,6 +209,7 @@ class Segmenter:
 
     def infer(self, inputs: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Run the network on :meth:`preprocess` outputs (padded to the model's batch); one output per input."""
+        self._check_open()
         n = len(inputs)
         size = self.backend.limits.run_size(n)
         if size == 1:
@@ -232,7 +235,16 @@ class Segmenter:
     # ------------------------------------------------------------------ lifetime
 
     def close(self) -> None:
-        self.backend.close()
+        """Free the session or engine; the Segmenter cannot run after this (closing twice is harmless)."""
+        if not self.closed:
+            self.closed = True
+            self.backend.close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            model = getattr(self.backend, "path", None)
+            raise ClosedError(f"this Segmenter{f' of {model}' if model else ''} is closed (close() was called); "
+                              "open a new one to segment")
 
     def __enter__(self) -> "Segmenter":
         return self

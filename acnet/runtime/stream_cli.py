@@ -141,9 +141,6 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
             if window is not None:
                 window.close()
     stats = pipeline.stats()
-    if stats.dropped:
-        log.warning("%d frame(s) dropped (--drop %s): the pipeline fell behind the source; %d processed",
-                    stats.dropped, pipeline.drop, stats.frames)
     click.echo(stats.summary())
     if out_dir is not None:
         click.echo(f"wrote {'label PNGs to ' + str(out_dir / 'labels') if label_pngs else ''}"

@@ -7,10 +7,10 @@ module imports its runtime library only when a model is opened.
 
 from __future__ import annotations
 
-import errno
 import os
 from pathlib import Path
 
+from acnet._io import file_problem
 from acnet.errors import ConfigError, ModelFileError
 from acnet.runtime.backends.base import Backend, BatchLimits, Device, Signature, resolve_signature
 
@@ -23,6 +23,8 @@ __all__ = ["BACKENDS", "Backend", "BatchLimits", "Device", "Signature", "choose_
 
 def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
     """The backend that runs ``path``: by its suffix when ``backend`` is "auto"."""
+    if backend is not None and not isinstance(backend, str):
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     backend = (backend or "auto").lower()
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
@@ -50,18 +52,13 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
 
 
 def _model_path(path: object) -> Path:
-    """``path`` as a Path that exists, or a ModelFileError saying why not (Path.exists() calls a symlink loop missing)."""
+    """``path`` as a Path to a regular file, or a ModelFileError saying why not (a symlink loop is not "missing")."""
     if not isinstance(path, (str, os.PathLike)):
         raise ModelFileError(f"model path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
-    try:
-        path.stat()
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise ModelFileError(f"model {path} not found") from None
-        if exc.errno == errno.ELOOP:
-            raise ModelFileError(f"model {path} cannot be resolved: a symlink loop") from None
-        raise ModelFileError(f"model {path} cannot be read: {(exc.strerror or str(exc)).lower()}") from None
+    problem = file_problem(path)
+    if problem is not None:
+        raise ModelFileError(f"model {path} {problem}")
     return path
 
 
@@ -77,8 +74,6 @@ def open_backend(
 ) -> Backend:
     """Open ``path`` with the chosen backend; ``device`` defaults to cpu (ONNX) or cuda:0 (engines)."""
     path = _model_path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model {path} is not a file")
     kind = choose_backend(path, backend)
     if kind == "onnxruntime":
         from acnet.runtime.backends.ort import OnnxRuntimeBackend
