@@ -416,12 +416,12 @@ class Pipeline:
                 yield Result(job.frame, job.labels, job.overlay, job.times, latency, job.waited, job.confidence)
             if self._error is not None:
                 raise self._error
-            if self.dropped:  # by design (a live source outran the pipeline), but never silently
+        finally:
+            self.close()
+            if self.dropped and self._error is None:  # by design (a live source outran us), but never silently
                 log.warning("%d of %d frame(s) were dropped (drop=%r): the pipeline fell behind %s",
                             self.dropped, self.dropped + len(self._latency), self.drop,
                             getattr(self.source, "spec", "") or "the source")
-        finally:
-            self.close()
 
     def close(self) -> None:
         """Stop the threads (a reader that breaks out of the loop ends up here)."""
