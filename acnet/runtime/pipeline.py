@@ -419,9 +419,8 @@ class Pipeline:
         finally:
             self.close()
             if self.dropped and self._error is None:  # by design (a live source outran us), but never silently
-                log.warning("%d of %d frame(s) were dropped (drop=%r): the pipeline fell behind %s",
-                            self.dropped, self.dropped + len(self._latency), self.drop,
-                            getattr(self.source, "spec", "") or "the source")
+                log.warning("%d frame(s) were dropped (drop=%r): the pipeline fell behind %s; %d were processed",
+                            self.dropped, self.drop, getattr(self.source, "spec", "") or "the source", len(self._latency))
 
     def close(self) -> None:
         """Stop the threads (a reader that breaks out of the loop ends up here)."""
