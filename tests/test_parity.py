@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import dataclasses
 import json
 
@@ -197,3 +198,37 @@ def test_engine_without_tensorrt_is_one_line_exit_2(checkpoint, tmp_path):
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "tensorrt" in lines[0].lower()
+
+
+def test_another_network_is_refused_by_its_description_not_by_the_file_hash():
+    """Backbone, width, fusion and class count: a re-export (another file, another checkpoint hash) of the same
+    network passes; a ResNet-34 against a ResNet-18 model is refused; what an older export does not record is not compared."""
+    from acnet.benchmarks.parity import check_same_network
+    from acnet.errors import ModelFileError
+    from runtime_models import tiny_info
+
+    checkpoint = tiny_info(backbone="resnet18", width=0.25, source_sha256="a" * 64)
+    check_same_network("m.onnx", tiny_info(backbone="resnet18", width=0.25, source_sha256="b" * 64), checkpoint)
+    check_same_network("old.onnx", tiny_info(backbone="resnet18", width=None), checkpoint)  # exported before width was recorded
+    for changes, message in (({"backbone": "resnet34"}, "m.onnx has backbone resnet34, the checkpoint resnet18"),
+                             ({"width": 0.5}, "m.onnx has width 0.5, the checkpoint 0.25"),
+                             ({"fusion": "add"}, "m.onnx has fusion add, the checkpoint acm")):
+        with pytest.raises(ModelFileError, match=f"{message}: another network"):
+            check_same_network("m.onnx", tiny_info(**{"backbone": "resnet18", "width": 0.25, **changes}), checkpoint)
+
+
+@pytest.mark.parametrize("option, precision, fragment", [
+    ("--int8-onnx", "fp32", "--int8-onnx m.onnx is an FP32 model (its metadata says precision 'fp32'), not INT8; give it with --onnx"),
+    ("--int8-onnx", "fp16", "is an FP16 model (its metadata says precision 'fp16'), not INT8; give it with --fp16-onnx"),
+    ("--fp16-onnx", "int8", "is an INT8 model (its metadata says precision 'int8'), not FP16; give it with --int8-onnx"),
+])
+def test_the_precision_an_option_names_must_be_the_models(option, precision, fragment):
+    from acnet.benchmarks.parity import check_precision
+    from acnet.errors import ConfigError
+    from runtime_models import tiny_info
+
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        check_precision("m.onnx", tiny_info(precision=precision), option)
+    check_precision("m.onnx", tiny_info(precision=precision), "--onnx")  # names no precision
+    check_precision("m.onnx", tiny_info(precision="int8"), "--int8-onnx")
+    check_precision("m.onnx", tiny_info(precision="fp16"), "--fp16-onnx")

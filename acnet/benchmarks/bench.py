@@ -554,7 +554,7 @@ def run_bench(config: BenchConfig) -> BenchReport:
         except Skip as exc:
             results += _skipped(name, config.batches, str(exc))
 
-    from acnet.benchmarks.parity import check_same_network
+    from acnet.benchmarks.parity import check_precision, check_same_network
 
     checkpoint_info = info  # the checkpoint's network, which every other artefact must be
     opened = []  # (name, timer, details), all open at once so batches are measured round-robin
@@ -572,8 +572,10 @@ def run_bench(config: BenchConfig) -> BenchReport:
                 results += _skipped(name, config.batches, _reason(exc), status="error")
                 continue
             opened.append((name, timer, timer.details()))
+            if name == "onnxruntime-int8":
+                check_precision(path, timer.info, "--int8-onnx")  # an FP32 model timed as INT8 would mislead
             if checkpoint_info is not None and path is not None:
-                check_same_network(path, timer.info, checkpoint_info.num_classes)  # else its speed-up means nothing
+                check_same_network(path, timer.info, checkpoint_info)  # else its speed-up means nothing
             if info is None:
                 info = timer.info
                 height, width = height or info.input_height, width or info.input_width

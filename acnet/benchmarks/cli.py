@@ -157,11 +157,11 @@ def parity(checkpoint, onnx_paths, fp16_paths, int8_paths, engines, packages, to
     for out in (json_out, markdown_out):
         if out:
             check_writable(out)
-    candidates = [Candidate(_label("onnx", p, onnx_paths), p, "onnxruntime") for p in onnx_paths]
-    candidates += [Candidate(_label("onnx-fp16", p, fp16_paths), p, "onnxruntime") for p in fp16_paths]
-    candidates += [Candidate(_label("onnx-int8", p, int8_paths), p, "onnxruntime") for p in int8_paths]
-    candidates += [Candidate(_label("tensorrt", p, engines), p, "tensorrt") for p in engines]
-    candidates += [Candidate(_label("aoti", p, packages), p, "aoti") for p in packages]
+    candidates = [Candidate(_label("onnx", p, onnx_paths), p, "onnxruntime", "--onnx") for p in onnx_paths]
+    candidates += [Candidate(_label("onnx-fp16", p, fp16_paths), p, "onnxruntime", "--fp16-onnx") for p in fp16_paths]
+    candidates += [Candidate(_label("onnx-int8", p, int8_paths), p, "onnxruntime", "--int8-onnx") for p in int8_paths]
+    candidates += [Candidate(_label("tensorrt", p, engines), p, "tensorrt", "--engine") for p in engines]
+    candidates += [Candidate(_label("aoti", p, packages), p, "aoti", "--aoti") for p in packages]
     candidates += [Candidate(name, checkpoint, name) for name in dict.fromkeys(torch_variants)]
     config = ParityConfig(
         checkpoint=checkpoint, data=data, candidates=candidates, split=split, limit=limit, device=device,

@@ -89,6 +89,9 @@ class Candidate:
     #: the checkpoint itself (``path`` is then the checkpoint).
     #: INT8 models are gated by the INT8 gate whatever option named them (the metadata says).
     backend: str = "auto"
+    #: The command-line option that named it (--onnx, --fp16-onnx, --int8-onnx, ...): one that names a
+    #: precision must be given a model of that precision (:func:`check_precision`).
+    option: str | None = None
 
     @property
     def is_torch(self) -> bool:
@@ -283,10 +286,37 @@ class ParityReport:
         return parity_summary(self)
 
 
-def check_same_network(path, info, checkpoint_classes: int) -> None:
-    """Refuse a model of another network than the checkpoint: comparing or timing the two would mean nothing."""
-    if info.num_classes != checkpoint_classes:
-        raise ModelFileError(f"{path} has {info.num_classes} classes, the checkpoint {checkpoint_classes}")
+def check_same_network(path, info, reference) -> None:
+    """Refuse a model of another network than the checkpoint's: comparing or timing the two would mean nothing.
+
+    The network is its description (backbone, width, fusion, class count; ``reference`` is the checkpoint's
+    ModelInfo), not the file's hash: a re-export of the same checkpoint is the same network. A field a model
+    exported by an older acnet does not record is not compared. The input size is not either: a model may
+    be exported at another size, and the reference then runs at that size.
+    """
+    differ = []
+    for key, say in (("num_classes", "{} classes"), ("backbone", "backbone {}"), ("width", "width {:g}"),
+                     ("fusion", "fusion {}")):
+        mine, theirs = getattr(info, key, None), getattr(reference, key, None)
+        if mine is not None and theirs is not None and mine != theirs:
+            differ.append(f"{say.format(mine)}, the checkpoint {theirs:g}" if key == "width" else
+                          f"{say.format(mine)}, the checkpoint {theirs}")
+    if differ:
+        raise ModelFileError(f"{path} has {' and '.join(differ)}: another network, so comparing the two means nothing")
+
+
+#: The precision an option names; the model's metadata must say the same.
+CLAIMED_PRECISION = {"--fp16-onnx": "fp16", "--int8-onnx": "int8"}
+
+
+def check_precision(path, info, option: str | None) -> None:
+    """Refuse a model given with ``option`` (--int8-onnx, --fp16-onnx) whose metadata says another precision:
+    an FP32 model must not pass, or be timed, as an INT8 one."""
+    claimed = CLAIMED_PRECISION.get(option or "")
+    if claimed is not None and info.precision != claimed:
+        raise ConfigError(f"{option} {path} is an {info.precision.upper()} model (its metadata says precision "
+                          f"{info.precision!r}), not {claimed.upper()}; give it with "
+                          f"{next((o for o, p in CLAIMED_PRECISION.items() if p == info.precision), '--onnx')}")
 
 
 def _open_candidate(candidate: Candidate, config: ParityConfig, batch_size: int = 1):
@@ -342,6 +372,7 @@ def run_parity(config: ParityConfig) -> ParityReport:
     if count == 0:
         raise ConfigError(f"{config.data} ({config.split}) has no frames")
 
+    checkpoint_network = model_info(ckpt, OnnxExportOptions(verify=False), ckpt.input_height, ckpt.input_width)
     candidates = list(config.candidates)
     if not candidates:
         path = cached_onnx_export(config.checkpoint, ckpt.input_height, ckpt.input_width,
@@ -355,7 +386,8 @@ def run_parity(config: ParityConfig) -> ParityReport:
                 continue
             seg = _open_candidate(c, config)
             segmenters.append(seg)
-            check_same_network(c.path, seg.info, ckpt.model_config.num_classes)
+            check_precision(c.path, seg.info, c.option)
+            check_same_network(c.path, seg.info, checkpoint_network)
         # The reference runs at the size the candidates run at (all must agree).
         sizes = {seg.input_size for seg in segmenters if seg is not None}
         if len(sizes) > 1:

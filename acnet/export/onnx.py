@@ -162,6 +162,7 @@ def model_info(checkpoint_info, options: OnnxExportOptions, height: int, width: 
         batch=0 if options.dynamic_batch else options.batch,
         dynamic_hw=options.dynamic_hw,
         source_sha256=checkpoint_info.sha256,
+        width=float(config.width),
     )
 
 

@@ -45,6 +45,8 @@ class ModelInfo:
     source_sha256: str = ""
     #: Class id of logits channel 0 (label files use 0 for void).
     class_id_offset: int = 1
+    #: Channel width multiplier of the network (ModelConfig.width); None in models exported before it was recorded.
+    width: float | None = None
     #: INT8 models: target, calibration data, frame count and method, parts
     #: kept in floating point (``acnet.export.int8.quantization_record``).
     quantization: dict | None = None
@@ -83,6 +85,8 @@ class ModelInfo:
             "source_sha256": self.source_sha256,
             "class_id_offset": self.class_id_offset,
         }
+        if self.width is not None:
+            d["width"] = self.width
         if self.quantization is not None:
             d["quantization"] = dict(self.quantization)
         return d
@@ -112,6 +116,7 @@ class ModelInfo:
                 source_sha256=str(d.get("source_sha256", "")),
                 class_id_offset=int(d.get("class_id_offset", 1)),
                 quantization=None if d.get("quantization") is None else dict(d["quantization"]),
+                width=None if d.get("width") is None else float(d["width"]),
             )
         except KeyError as exc:
             raise ModelFileError(f"{source} has no acnet metadata field {exc.args[0]!r}; was it exported by acnet?") from None
