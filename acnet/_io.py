@@ -121,15 +121,30 @@ class AtomicOutput:
         self.done = False
 
     @contextlib.contextmanager
-    def guard(self) -> Iterator[None]:
-        """Run a step of the writer; a failure removes the temporary output and is raised as :meth:`abandon` says."""
+    def guard(self, drop: Callable[[], None] | None = None) -> Iterator[None]:
+        """Run a step of the writer; a failure removes the temporary output, calls ``drop`` (to let the writer
+        go, its own errors ignored) and is raised as :meth:`abandon` says."""
         try:
             yield
         except BaseException as exc:
             error = self.abandon(exc)
+            if drop is not None:
+                with contextlib.suppress(Exception):
+                    drop()
             if error is exc:
                 raise
             raise error from None
+
+    def finish(self, close: Callable[[], None], keep: bool = True) -> None:
+        """Close the writer (``close``), then :meth:`commit` with ``keep``, else :meth:`discard` (close's errors ignored)."""
+        if not keep:
+            with contextlib.suppress(Exception):
+                close()
+            self.discard()
+            return
+        with self.guard():
+            close()
+        self.commit()
 
     def commit(self) -> Path:
         """Flush the temporary output to disk and rename it to ``path``."""

@@ -14,41 +14,54 @@ each word is formatted with ``{W}`` (the work folder, see
 tests/error_sweep_files.py for what is in it), ``{ck}``, ``{onnx}``, ``{NYU}`` and
 ``{SUN}``. Rows that check a file (``keep``, ``no_new_files``, ``absent``) or
 need the tmpfs mounts run one at a time; the rest run ``ACNET_SWEEP_JOBS``
-(default 3) at a time, since most of a case is the process starting.
+(default 3, with the one-at-a-time rows) at a time, since most of a case is the
+process starting.
 
 History. The sweep began as benchmarks/results/error_sweep.py: 574 cases (461
 CLI, 113 API), 632 s by hand (benchmarks/results/error-sweep.jsonl holds that
-run). Here it keeps one case per distinct code path. Left out, and why:
+run; the script is in the history at a53d0ce). Here it keeps one case per
+distinct code path. Left out, and why:
 
 - Exact repeats of tests/test_error_promise.py (same command, same failure):
-  acnet/misspelt-command; train/config-model-not-mapping-yaml, config-lr-list-yaml,
-  focal-gamma-negative, label-above-class-count-workers, out-under-a-file,
-  out-full-disk (test_full_disk_during_training...), class-weights-negative/-nan;
-  eval/class-count-mismatch, label-above-class-count(-2-workers),
-  save-vis-under-a-file, reference device cases of parity; export-onnx/
-  output-full-disk-keeps-previous; infer/rgb-empty-file, rgb-decompression-bomb,
-  depth-empty-npy, depth-1e38, depth-scale-zero, depth-scale-inf; the
-  read_rgb/read_depth API rows (test_read_rgb/depth_raises_input_error).
-- Same code path as a row kept (one kept per path): the 28 train config files
-  and 37 train flags all go through TrainConfig's checks: 4 files (YAML, JSON,
-  binary, missing) and 2 flags stay CLI rows, every value moves to the in-process
-  ``TrainConfig`` rows below. The 17 eval checkpoint files all go through
-  load_checkpoint/load_model: 4 stay CLI rows (missing, truncated, pickled code,
-  weights that do not fit), each file's message is an in-process
-  ``load_checkpoint`` row. Checkpoint files for export onnx/aoti, bench and
-  parity: the same loader (dropped there). Dataset problems in eval, parity and
-  train: the same readers as data stats' rows (kept there, dropped elsewhere).
-  Devices: one unknown and one missing-GPU row per resolver (train, eval, bench,
-  parity, aoti). Unwritable outputs: one row per helper (check_writable,
-  make_dir, atomic write) per family of command, not per option. Readers in
-  infer: one row per reader branch the API rows do not already reach.
-- model-summary full-disk/read-only/under-a-file: the same writes as data stats'.
+  acnet/misspelt-command; train/config-model-not-mapping-yaml,
+  config-lr-list-yaml, focal-gamma-negative, label-above-class-count-workers,
+  out-under-a-file, dump-config-under-a-file, out-full-disk,
+  class-weights-negative, class-weights-nan, class-weights-not-json,
+  resume-from-truncated; eval/class-count-mismatch,
+  label-above-class-count(-2-workers), save-vis-under-a-file, checkpoint-is-onnx;
+  parity/reference-device-tpu9, reference-device-cuda;
+  export-onnx/output-full-disk-keeps-previous; export-trt's option checks
+  (test_export_trt_refuses_meaningless_options...); infer/rgb-empty-file,
+  rgb-decompression-bomb, depth-empty-npy, depth-1e38, depth-scale-zero,
+  depth-scale-inf, output-read-only; the read_rgb/read_depth API rows.
+- Same code path as a row kept: the 28 train config files and 37 train flags
+  all reach TrainConfig's checks: 4 files (YAML, JSON, binary, missing) and 2
+  flags stay CLI rows; the values are in-process ``TrainConfig`` rows below.
+  The 17 eval checkpoint files all go through load_checkpoint/load_model: 4 stay
+  CLI rows (missing, pickled code, weights that do not fit, a folder); each
+  file's message is an in-process ``load_checkpoint`` row. Checkpoint files
+  given to export onnx/aoti, bench, parity and train --pretrained/--resume-from:
+  the same loader and sniffing (dropped there, except the pretrained loader's
+  "not a ResNet state dict" and resume's "other architecture"). Dataset
+  problems in eval, parity and train: the same readers as data stats' rows
+  (kept there; train keeps one in a data-loader worker). Devices: one unknown
+  and/or one missing-GPU row per resolver (train, eval, infer, bench, parity,
+  aoti). Unwritable outputs: one row per helper (check_writable, make_dir, an
+  atomic write) per family of command, not one per option (model summary's and
+  eval's --json/--save-vis, bench/parity --cache-dir, capi/quickstart
+  read-only dirs but one). Readers in infer: one row per reader branch the API
+  rows do not reach (object, complex, bool, int32, 3-channel .npy, empty png,
+  text png: test_read_depth_raises_input_error). Repeated value rows of one
+  click type (stream --queue-size -3, --alpha 2, --fps -5/nan, --threads -2,
+  bench --duration inf, --cpu-clock-ghz nan, parity --fp32-agreement nan).
+  parity --fp16-onnx given an FP32 model: the same check as --int8-onnx
+  (both in tests/test_parity.py).
 
-Added for issue 25: damaged bags and recordings, the labels bag's topic, a
-symlink loop and a device as --rgb, parity/bench given another network or a
-model of another precision, and the Python API's untyped errors. The richer
-checks of the streaming cases (the frames before the damage are whole, a full
-disk leaves nothing) are tests/test_stream_errors.py.
+Added for issue 25: damaged bags and RealSense recordings, the labels bag's
+topic, a symlink loop and a device as --rgb, parity and bench given another
+network or a model of another precision, and the Python API's untyped errors.
+The streaming cases' richer checks (the frames before the damage are whole, a
+full disk leaves nothing behind) are in tests/test_stream_errors.py.
 """
 
 from __future__ import annotations
@@ -589,29 +602,29 @@ def _run(case: Case, W: Path) -> tuple[subprocess.CompletedProcess | None, list[
 
 @pytest.fixture(scope="module")
 def results(request, work):
-    """Every selected case's process and file problems, run ACNET_SWEEP_JOBS at a time (serial rows alone)."""
+    """A future per selected case, started at once: ACNET_SWEEP_JOBS rows at a time, and beside them the rows
+    that check files or use the mounts, one at a time. Each test waits for its own row only."""
     W, cannot = work
     selected = {item.callspec.params["case"].name for item in request.session.items
                 if item.module is request.module and item.originalname == "test_cli_case"}
     todo = [c for c in CASES if c.name in selected and c.needs not in cannot]
-    jobs = int(os.environ.get("ACNET_SWEEP_JOBS", "3"))
-    done = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for case, result in zip([c for c in todo if not c.serial],
-                                pool.map(lambda c: _run(c, W), [c for c in todo if not c.serial])):
-            done[case.name] = result
-    for case in (c for c in todo if c.serial):
-        done[case.name] = _run(case, W)
-    return W, cannot, done
+    jobs = max(1, int(os.environ.get("ACNET_SWEEP_JOBS", "3")) - 1)
+    with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=1) as alone:
+        futures = {c.name: (alone if c.serial else pool).submit(_run, c, W) for c in todo}
+        try:
+            yield W, cannot, futures
+        finally:
+            for future in futures.values():
+                future.cancel()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_cli_case(case, results):
-    W, cannot, done = results
+    W, cannot, futures = results
     if case.needs in cannot:
         pytest.skip(cannot[case.needs])
-    proc, problems, seconds = done[case.name]
+    proc, problems, seconds = futures[case.name].result()
     print(f"{case.name}: {seconds:.2f} s (with {os.environ.get('ACNET_SWEEP_JOBS', '3')} cases at a time)")
     assert proc is not None, problems
     shown = f"$ acnet {shlex.join(_fill(a, W) for a in case.argv)}\nexit {proc.returncode}\nstderr:\n{proc.stderr}"
@@ -726,13 +739,14 @@ def api_cases() -> list[ApiCase]:
                          ({"input_height": 33}, "33"), ({"batch_size": 0}, "batch_size"), ({"recipe": "fast"}, "'fast'"),
                          ({"loss": "l2"}, "'l2'"), ({"amp": "fp8"}, "'fp8'"), ({"resume": 5}, "resume"),
                          ({"val_data": "bogus:thing"}, "bogus:thing"), ({"num_workers": -1}, "num_workers"),
-                         ({"lr": float("nan")}, "lr"), ({"lr": 0}, "lr"), ({"grad_accum": 0}, "grad_accum"),
+                         ({"lr": 0}, "lr"), ({"grad_accum": 0}, "grad_accum"),
                          ({"lr_decay_epochs": 0}, "lr_decay_epochs"), ({"keep_last": -1}, "keep_last"),
                          ({"save_every_steps": -1}, "save_every_steps"), ({"val_every": 0}, "val_every"),
                          ({"val_batch_size": 0}, "val_batch_size"), ({"seed": -1}, "seed"), ({"log_every": 0}, "log_every"),
                          ({"model": {"width": 2.0}}, "width"), ({"data": ""}, "empty dataset spec")):
         key = next(iter(values))
         api(f"TrainConfig-{key}-{values[key]!r}", f"TrainConfig.from_dict({values!r})", E.ConfigError, frag)
+    api("TrainConfig-lr-nan", "TrainConfig.from_dict({'lr': float('nan')})", E.ConfigError, "lr", "nan")
     api("ModelConfig-backbone-unknown", "ModelConfig(backbone='resnet7')", E.ConfigError, "resnet7")
     api("open_dataset-label-above", "open_dataset(f'folder:{W}/ds/badlabel', 'test')[3]", E.DataError, "label 20")
     api("open_dataset-synthetic-negative", "open_dataset('synthetic:-3')", E.ConfigError, "-3")
@@ -741,7 +755,7 @@ def api_cases() -> list[ApiCase]:
     api("OnnxExportOptions-opset-1", "OnnxExportOptions(opset=1)", E.ConfigError, "opset")
     api("OnnxExportOptions-batch-0", "OnnxExportOptions(batch=0)", E.ConfigError, "batch")
     api("PreprocessConfig-size-33x0", "preprocess(RGB, DEPTH, PreprocessConfig(33, 0))", E.ConfigError, "33")
-    api("Normalization-zero-std", "Normalization(rgb_std=(0.0, 0.0, 0.0))", E.ConfigError, "standard deviations")
+    api("Normalization-zero-std", "Normalization(rgb_std=(0.0, 0.0, 0.0))", E.InputError, "standard deviations")
     return c
 
 

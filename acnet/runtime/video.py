@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -74,43 +73,28 @@ class VideoWriter:
         elif image.shape[:2] != self.size:
             raise ConfigError(f"video frames must keep one size: {self.size[1]}x{self.size[0]}, then {image.shape[1]}x{image.shape[0]}")
         frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        with self._failing():
+        with self.output.guard(drop=self._drop):
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)
         self.count += 1
 
-    @contextlib.contextmanager
-    def _failing(self):
-        """A step of the encoder: on failure the container is dropped and the temporary file removed."""
-        try:
-            with self.output.guard():
-                yield
-        except BaseException:
-            container, self.container = self.container, None
-            with contextlib.suppress(Exception):
-                container.close()
-            raise
+    def _drop(self) -> None:
+        container, self.container = self.container, None
+        container.close()
 
     def close(self, keep: bool = True) -> None:
         """Finish the video and move it to ``path`` (``keep``, at least one frame), or drop it."""
         if self.container is None:
             return
-        if not keep:
-            container, self.container = self.container, None
-            with contextlib.suppress(Exception):
-                container.close()
-            self.output.discard()
-            return
-        with self._failing():
+        container, self.container = self.container, None
+
+        def finish() -> None:
             if self.stream is not None:
                 for packet in self.stream.encode():
-                    self.container.mux(packet)
-            self.container.close()
-        self.container = None
-        if self.count:
-            self.output.commit()
-        else:
-            self.output.discard()
+                    container.mux(packet)
+            container.close()
+
+        self.output.finish(finish, keep=keep and self.count > 0)
 
 
 def display_available() -> bool:

@@ -13,7 +13,6 @@ labels replay beside the data they came from.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -264,32 +263,17 @@ class LabelBagWriter:
         frame_id = frame.meta.get("frame_id", "")
         msg = image_message(self.typestore, labels.astype(np.uint8, copy=False), "mono8", stamp, frame_id)
         log_time = frame.meta.get("log_time", int(round(stamp * 1e9)))
-        with self._failing():
+        with self.output.guard(drop=self._drop):
             self.writer.write(self.connection, log_time, self.typestore.serialize_cdr(msg, IMAGE))
         self.count += 1
 
-    @contextlib.contextmanager
-    def _failing(self):
-        try:
-            with self.output.guard():
-                yield
-        except BaseException:
-            writer, self.writer = self.writer, None
-            with contextlib.suppress(Exception):
-                writer.close()
-            raise
+    def _drop(self) -> None:
+        writer, self.writer = self.writer, None
+        writer.close()
 
     def close(self, keep: bool = True) -> None:
-        """Finish the bag and move it to ``path`` (``keep``), or drop it."""
+        """Finish the bag (sqlite commits here: where a full disk shows) and move it to ``path`` (``keep``), or drop it."""
         if self.writer is None:
             return
-        if not keep:
-            writer, self.writer = self.writer, None
-            with contextlib.suppress(Exception):
-                writer.close()
-            self.output.discard()
-            return
-        with self._failing():
-            self.writer.close()  # sqlite commits here: where a full disk shows
-        self.writer = None
-        self.output.commit()
+        writer, self.writer = self.writer, None
+        self.output.finish(writer.close, keep=keep)
