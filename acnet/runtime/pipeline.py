@@ -214,7 +214,8 @@ class Pipeline:
         queue_size = positive_int(queue_size, "queue_size")
         if overlay is not None and not (is_finite_number(overlay) and 0.0 <= overlay <= 1.0):
             raise ConfigError(f"overlay alpha must be a number in [0, 1], got {overlay!r}")
-        missing = [step for step in ("preprocess", "infer", "postprocess", "overlay") if not callable(getattr(segmenter, step, None))]
+        steps = ("preprocess", "infer", "postprocess") + (("overlay",) if overlay is not None else ())
+        missing = [step for step in steps if not callable(getattr(segmenter, step, None))]
         if missing:
             raise ConfigError(f"segmenter must be an open acnet.runtime.Segmenter, got {segmenter!r}")
         if isinstance(source, (str, bytes)) or not callable(getattr(source, "__iter__", None)):
