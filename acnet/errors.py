@@ -54,6 +54,19 @@ class OutputError(AcnetError, OSError):
     """A result cannot be written: the path is unwritable, under a file, on a full or read-only disk."""
 
 
+def first_line(exc: BaseException, empty: str | None = None) -> str:
+    """The first line of ``exc``'s message, for one-line errors and reasons.
+
+    Libraries' messages run to tracebacks and hints over many lines; a user's
+    error line quotes only the first. ``empty`` (default: the exception's
+    type name) stands in for an exception without a message.
+    """
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(exc).__name__ if empty is None else empty
+
+
 def original_message(exc: BaseException) -> str:
     """The message of ``exc`` as raised, without torch's DataLoader-worker wrapping.
 

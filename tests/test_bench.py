@@ -380,11 +380,11 @@ def test_plot_and_markdown(tmp_path):
 
 
 def test_end_to_end_runs_each_batch_in_one_call(checkpoint, onnx_model, monkeypatch):
-    from acnet.benchmarks import torch_timer
+    from acnet.benchmarks import backends
     from acnet.runtime.backends import ort
 
     seen = {"torch": [], "onnxruntime": []}
-    for key, cls in (("torch", torch_timer.TorchBackend), ("onnxruntime", ort.OnnxRuntimeBackend)):
+    for key, cls in (("torch", backends.TorchBackend), ("onnxruntime", ort.OnnxRuntimeBackend)):
         original = cls.run
 
         def spy(self, rgb, depth, original=original, key=key):
@@ -405,10 +405,10 @@ def test_no_backend_is_timed_while_another_ones_threads_spin(onnx_model):
     busy core (on 2 cores PyTorch's latency came out 2.6x its own end-to-end
     time). The probe looks at the other threads' states when it is called.
     """
-    from acnet.benchmarks.runtime_timer import RuntimeTimer
+    from acnet.benchmarks.backends import Opening, open_timer
     from acnet.benchmarks.timing import _others_runnable, make_frames
 
-    ort = RuntimeTimer("onnxruntime", onnx_model, "cpu", threads=2, batch_size=1)
+    ort = open_timer("onnxruntime", onnx_model, Opening("cpu", threads=2))
     frames = make_frames([np.full((H, W, 3), 90, np.uint8)], [np.full((H, W), 1500, np.uint16)], ort.segmenter.config)
     ort.prepare(frames)
     ort.end_to_end(frames)
@@ -433,18 +433,18 @@ def test_no_backend_is_timed_while_another_ones_threads_spin(onnx_model):
 
 def test_torch_end_to_end_runs_the_raw_calls_network(checkpoint):
     """Latency and end-to-end go through the same forward function (eager or compiled), timed inside."""
-    from acnet.benchmarks.bench import Artefacts, _load_torch_model
+    from acnet.benchmarks.artefacts import Artefacts, load_torch_model
+    from acnet.benchmarks.backends import Opening, open_timer
     from acnet.benchmarks.timing import make_frames
-    from acnet.benchmarks.torch_timer import TorchTimer
 
-    model, info, _ = _load_torch_model(Artefacts(checkpoint=checkpoint), None, None)
-    timer = TorchTimer("torch", model, info, "cpu", threads=1)
+    loaded = load_torch_model(Artefacts(checkpoint=checkpoint), None, None)
+    timer = open_timer("torch", loaded, Opening("cpu", threads=1))
     frames = make_frames([np.full((H, W, 3), 90, np.uint8)], [np.full((H, W), 1500, np.uint16)],
-                         timer_config(info))
+                         timer_config(loaded.info))
     timer.prepare(frames)
     calls = []
-    inner = timer._fn
-    timer._fn = lambda rgb, depth: calls.append(rgb.shape) or inner(rgb, depth)
+    inner = timer.backend._fn
+    timer.backend._fn = lambda rgb, depth: calls.append(rgb.shape) or inner(rgb, depth)
     call = timer.run(frames)
     t0 = time.perf_counter()
     network = timer.end_to_end(frames)

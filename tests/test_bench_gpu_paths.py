@@ -16,7 +16,7 @@ from installed import assert_one_line_error, run_acnet
 
 from acnet.benchmarks.parity import DEFAULT_GATES, Candidate, Gate, ParityConfig, gate_for, run_parity
 from acnet.benchmarks.timing import Skip
-from acnet.benchmarks.torch_timer import TorchBackend, TorchTimer, parse_variant, segmenter_around
+from acnet.benchmarks.backends import AotiBackend, TorchBackend, package_device, parse_variant, segmenter_around
 from acnet.errors import ConfigError, ModelFileError
 
 
@@ -45,7 +45,7 @@ def test_tf32_is_a_cuda_variant_of_eager_fp32(ckpt):
         parse_variant("torch-tf32-fp16")
     model, info = _model_and_info(ckpt)
     with pytest.raises(Skip, match="TF32 is a mode of NVIDIA GPUs"):
-        TorchTimer("torch-tf32", model, info, "cpu")
+        TorchBackend("torch-tf32", model, info, "cpu")
 
 
 def test_reduced_precisions_are_judged_by_the_fp16_gate():
@@ -57,7 +57,6 @@ def test_reduced_precisions_are_judged_by_the_fp16_gate():
 
 @pytest.mark.slow
 def test_package_backend_runs_through_the_segmenter(ckpt, package):
-    from acnet.benchmarks.aoti_timer import AotiTimer, package_device
     from acnet.benchmarks.bench import BenchConfig, run_bench
     from acnet.export.verify import synthetic_frame
 
@@ -75,23 +74,20 @@ def test_package_backend_runs_through_the_segmenter(ckpt, package):
 
     # The same labels as PyTorch through the same runtime code, at the frame's own size.
     model, info = _model_and_info(ckpt)
-    torch_seg = segmenter_around(TorchBackend(TorchTimer("torch", model, info, "cpu")), 1)
-    timer = AotiTimer("aoti", package, "cpu")
+    torch_seg = segmenter_around(TorchBackend("torch", model, info, "cpu"), 1)
     rgb, depth = synthetic_frame(90, 130, seed=3)
-    seg = timer.segmenter()
+    seg = segmenter_around(AotiBackend("aoti", package, "cpu"), 1)
     np.testing.assert_allclose(seg.logits(rgb, depth), torch_seg.logits(rgb, depth), rtol=1e-4, atol=1e-4)
     assert (seg.segment(rgb, depth) == torch_seg.segment(rgb, depth)).mean() >= 0.999
     assert "AOTInductor fp32 package" in seg.backend.describe()
 
     with pytest.raises(Skip, match="compiled for cpu, not cuda"):
-        AotiTimer("aoti", package, "cuda")
+        AotiBackend("aoti", package, "cuda")
     with pytest.raises(ConfigError, match="is a fp32 package; aoti-fp16 runs fp16"):
-        AotiTimer("aoti-fp16", package, "cpu")
+        AotiBackend("aoti-fp16", package, "cpu")
 
 
 def test_package_device_of_a_foreign_file_is_a_model_error(tmp_path):
-    from acnet.benchmarks.aoti_timer import package_device
-
     not_zip = tmp_path / "x.pt2"
     not_zip.write_bytes(b"not a zip")
     with pytest.raises(ModelFileError, match="not a readable AOTInductor package"):

@@ -87,12 +87,13 @@ def test_torch_bench_variants_run_on_cuda_with_their_settings(ckpt):
 @pytest.mark.parametrize("name, max_rel, min_agree", [
     ("torch", 1e-4, 0.999), ("torch-tf32", 2e-2, 0.99), ("torch-fp16", 2e-2, 0.99), ("torch-bf16", 8e-2, 0.97)])
 def test_torch_variants_on_cuda_compute_what_fp32_on_cpu_computes(loaded, name, max_rel, min_agree):
+    from acnet.benchmarks.backends import TorchBackend
     from acnet.benchmarks.torch_timer import TorchTimer
 
     model, info = loaded
     frames = _frames(info, 2)
-    reference = TorchTimer("torch", copy.deepcopy(model), info, "cpu").host_run(frames.rgb_batch, frames.depth_batch)
-    timer = TorchTimer(name, copy.deepcopy(model), info, "cuda")
+    reference = TorchBackend("torch", copy.deepcopy(model), info, "cpu").run(frames.rgb_batch, frames.depth_batch)
+    timer = TorchTimer(TorchBackend(name, copy.deepcopy(model), info, "cuda"))
     timer.prepare(frames)
     out = timer.run(frames).output
     assert out.dtype == np.float32 and out.shape == reference.shape and np.isfinite(out).all()
@@ -105,14 +106,15 @@ def test_torch_variants_on_cuda_compute_what_fp32_on_cpu_computes(loaded, name, 
 
 @pytest.mark.slow
 def test_torch_compile_replays_cuda_graphs_with_eager_answers(loaded):
+    from acnet.benchmarks.backends import TorchBackend
     from acnet.benchmarks.torch_timer import TorchTimer
 
     model, info = loaded
     frames = _frames(info, 1, seed=5)
-    eager = TorchTimer("torch-fp16", copy.deepcopy(model), info, "cuda")
+    eager = TorchTimer(TorchBackend("torch-fp16", copy.deepcopy(model), info, "cuda"))
     eager.prepare(frames)
     expected = eager.run(frames).output
-    compiled = TorchTimer("torch-fp16-compile", copy.deepcopy(model), info, "cuda")
+    compiled = TorchTimer(TorchBackend("torch-fp16-compile", copy.deepcopy(model), info, "cuda"))
     assert "CUDA graphs" in compiled.details()["compiled"]
     compiled.prepare(frames)
     outputs = [compiled.run(frames).output for _ in range(4)]  # compile, record, then replays
@@ -134,7 +136,7 @@ def cuda_package(ckpt, tmp_path_factory) -> tuple[Path, str]:
 
 @pytest.mark.slow
 def test_cuda_fp16_package_is_verified_and_describes_itself(cuda_package):
-    from acnet.benchmarks.aoti_timer import package_device
+    from acnet.benchmarks.backends import package_device
     from acnet.export.aoti import read_package_info
 
     package, stdout = cuda_package
@@ -149,8 +151,9 @@ def test_cuda_fp16_package_is_verified_and_describes_itself(cuda_package):
 
 @pytest.mark.slow
 def test_cuda_package_bench_backend_at_two_batch_sizes(ckpt, cuda_package, loaded):
-    from acnet.benchmarks.aoti_timer import AotiTimer
+    from acnet.benchmarks.backends import AotiBackend, TorchBackend
     from acnet.benchmarks.bench import BenchConfig, run_bench
+    from acnet.benchmarks.torch_timer import TorchTimer
 
     package = cuda_package[0]
     report = run_bench(BenchConfig(ckpt, aoti=package, backends=("torch", "aoti-fp16"), batches=(1, 3),
@@ -163,23 +166,21 @@ def test_cuda_package_bench_backend_at_two_batch_sizes(ckpt, cuda_package, loade
 
     model, info = loaded
     frames = _frames(info, 3, seed=9)
-    timer = AotiTimer("aoti-fp16", package, "cuda")
+    timer = TorchTimer(AotiBackend("aoti-fp16", package, "cuda"))
     timer.prepare(frames)
     out = timer.run(frames).output
-    from acnet.benchmarks.torch_timer import TorchTimer
-
-    reference = TorchTimer("torch", copy.deepcopy(model), info, "cpu").host_run(frames.rgb_batch, frames.depth_batch)
+    reference = TorchBackend("torch", copy.deepcopy(model), info, "cpu").run(frames.rgb_batch, frames.depth_batch)
     assert _relative(out, reference) < 2e-2 and _agreement(out, reference) >= 0.99
 
 
 @pytest.mark.slow
 def test_c_library_runs_the_cuda_package_like_the_python_runtime(cuda_package, tmp_path_factory, tmp_path):
-    from acnet.benchmarks.aoti_timer import AotiTimer
+    from acnet.benchmarks.backends import AotiBackend, segmenter_around
     from acnet.export.verify import synthetic_frame
 
     package = cuda_package[0]
     build = capi_build(tmp_path_factory)[0]
-    seg = AotiTimer("aoti-fp16", package, "cuda").segmenter()
+    seg = segmenter_around(AotiBackend("aoti-fp16", package, "cuda"), 1)
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
     for i, (h, w) in enumerate(((HEIGHT, WIDTH), (120, 160))):
         rgb, depth = synthetic_frame(h, w, seed=20 + i)

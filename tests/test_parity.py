@@ -203,7 +203,7 @@ def test_engine_without_tensorrt_is_one_line_exit_2(checkpoint, tmp_path):
 def test_another_network_is_refused_by_its_description_not_by_the_file_hash():
     """Backbone, width, fusion and class count: a re-export (another file, another checkpoint hash) of the same
     network passes; a ResNet-34 against a ResNet-18 model is refused; what an older export does not record is not compared."""
-    from acnet.benchmarks.parity import check_same_network
+    from acnet.benchmarks.artefacts import check_same_network
     from acnet.errors import ModelFileError
     from runtime_models import tiny_info
 
@@ -223,7 +223,7 @@ def test_another_network_is_refused_by_its_description_not_by_the_file_hash():
     ("--fp16-onnx", "int8", "is an INT8 model (its metadata says precision 'int8'), not FP16; give it with --int8-onnx"),
 ])
 def test_the_precision_an_option_names_must_be_the_models(option, precision, fragment):
-    from acnet.benchmarks.parity import check_precision
+    from acnet.benchmarks.artefacts import check_precision
     from acnet.errors import ConfigError
     from runtime_models import tiny_info
 

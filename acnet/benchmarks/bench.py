@@ -14,30 +14,36 @@ would compare two different networks.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
+from acnet.benchmarks.artefacts import (Artefacts, TorchModel, cached_engine, cached_onnx_export, check_precision,
+                                        check_same_network, default_cache_dir, load_torch_model, resolve_artefacts,
+                                        resolve_packages, utc_now)
+from acnet.benchmarks.backends import BENCH_BACKENDS, TORCH_BACKENDS, Opening, backend_for_precision, open_timer
+from acnet.benchmarks import clock
+from acnet.benchmarks.environment import collect_environment, cpu_info, load_average
+from acnet.benchmarks.report import bench_summary, bench_table
 from acnet.benchmarks.stats import Stats, summarize, throughput
-from acnet.benchmarks.timing import FIGURES, Samples, Skip, make_frames, measure_all
-from acnet.errors import AcnetError, ConfigError
-from acnet.runtime.backends import ENGINE_SUFFIXES, ONNX_SUFFIXES
+from acnet.benchmarks.timing import FIGURES, Samples, Skip, Timer, make_frames, measure_all
+from acnet.errors import AcnetError, ConfigError, InputError, first_line
+from acnet.export.aoti import read_package_info
+from acnet.export.verify import synthetic_frame
+from acnet.runtime.preprocess import PreprocessConfig
+from acnet.training.config import check_input_size
+from acnet.training.device import resolve_device
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "acnet.bench"
 SCHEMA_VERSION = 1
 
-TORCH_BACKENDS = ("torch", "torch-tf32", "torch-fp16", "torch-bf16", "torch-compile", "torch-fp16-compile",
-                  "torch-bf16-compile")
-#: ``onnxruntime-int8`` is ONNX Runtime on the INT8 model given with ``--int8-onnx``, on its own row.
-RUNTIME_BACKENDS = ("onnxruntime", "onnxruntime-int8", "onnxruntime-trt", "tensorrt")
-#: AOTInductor packages (acnet.benchmarks.aoti_timer.AOTI_BACKENDS).
-AOTI_BACKENDS = ("aoti", "aoti-fp16")
-BACKENDS = TORCH_BACKENDS + RUNTIME_BACKENDS + AOTI_BACKENDS
+#: Every backend name (acnet.benchmarks.backends.BENCH_BACKENDS says what each runs).
+BACKENDS = tuple(BENCH_BACKENDS)
 #: What runs when no --backend is given.
 DEFAULT_BACKENDS = {
     "cpu": ("torch", "onnxruntime"),
@@ -110,8 +116,6 @@ class BenchConfig:
         if (self.height is None) != (self.width is None):
             raise ConfigError("give both --height and --width, or neither")
         if self.height is not None:
-            from acnet.training.config import check_input_size
-
             check_input_size(self.height, self.width)
 
     def to_dict(self) -> dict:
@@ -290,8 +294,6 @@ class BenchReport:
 
     @classmethod
     def from_dict(cls, d: dict) -> "BenchReport":
-        from acnet.errors import InputError
-
         if d.get("schema") != SCHEMA:
             raise InputError(f"not an acnet bench report (schema {d.get('schema')!r})")
         if int(d.get("schema_version", 0)) > SCHEMA_VERSION:
@@ -302,352 +304,244 @@ class BenchReport:
                    cpu_peaks=d.get("cpu_peaks"), cpu_clock=d.get("cpu_clock"))
 
     def table(self) -> str:
-        from acnet.benchmarks.report import bench_table
-
         return bench_table(self)
 
     def summary(self) -> str:
-        from acnet.benchmarks.report import bench_summary
-
         return bench_summary(self)
 
 
-# --------------------------------------------------------------------------- artefacts
+# --------------------------------------------------------------------------- plan
 
 
 @dataclass(frozen=True)
-class Artefacts:
-    """The files one network is available as."""
+class Plan:
+    """What one run measures: the device, the backends, and what each one runs or why it cannot."""
 
-    checkpoint: Path | None = None
-    onnx: Path | None = None
-    engine: Path | None = None
-    aoti: Path | None = None
-    int8_onnx: Path | None = None
+    device: str
+    backends: tuple[str, ...]
+    artefacts: Artefacts
+    cache_dir: Path
+    #: Per backend: its artefact (a path, or the loaded network for torch), or the Skip saying why there is none.
+    sources: dict
+    #: The checkpoint's network, which every other artefact must be (None without a checkpoint).
+    torch_model: TorchModel | None
+    height: int | None
+    width: int | None
+    #: An ONNX model exported from the checkpoint for this run.
+    exported_onnx: Path | None
 
     @property
-    def description(self) -> dict:
-        return {k: (str(v) if v else None) for k, v in (("checkpoint", self.checkpoint), ("onnx", self.onnx),
-                                                       ("engine", self.engine), ("aoti", self.aoti),
-                                                       ("int8_onnx", self.int8_onnx))}
+    def cuda(self) -> bool:
+        return self.device.startswith("cuda")
 
 
-def classify(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in ONNX_SUFFIXES:
-        return "onnx"
-    if suffix in ENGINE_SUFFIXES:
-        return "engine"
-    if suffix == ".pt2":
-        return "aoti"
-    return "checkpoint"
-
-
-def resolve_artefacts(config: BenchConfig) -> Artefacts:
-    """Which checkpoint / ONNX / engine to use; raises for missing files."""
-    found = {"checkpoint": config.checkpoint, "onnx": config.onnx, "engine": config.engine, "aoti": config.aoti,
-             "int8_onnx": config.int8_onnx}
-    kind = classify(config.model)
-    if found[kind] is not None and Path(found[kind]) != config.model:
-        raise ConfigError(f"two {kind} files given: {config.model} and {found[kind]}")
-    found[kind] = config.model
-    for kind_name, path in found.items():
-        if path is not None and not path.is_file():
-            from acnet.errors import CheckpointError, ModelFileError
-
-            error = CheckpointError if kind_name == "checkpoint" else ModelFileError
-            raise error(f"{kind_name.replace('_', ' ')} {path} not found")
-    return Artefacts(checkpoint=found["checkpoint"], onnx=found["onnx"], engine=found["engine"], aoti=found["aoti"],
-                     int8_onnx=found["int8_onnx"])
-
-
-def default_cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "acnet" / "bench"
-
-
-def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        from acnet.runtime.backends.base import Device
-
-        return str(Device.parse(device))
-    try:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
-
-
-# --------------------------------------------------------------------------- running
-
-
-def _load_torch_model(art: Artefacts, height: int | None, width: int | None):
-    """(model, ModelInfo, GFLOPs per frame) from the checkpoint, or raise Skip."""
-    if art.checkpoint is None:
-        raise Skip("needs the checkpoint: the model given is an ONNX model or engine (add --checkpoint CKPT)")
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise Skip("torch is not installed (pip install 'acnet[train]')") from None
-    from acnet.export.onnx import OnnxExportOptions, model_info
-    from acnet.training.checkpoint import load_model
-    from acnet.training.summary import summarize
-
-    model, ckpt = load_model(art.checkpoint)
-    h, w = height or ckpt.input_height, width or ckpt.input_width
-    info = model_info(ckpt, OnnxExportOptions(dynamic_batch=True, verify=False), h, w)
-    gflops = 2 * summarize(ckpt.model_config, h, w).total_macs / 1e9
-    return model, info, gflops
-
-
-def cached_onnx_export(checkpoint: Path, height: int, width: int, cache_dir: Path) -> Path:
-    """An FP32 dynamic-batch ONNX model of ``checkpoint``, exported once and cached by content hash."""
-    from acnet._io import sha256_file
-    from acnet.export.onnx import OnnxExportOptions, export_onnx
-
-    digest = sha256_file(checkpoint)[:16]
-    options = OnnxExportOptions(height=height, width=width, dynamic_batch=True, verify=False)
-    graph = "-d2s" if options.rewrites_deconv else ""  # the decoder's graph differs with the deconv rewrite
-    path = cache_dir / f"{checkpoint.stem}-{digest}-{height}x{width}-dynbatch{graph}.onnx"
-    if path.is_file():
-        log.info("using cached ONNX export %s", path)
-        return path
-    log.info("exporting %s to %s for onnxruntime", checkpoint, path)
-    # Parity is acnet parity's job; the benchmark only needs the graph.
-    export_onnx(checkpoint, path, options)
-    return path
-
-
-def build_engine_for_bench(onnx_path: Path, batches: tuple[int, ...], cache_dir: Path, device: str = "cuda") -> Path:
-    """An FP16 TensorRT engine for ``onnx_path`` covering ``batches``, built once per GPU and cached.
-
-    The runtime checks the engine's sidecar (TensorRT version, GPU) when it
-    opens it, so a cached engine from another machine is refused, not run.
-    """
-    from acnet.export.tensorrt import TrtBuildOptions, build_engine, query_gpu
-
-    from acnet.runtime.backends.base import Device
-
-    gpu = query_gpu(Device.parse(device).index)
-    slug = "".join(c if c.isalnum() else "-" for c in str(getattr(gpu, "name", "gpu"))).strip("-").lower()
-    low, high = min(batches), max(batches)
-    path = cache_dir / f"{onnx_path.stem}-fp16-b{low}-{high}-{slug}.engine"
-    if path.is_file():
-        log.info("using cached engine %s", path)
-        return path
-    log.info("building an FP16 TensorRT engine %s (minutes)", path)
-    build_engine(onnx_path, path, TrtBuildOptions(fp16=True, min_batch=low, opt_batch=low, max_batch=high), gpu=gpu)
-    return path
-
-
-def _frames(info, height: int, width: int, count: int, seed: int):
-    from acnet.export.verify import synthetic_frame
-    from acnet.runtime.preprocess import PreprocessConfig
-
-    raw = [synthetic_frame(height, width, seed + i) for i in range(count)]
-    return raw, PreprocessConfig(height, width, info.normalization)
-
-
-def _skipped(backend: str, batches, reason: str, status: str = "skipped") -> list[BenchResult]:
-    return [BenchResult(backend, b, status, reason) for b in batches]
-
-
-def run_bench(config: BenchConfig) -> BenchReport:
-    """Measure every requested backend at every batch size; see the module docstring."""
-    from tqdm.auto import tqdm
-
-    from acnet.benchmarks.environment import collect_environment, cpu_info, load_average
-
-    load_at_start = load_average()
-    device = resolve_device(config.device)
+def make_plan(config: BenchConfig) -> Plan:
+    """Pick the backends and make every artefact they need (from the caches where they are)."""
+    device = str(resolve_device(config.device, check=False))
     cuda = device.startswith("cuda")
     art = resolve_artefacts(config)
-    backends = config.backends or DEFAULT_BACKENDS["cuda" if cuda else "cpu"]
-    if not config.backends and art.engine is not None and "tensorrt" not in backends:
-        backends = (*backends, "tensorrt")  # an engine was given: measure it, or say why not
-    if not config.backends and art.aoti is not None:
-        from acnet.benchmarks.aoti_timer import backend_for_precision
-        from acnet.export.aoti import read_package_info
-
-        backends = (*backends, backend_for_precision(read_package_info(art.aoti).precision))  # likewise a package
-    if not config.backends and art.int8_onnx is not None:
-        backends = (*backends, "onnxruntime-int8")
-    results: list[BenchResult] = []
+    backends = config.backends or _default_backends(art, cuda)
     height, width = config.height, config.width
+    cache_dir = config.cache_dir or default_cache_dir()
 
-    torch_model = info = None
-    torch_skip = None
-    gflops = None
+    torch_model = None
+    checkpoint: object = Skip("no torch backend asked for")
     if any(b in TORCH_BACKENDS for b in backends) or art.checkpoint is not None:
         try:
-            torch_model, info, gflops = _load_torch_model(art, height, width)
-            height, width = info.input_height, info.input_width
+            checkpoint = torch_model = load_torch_model(art, height, width)
+            height, width = torch_model.info.input_height, torch_model.info.input_width
         except Skip as exc:
-            torch_skip = str(exc)
+            checkpoint = exc
 
-    cache_dir = config.cache_dir or default_cache_dir()
-    build_engine = "tensorrt" in backends and art.engine is None and cuda
-    onnx_path, onnx_skip = art.onnx, None
-    if (build_engine or any(b in ("onnxruntime", "onnxruntime-trt") for b in backends)) and onnx_path is None:
-        if art.checkpoint is not None and torch_model is not None:
-            onnx_path = cached_onnx_export(art.checkpoint, height, width, cache_dir)
+    onnx, exported = art.onnx, None
+    builds_engine = "tensorrt" in backends and art.engine is None and cuda
+    if onnx is None and (builds_engine or any(BENCH_BACKENDS[b].artefact == "onnx" for b in backends)):
+        if torch_model is not None:
+            onnx = exported = cached_onnx_export(art.checkpoint, height, width, cache_dir)
         else:
-            onnx_skip = "no ONNX model: give one (--onnx M.onnx) or a checkpoint to export it from"
-    engine_path, engine_skip = art.engine, None
-    if "tensorrt" in backends and engine_path is None:
+            onnx = Skip("no ONNX model: give one (--onnx M.onnx) or a checkpoint to export it from")
+
+    engine = art.engine
+    if engine is None and "tensorrt" in backends:
         if not cuda:
-            engine_skip = "TensorRT engines run on a CUDA device (--device cuda)"
-        elif onnx_path is None:
-            engine_skip = f"no engine given (--engine M.engine) and none can be built: {onnx_skip}"
+            engine = Skip("TensorRT engines run on a CUDA device (--device cuda)")
+        elif isinstance(onnx, Skip):
+            engine = Skip(f"no engine given (--engine M.engine) and none can be built: {onnx}")
         else:
             try:
-                engine_path = build_engine_for_bench(onnx_path, config.batches, cache_dir, device)
+                engine = cached_engine(onnx, config.batches, cache_dir, device)
             except AcnetError as exc:
-                engine_skip = str(exc)
+                engine = Skip(str(exc))
 
-    packages = {}
-    if any(b in AOTI_BACKENDS for b in backends):
-        from acnet.benchmarks.aoti_timer import resolve_packages
+    files = {
+        "checkpoint": checkpoint,
+        "onnx": onnx,
+        "int8_onnx": art.int8_onnx or Skip("no INT8 model: give one with --int8-onnx M.onnx (acnet export onnx --int8)"),
+        "engine": engine,
+    }
+    packages = resolve_packages(backends, art.aoti, art.checkpoint if torch_model is not None else None,
+                                height, width, device, cache_dir)
+    sources = {name: packages[name] if name in packages else files[BENCH_BACKENDS[name].artefact] for name in backends}
+    return Plan(device, tuple(backends), art, cache_dir, sources, torch_model, height, width, exported)
 
-        packages = resolve_packages(backends, art.aoti, art.checkpoint if torch_model is not None else None,
-                                    height, width, device, cache_dir)
 
-    timers = []
-    for name in backends:
-        try:
-            if name in AOTI_BACKENDS:
-                if isinstance(packages[name], Skip):
-                    raise packages[name]
-                from acnet.benchmarks.aoti_timer import AotiTimer
+def _default_backends(art: Artefacts, cuda: bool) -> tuple[str, ...]:
+    """The device's defaults, and a row for each artefact given that they leave out."""
+    backends = DEFAULT_BACKENDS["cuda" if cuda else "cpu"]
+    if art.engine is not None and "tensorrt" not in backends:
+        backends = (*backends, "tensorrt")  # an engine was given: measure it, or say why not
+    if art.aoti is not None:
+        backends = (*backends, backend_for_precision(read_package_info(art.aoti).precision))  # likewise a package
+    if art.int8_onnx is not None:
+        backends = (*backends, "onnxruntime-int8")
+    return backends
 
-                timers.append((name, packages[name], lambda n=name, p=packages[name]: AotiTimer(n, p, device, config.threads)))
-                continue
-            if name in TORCH_BACKENDS:
-                if torch_skip:
-                    raise Skip(torch_skip)
-                from acnet.benchmarks.torch_timer import TorchTimer
 
-                timers.append((name, None, lambda n=name: TorchTimer(n, torch_model, info, device, config.threads)))
-                continue
-            if name == "onnxruntime-int8":
-                if art.int8_onnx is None:
-                    raise Skip("no INT8 model: give one with --int8-onnx M.onnx (acnet export onnx --int8)")
-                path = art.int8_onnx
-            elif name.startswith("onnxruntime"):
-                if onnx_skip:
-                    raise Skip(onnx_skip)
-                path = onnx_path
-            else:
-                if engine_path is None:
-                    raise Skip(engine_skip)
-                path = engine_path
-            from acnet.benchmarks.runtime_timer import RuntimeTimer
+# --------------------------------------------------------------------------- open
 
-            timers.append((name, path, lambda n=name, p=path: RuntimeTimer(
-                n, p, device, config.threads, max(config.batches),
-                None if height is None else (height, width))))
-        except Skip as exc:
-            results += _skipped(name, config.batches, str(exc))
 
-    from acnet.benchmarks.parity import check_precision, check_same_network
+@dataclass
+class Opened:
+    """The timers of one run, all open at once so that batches are measured round-robin."""
 
-    checkpoint_info = info  # the checkpoint's network, which every other artefact must be
-    opened = []  # (name, timer, details), all open at once so batches are measured round-robin
+    #: (name, timer, its details) in the plan's order.
+    timers: list = field(default_factory=list)
+    #: Rows of the backends that could not start.
+    results: list = field(default_factory=list)
+    #: The network's ModelInfo and the size every backend gets.
+    info: object = None
+    height: int | None = None
+    width: int | None = None
+
+    def close(self) -> None:
+        for _, timer, _ in self.timers:
+            timer.close()
+
+
+def open_timers(plan: Plan, config: BenchConfig) -> Opened:
+    """Open every backend the plan can run; the others get a skipped (or error) row with the reason."""
+    checkpoint = plan.torch_model
+    opened = Opened(info=checkpoint.info if checkpoint else None, height=plan.height, width=plan.width)
     try:
-        for name, path, make in timers:
+        for name in plan.backends:
+            source = plan.sources[name]
+            size = None if opened.height is None else (opened.height, opened.width)
             try:
-                timer = make()
+                if isinstance(source, Skip):
+                    raise source
+                timer = open_timer(name, source, Opening(plan.device, config.threads, max(config.batches), size))
             except Skip as exc:
-                results += _skipped(name, config.batches, str(exc))
+                opened.results += _rows(name, config.batches, str(exc))
                 continue
             except AcnetError:
                 raise  # bad input (a foreign model, a size it cannot take): exit 2, not a backend failure
             except Exception as exc:  # noqa: BLE001 - one broken backend must not end the run
                 log.debug("%s could not start", name, exc_info=True)
-                results += _skipped(name, config.batches, _reason(exc), status="error")
+                opened.results += _rows(name, config.batches, reason(exc), status="error")
                 continue
-            opened.append((name, timer, timer.details()))
+            opened.timers.append((name, timer, timer.details()))
             if name == "onnxruntime-int8":
-                check_precision(path, timer.info, "--int8-onnx")  # an FP32 model timed as INT8 would mislead
-            if checkpoint_info is not None and path is not None:
-                check_same_network(path, timer.info, checkpoint_info)  # else its speed-up means nothing
-            if info is None:
-                info = timer.info
-                height, width = height or info.input_height, width or info.input_width
+                check_precision(source, timer.info, "--int8-onnx")  # an FP32 model timed as INT8 would mislead
+            if checkpoint is not None and isinstance(source, Path):
+                check_same_network(source, timer.info, checkpoint.info)  # else its speed-up means nothing
+            if opened.info is None:
+                opened.info = timer.info
+                opened.height = opened.height or timer.info.input_height
+                opened.width = opened.width or timer.info.input_width
+    except BaseException:
+        opened.close()
+        raise
+    return opened
 
-        total = len(opened) * len(config.batches) * config.iters
-        with tqdm(total=total, desc="bench", unit="call", disable=None if config.progress else True, leave=False) as bar:
-            for batch in config.batches:
-                bar.set_description(f"batch {batch}")
-                raw, pre = _frames(info, height, width, batch, config.seed) if opened else ([], None)
-                frames = make_frames([r for r, _ in raw], [d for _, d in raw], pre) if opened else None
-                ready = []
-                for name, timer, details in opened:
-                    try:
-                        timer.prepare(frames)
-                        ready.append((name, timer, details))
-                    except Skip as exc:
-                        results.append(BenchResult(name, batch, "skipped", str(exc), details))
-                    except Exception as exc:  # noqa: BLE001
-                        log.debug("%s batch %d failed", name, batch, exc_info=True)
-                        results.append(BenchResult(name, batch, "error", _reason(exc), details))
-                measured = measure_all([t for _, t, _ in ready], frames, config.warmup, config.iters,
-                                       config.duration_s, bar) if ready else {}
-                for name, _, details in ready:
-                    outcome = measured[name]
-                    if isinstance(outcome, Samples):
-                        results.append(result_from_samples(name, batch, outcome, details))
-                    else:
-                        status = "skipped" if isinstance(outcome, Skip) else "error"
-                        results.append(BenchResult(name, batch, status, _reason(outcome), details))
-    finally:
-        for _, timer, _ in opened:
-            timer.close()
 
-    order = {name: i for i, name in enumerate(backends)}
-    results.sort(key=lambda r: (order.get(r.backend, len(order)), r.batch))
+def _rows(backend: str, batches, reason: str, status: str = "skipped") -> list[BenchResult]:
+    return [BenchResult(backend, b, status, reason) for b in batches]
+
+
+# --------------------------------------------------------------------------- measure
+
+
+def measure(opened: Opened, config: BenchConfig) -> list[BenchResult]:
+    """Every open timer at every batch size, on the same frames, round-robin (timing.measure_all)."""
+    if not opened.timers:
+        return []
+    results = []
+    total = len(opened.timers) * len(config.batches) * config.iters
+    with tqdm(total=total, desc="bench", unit="call", disable=None if config.progress else True, leave=False) as bar:
+        for batch in config.batches:
+            bar.set_description(f"batch {batch}")
+            frames = _frames(opened.info, opened.height, opened.width, batch, config.seed)
+            ready: list[tuple[str, Timer, dict]] = []
+            for name, timer, details in opened.timers:
+                try:
+                    timer.prepare(frames)
+                    ready.append((name, timer, details))
+                except Skip as exc:
+                    results.append(BenchResult(name, batch, "skipped", str(exc), details))
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("%s batch %d failed", name, batch, exc_info=True)
+                    results.append(BenchResult(name, batch, "error", reason(exc), details))
+            measured = measure_all([t for _, t, _ in ready], frames, config.warmup, config.iters,
+                                   config.duration_s, bar) if ready else {}
+            for name, _, details in ready:
+                outcome = measured[name]
+                if isinstance(outcome, Samples):
+                    results.append(result_from_samples(name, batch, outcome, details))
+                else:
+                    status = "skipped" if isinstance(outcome, Skip) else "error"
+                    results.append(BenchResult(name, batch, status, reason(outcome), details))
+    return results
+
+
+def _frames(info, height: int, width: int, count: int, seed: int):
+    """``count`` synthetic raw frames at ``height`` x ``width``, preprocessed once for every backend."""
+    raw = [synthetic_frame(height, width, seed + i) for i in range(count)]
+    return make_frames([r for r, _ in raw], [d for _, d in raw], PreprocessConfig(height, width, info.normalization))
+
+
+# --------------------------------------------------------------------------- report
+
+
+def make_report(config: BenchConfig, plan: Plan, opened: Opened, results: list[BenchResult],
+                load_at_start: dict) -> BenchReport:
+    """The report: rows in the order asked for, the CPU's clock and peaks, the model and the environment."""
+    order = {name: i for i, name in enumerate(plan.backends)}
+    results = sorted(results, key=lambda r: (order.get(r.backend, len(order)), r.batch))
     if (config.backends or config.device != "auto") and all(r.status == "skipped" for r in results):
-        raise _nothing_measured(device, results)  # what was asked for explicitly cannot run here
-    clock = None if cuda else cpu_clock(config, cache_dir)
-    peaks = None if cuda else cpu_info().peaks(clock["ghz"], config.fma_units)
+        raise _nothing_measured(plan.device, results)  # what was asked for explicitly cannot run here
+    core_clock = None if plan.cuda else cpu_clock(config, plan.cache_dir)
+    peaks = None if plan.cuda else cpu_info().peaks(core_clock["ghz"], config.fma_units)
+    info, height, width = opened.info, opened.height, opened.width
     model = {
-        **art.description,
-        "exported_onnx": str(onnx_path) if onnx_path and onnx_path != art.onnx else None,
+        **plan.artefacts.description,
+        "exported_onnx": str(plan.exported_onnx) if plan.exported_onnx else None,
         "height": height,
         "width": width,
         "description": _describe(info, height, width),
         "info": info.to_dict() if info is not None else None,
     }
     return BenchReport(
-        config={**config.to_dict(), "device": device, "backends": list(backends)},
+        config={**config.to_dict(), "device": plan.device, "backends": list(plan.backends)},
         model=model,
         environment=collect_environment(load_at_start),
         results=tuple(results),
         created=utc_now(),
-        gflops_per_frame=gflops,
+        gflops_per_frame=plan.torch_model.gflops if plan.torch_model else None,
         cpu_peak=peaks["fp32"].to_dict() if peaks and peaks["fp32"] else None,
         cpu_peaks={k: v.to_dict() if v else None for k, v in peaks.items()} if peaks else None,
-        cpu_clock=clock,
+        cpu_clock=core_clock,
     )
 
 
 def cpu_clock(config: BenchConfig, cache_dir: Path) -> dict:
     """The core clock for the CPU peaks: given, measured, or (failing both) the OS's, said to be a lower bound."""
-    from acnet.benchmarks.clock import ClockUnavailable, measure_clock
-    from acnet.benchmarks.environment import cpu_info
-
     info = cpu_info()
     reported = (info.max_mhz or info.nominal_mhz or 0.0) / 1000.0 or None
     if config.cpu_clock_ghz is not None:
         return {"ghz": config.cpu_clock_ghz, "source": "given (--cpu-clock-ghz)", "os_reported_ghz": reported}
     try:
-        measured = measure_clock(cache_dir)
-    except ClockUnavailable as exc:
+        measured = clock.measure_clock(cache_dir)
+    except clock.ClockUnavailable as exc:
         log.info("clock not measured: %s", exc)
         return {"ghz": reported, "source": "reported by the OS", "os_reported_ghz": reported,
                 "note": f"not measured ({exc}); the OS often reports the base clock, so the peak is a lower bound "
@@ -655,9 +549,9 @@ def cpu_clock(config: BenchConfig, cache_dir: Path) -> dict:
     return {"ghz": measured.ghz, "source": "measured", "os_reported_ghz": reported, "measurement": measured.to_dict()}
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """One line: the message of an acnet error, else the exception's type and first line."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = first_line(exc, "")
     return text if isinstance(exc, (AcnetError, Skip)) else f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
@@ -676,6 +570,21 @@ def _describe(info, height, width) -> str:
     if info is None:
         return "model could not be opened"
     return f"ACNet {info.backbone}, {info.num_classes} classes, {height}x{width}"
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_bench(config: BenchConfig) -> BenchReport:
+    """Measure every requested backend at every batch size; see the module docstring."""
+    load_at_start = load_average()
+    plan = make_plan(config)
+    opened = open_timers(plan, config)
+    try:
+        results = opened.results + measure(opened, config)
+    finally:
+        opened.close()
+    return make_report(config, plan, opened, results, load_at_start)
 
 
 __all__ = ["BenchConfig", "BenchReport", "BenchResult", "run_bench", "BACKENDS", "DEFAULT_BACKENDS"]

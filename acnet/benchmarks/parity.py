@@ -37,8 +37,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from acnet.benchmarks.artefacts import cached_onnx_export, check_precision, check_same_network, default_cache_dir, utc_now
+from acnet.benchmarks.backends import AotiBackend, TorchBackend, backend_for_precision, package_device, segmenter_around
+from acnet.benchmarks.environment import collect_environment, load_average
+from acnet.benchmarks.report import parity_markdown, parity_summary, parity_table
+from acnet.benchmarks.timing import Skip
 from acnet.errors import ConfigError, ModelFileError
+from acnet.export.aoti import read_package_info
+from acnet.runtime.preprocess import postprocess_logits, resize_nearest
+from acnet.runtime.segmenter import Segmenter
+from acnet.training.data.spec import open_dataset
+from acnet.training.device import resolve_device
+from acnet.training.metrics import ConfusionMatrix
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +102,7 @@ class Candidate:
     #: INT8 models are gated by the INT8 gate whatever option named them (the metadata says).
     backend: str = "auto"
     #: The command-line option that named it (--onnx, --fp16-onnx, --int8-onnx, ...): one that names a
-    #: precision must be given a model of that precision (:func:`check_precision`).
+    #: precision must be given a model of that precision (:func:`~acnet.benchmarks.artefacts.check_precision`).
     option: str | None = None
 
     @property
@@ -134,8 +146,6 @@ class _Accumulator:
     """Running sums for one candidate over many frames."""
 
     def __init__(self, num_classes: int) -> None:
-        from acnet.training.metrics import ConfusionMatrix
-
         self.confusion = ConfusionMatrix(num_classes)
         self.max_abs = 0.0
         self.ref_scale = 0.0
@@ -271,91 +281,155 @@ class ParityReport:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def table(self) -> str:
-        from acnet.benchmarks.report import parity_table
-
         return parity_table(self)
 
     def markdown(self) -> str:
-        from acnet.benchmarks.report import parity_markdown
-
         return parity_markdown(self)
 
     def summary(self) -> str:
-        from acnet.benchmarks.report import parity_summary
-
         return parity_summary(self)
 
 
-def check_same_network(path, info, reference) -> None:
-    """Refuse a model of another network than the checkpoint's: comparing or timing the two would mean nothing.
-
-    The network is its description (backbone, width, fusion, class count; ``reference`` is the checkpoint's
-    ModelInfo), not the file's hash: a re-export of the same checkpoint is the same network. A field a model
-    exported by an older acnet does not record is not compared. The input size is not either: a model may
-    be exported at another size, and the reference then runs at that size.
-    """
-    differ = []
-    for key, say in (("num_classes", "{} classes"), ("backbone", "backbone {}"), ("width", "width {:g}"),
-                     ("fusion", "fusion {}")):
-        mine, theirs = getattr(info, key, None), getattr(reference, key, None)
-        if mine is not None and theirs is not None and mine != theirs:
-            differ.append(f"{say.format(mine)}, the checkpoint {theirs:g}" if key == "width" else
-                          f"{say.format(mine)}, the checkpoint {theirs}")
-    if differ:
-        raise ModelFileError(f"{path} has {' and '.join(differ)}: another network, so comparing the two means nothing")
+# --------------------------------------------------------------------------- open
 
 
-#: The precision an option names; the model's metadata must say the same.
-CLAIMED_PRECISION = {"--fp16-onnx": "fp16", "--int8-onnx": "int8"}
+@dataclass
+class _Opened:
+    """The candidates' segmenters and the reference's, all at one input size."""
+
+    candidates: list
+    segmenters: list
+    reference: Segmenter | None = None
+    height: int = 0
+    width: int = 0
+    #: Per candidate: what the report should say about where it came from ("" when nothing).
+    notes: list = field(default_factory=list)
+
+    def close(self) -> None:
+        for seg in (*self.segmenters, self.reference):
+            if seg is not None:
+                seg.close()
 
 
-def check_precision(path, info, option: str | None) -> None:
-    """Refuse a model given with ``option`` (--int8-onnx, --fp16-onnx) whose metadata says another precision:
-    an FP32 model must not pass, or be timed, as an INT8 one."""
-    claimed = CLAIMED_PRECISION.get(option or "")
-    if claimed is not None and info.precision != claimed:
-        raise ConfigError(f"{option} {path} is an {info.precision.upper()} model (its metadata says precision "
-                          f"{info.precision!r}), not {claimed.upper()}; give it with "
-                          f"{next((o for o, p in CLAIMED_PRECISION.items() if p == info.precision), '--onnx')}")
-
-
-def _open_candidate(candidate: Candidate, config: ParityConfig, batch_size: int = 1):
-    from acnet.runtime.segmenter import Segmenter
-
+def _open_candidate(candidate: Candidate, config: ParityConfig, batch_size: int = 1) -> Segmenter:
     if candidate.backend == "aoti":
-        from acnet.benchmarks.aoti_timer import AotiTimer, backend_for_precision, package_device
-        from acnet.export.aoti import read_package_info
-
         name = backend_for_precision(read_package_info(candidate.path).precision)
         device = config.device or package_device(candidate.path)
-        return _runnable(lambda: AotiTimer(name, candidate.path, device, config.threads), candidate).segmenter(batch_size)
+        return segmenter_around(_runnable(lambda: AotiBackend(name, candidate.path, device, config.threads), candidate),
+                                batch_size)
     kwargs = {"threads": config.threads} if candidate.path.suffix.lower() == ".onnx" else {}
     return Segmenter(candidate.path, backend=candidate.backend, device=config.device, batch_size=batch_size, **kwargs)
 
 
 def _runnable(make, candidate: Candidate):
     """``make()``, with a candidate that cannot run here reported as bad input naming it."""
-    from acnet.benchmarks.timing import Skip
-
     try:
         return make()
     except Skip as exc:
         raise ConfigError(f"{candidate.label} cannot run here: {exc}") from None
 
 
+def open_all(config: ParityConfig, model, ckpt) -> _Opened:
+    """Every candidate (an ONNX export of the checkpoint when none is given) and the PyTorch reference."""
+    # Not at the top: imports onnx (the benchmarks import without it).
+    from acnet.export.onnx import OnnxExportOptions, model_info
+
+    checkpoint_network = model_info(ckpt, OnnxExportOptions(verify=False), ckpt.input_height, ckpt.input_width)
+    candidates = list(config.candidates) or [Candidate("onnx", cached_onnx_export(
+        config.checkpoint, ckpt.input_height, ckpt.input_width, config.cache_dir or default_cache_dir()), "onnxruntime")]
+    opened = _Opened(candidates, [None] * len(candidates))
+    try:
+        for i, c in enumerate(candidates):
+            if not c.is_torch:  # torch candidates open below, at the size the exported models run at
+                opened.segmenters[i] = seg = _open_candidate(c, config)
+                check_precision(c.path, seg.info, c.option)
+                check_same_network(c.path, seg.info, checkpoint_network)
+        # The reference runs at the size the candidates run at (all must agree).
+        sizes = {seg.input_size for seg in opened.segmenters if seg is not None}
+        if len(sizes) > 1:
+            raise ConfigError(f"the models to check run at different input sizes: {sorted(sizes)}")
+        opened.height, opened.width = sizes.pop() if sizes else (ckpt.input_height, ckpt.input_width)
+        info = model_info(ckpt, OnnxExportOptions(dynamic_batch=True, verify=False), opened.height, opened.width)
+        for i, c in enumerate(candidates):
+            if c.is_torch:
+                # Its own copy: the reference may run on another device, and .to() moves a module in place.
+                variant = _runnable(lambda: TorchBackend(c.backend, copy.deepcopy(model), info, config.device or "cpu",
+                                                         config.threads), c)
+                variant.info = dataclasses.replace(info, precision=variant.precision)
+                opened.segmenters[i] = segmenter_around(variant, 1)
+        opened.reference = segmenter_around(TorchBackend("torch", model, info, config.reference_device, config.threads), 1)
+    except BaseException:
+        opened.close()
+        raise
+    for c, seg in zip(candidates, opened.segmenters):
+        source = seg.info.source_sha256
+        opened.notes.append("" if not source or source == ckpt.sha256 else
+                            f"exported from another checkpoint (sha256 {source[:12]}…, this one {ckpt.sha256[:12]}…)")
+        if opened.notes[-1]:
+            log.warning("%s: %s", c.path, opened.notes[-1])
+    return opened
+
+
+# --------------------------------------------------------------------------- compare
+
+
+@dataclass
+class _Tally:
+    """The reference's and every candidate's running sums over the frames."""
+
+    reference: _Accumulator
+    #: The reference of --argmax models: PyTorch's argmax at the input size, resized by nearest neighbour.
+    label_reference: _Accumulator
+    candidates: list
+
+
+def compare(opened: _Opened, dataset, count: int, progress: bool) -> _Tally:
+    """Run the reference and every candidate on the first ``count`` frames, adding up how they differ."""
+    classes = dataset.num_classes
+    tally = _Tally(_Accumulator(classes), _Accumulator(classes), [_Accumulator(classes) for _ in opened.candidates])
+    for index in tqdm(range(count), desc="parity", unit="frame", disable=None if progress else True, leave=False):
+        frame = dataset[index]
+        h, w = frame.size
+        ref_logits = opened.reference.logits(frame.rgb, frame.depth)
+        ref_labels = postprocess_logits(ref_logits, h, w)
+        tally.reference.add(frame.name, None, None, ref_labels, ref_labels, frame.label)
+        ref_nearest = None
+        for seg, acc in zip(opened.segmenters, tally.candidates):
+            if seg.outputs_labels:
+                if ref_nearest is None:
+                    ref_nearest = resize_nearest(postprocess_logits(ref_logits, *ref_logits.shape[-2:]), h, w)
+                    tally.label_reference.add(frame.name, None, None, ref_nearest, ref_nearest, frame.label)
+                acc.add(frame.name, None, None, ref_nearest, seg.segment(frame.rgb, frame.depth), frame.label)
+            else:
+                logits = seg.logits(frame.rgb, frame.depth)
+                acc.add(frame.name, ref_logits, logits, ref_labels, postprocess_logits(logits, h, w), frame.label)
+    return tally
+
+
+# --------------------------------------------------------------------------- judge
+
+
+def judge_all(opened: _Opened, tally: _Tally, config: ParityConfig, count: int) -> list[ParityResult]:
+    """Each candidate against the reference, by the gate of its precision."""
+    results = []
+    for c, seg, acc, note in zip(opened.candidates, opened.segmenters, tally.candidates, opened.notes):
+        precision = seg.info.precision
+        ref = tally.reference
+        if seg.outputs_labels:
+            ref = tally.label_reference
+            note = (note + "; " if note else "") + ("class ids: compared with PyTorch's argmax at the input "
+                                                    "size, resized by nearest neighbour as the runtime does")
+        results.append(_result(c, seg.backend.describe(), precision, gate_for(precision, config.gates), acc, ref,
+                               count, note))
+    return results
+
+
+# --------------------------------------------------------------------------- the run
+
+
 def run_parity(config: ParityConfig) -> ParityReport:
     """Run the reference and every candidate over the dataset; see the module docstring."""
-    from tqdm.auto import tqdm
-
-    from acnet.benchmarks.bench import utc_now, default_cache_dir, cached_onnx_export
-    from acnet.benchmarks.environment import collect_environment, load_average
-    from acnet.benchmarks.torch_timer import TorchTimer, TorchBackend, segmenter_around
-    from acnet.export.onnx import OnnxExportOptions, model_info
-    from acnet.runtime.preprocess import postprocess_logits, resize_nearest
-    from acnet.training.checkpoint import load_model
-    from acnet.training.data.spec import open_dataset
-
-    from acnet.training.train import resolve_device
+    from acnet.training.checkpoint import load_model  # not at the top: imports torch (acnet bench runs without it)
 
     try:
         resolve_device(config.reference_device)
@@ -372,85 +446,15 @@ def run_parity(config: ParityConfig) -> ParityReport:
     if count == 0:
         raise ConfigError(f"{config.data} ({config.split}) has no frames")
 
-    checkpoint_network = model_info(ckpt, OnnxExportOptions(verify=False), ckpt.input_height, ckpt.input_width)
-    candidates = list(config.candidates)
-    if not candidates:
-        path = cached_onnx_export(config.checkpoint, ckpt.input_height, ckpt.input_width,
-                                config.cache_dir or default_cache_dir())
-        candidates = [Candidate("onnx", path, "onnxruntime")]
-    segmenters = []
+    opened = open_all(config, model, ckpt)
     try:
-        for c in candidates:
-            if c.is_torch:
-                segmenters.append(None)  # opened below, at the size the exported models run at
-                continue
-            seg = _open_candidate(c, config)
-            segmenters.append(seg)
-            check_precision(c.path, seg.info, c.option)
-            check_same_network(c.path, seg.info, checkpoint_network)
-        # The reference runs at the size the candidates run at (all must agree).
-        sizes = {seg.input_size for seg in segmenters if seg is not None}
-        if len(sizes) > 1:
-            raise ConfigError(f"the models to check run at different input sizes: {sorted(sizes)}")
-        height, width = sizes.pop() if sizes else (ckpt.input_height, ckpt.input_width)
-        info = model_info(ckpt, OnnxExportOptions(dynamic_batch=True, verify=False), height, width)
-        for i, c in enumerate(candidates):
-            if c.is_torch:
-                # Its own copy: the reference may run on another device, and .to() moves a module in place.
-                variant = _runnable(lambda: TorchTimer(c.backend, copy.deepcopy(model), info, config.device or "cpu",
-                                                       config.threads), c)
-                variant.info = dataclasses.replace(info, precision=variant.precision)
-                segmenters[i] = segmenter_around(TorchBackend(variant), 1)
-        timer = TorchTimer("torch", model, info, config.reference_device, config.threads)
-        reference = segmenter_around(TorchBackend(timer), 1)
-
-        notes = []
-        for c, seg in zip(candidates, segmenters):
-            source = seg.info.source_sha256
-            notes.append("" if not source or source == ckpt.sha256 else
-                         f"exported from another checkpoint (sha256 {source[:12]}…, this one {ckpt.sha256[:12]}…)")
-            if notes[-1]:
-                log.warning("%s: %s", c.path, notes[-1])
-
-        ref_acc = _Accumulator(dataset.num_classes)
-        # The reference of --argmax models: argmax at the input size, resized by nearest neighbour.
-        label_ref_acc = _Accumulator(dataset.num_classes)
-        accs = [_Accumulator(dataset.num_classes) for _ in candidates]
-        for index in tqdm(range(count), desc="parity", unit="frame", disable=None if config.progress else True, leave=False):
-            frame = dataset[index]
-            h, w = frame.size
-            ref_logits = reference.logits(frame.rgb, frame.depth)
-            ref_labels = postprocess_logits(ref_logits, h, w)
-            ref_acc.add(frame.name, None, None, ref_labels, ref_labels, frame.label)
-            ref_nearest = None
-            for seg, acc in zip(segmenters, accs):
-                if seg.outputs_labels:
-                    if ref_nearest is None:
-                        ref_nearest = resize_nearest(postprocess_logits(ref_logits, *ref_logits.shape[-2:]), h, w)
-                        label_ref_acc.add(frame.name, None, None, ref_nearest, ref_nearest, frame.label)
-                    logits, labels = None, seg.segment(frame.rgb, frame.depth)
-                    acc.add(frame.name, None, None, ref_nearest, labels, frame.label)
-                else:
-                    logits = seg.logits(frame.rgb, frame.depth)
-                    labels = postprocess_logits(logits, h, w)
-                    acc.add(frame.name, ref_logits, logits, ref_labels, labels, frame.label)
-
-        results = []
-        for c, seg, acc, note in zip(candidates, segmenters, accs, notes):
-            precision = seg.info.precision
-            gate = gate_for(precision, config.gates)
-            ref = ref_acc
-            if seg.outputs_labels:
-                ref = label_ref_acc
-                note = (note + "; " if note else "") + ("class ids: compared with PyTorch's argmax at the input "
-                                                        "size, resized by nearest neighbour as the runtime does")
-            results.append(_result(c, seg.backend.describe(), precision, gate, acc, ref, count, note))
-        runtime_ref = timer.details()
+        tally = compare(opened, dataset, count, config.progress)
+        results = judge_all(opened, tally, config, count)
+        reference_details = opened.reference.backend.details()
     finally:
-        for seg in segmenters:
-            if seg is not None:
-                seg.close()
+        opened.close()
 
+    ref = tally.reference.confusion
     return ParityReport(
         config={
             "checkpoint": str(config.checkpoint),
@@ -462,10 +466,10 @@ def run_parity(config: ParityConfig) -> ParityReport:
             "gates": {k: g.to_dict() for k, g in config.gates.items()},
         },
         reference={"checkpoint_sha256": ckpt.sha256, "backbone": ckpt.model_config.backbone,
-                   "num_classes": ckpt.model_config.num_classes, "input_size": [height, width],
-                   "miou": ref_acc.confusion.miou() if ref_acc.confusion.total else None, **runtime_ref},
+                   "num_classes": ckpt.model_config.num_classes, "input_size": [opened.height, opened.width],
+                   "miou": ref.miou() if ref.total else None, **reference_details},
         data={"spec": config.data, "split": config.split, "source": dataset.source, "frames": count,
-              "labelled_pixels": ref_acc.confusion.total},
+              "labelled_pixels": ref.total},
         environment=collect_environment(load_at_start),
         results=tuple(results),
         created=utc_now(),

@@ -1,7 +1,8 @@
 """The runtime's backends as benchmark backends: ONNX Runtime and TensorRT.
 
-Each timer opens one :class:`acnet.runtime.Segmenter`, exactly as an
-application would, and times two things on it:
+Each timer takes a backend opened as an application opens it
+(:func:`acnet.benchmarks.backends.open_runtime`), puts an
+:class:`acnet.runtime.Segmenter` around it, and times two things:
 
 - the raw backend (``segmenter.backend.run``): normalised host arrays in,
   host logits out; that is the *latency* figure;
@@ -18,71 +19,20 @@ of a run); with TensorRT, CUDA events on the engine's stream around
 
 from __future__ import annotations
 
-import logging
 import time
-from pathlib import Path
 
-from acnet.benchmarks.timing import Call, Frames, Skip, TimedBackend
+from acnet.benchmarks.timing import Call, Frames, Skip, TimedBackend, check_batch
 from acnet.errors import BackendUnavailableError
-
-log = logging.getLogger(__name__)
-
-CPU_EP = "CPUExecutionProvider"
-CUDA_EP = "CUDAExecutionProvider"
-TRT_EP = "TensorrtExecutionProvider"
-
-
-def _ort_providers(name: str, device: str) -> list | None:
-    """Providers for the bench backend ``name``; None: the runtime's own choice (CPU)."""
-    import onnxruntime as ort
-
-    from acnet.runtime.backends.base import Device
-
-    dev = Device.parse(device)
-    available = ort.get_available_providers()
-    if name in ("onnxruntime", "onnxruntime-int8"):
-        if not dev.is_cuda:
-            return None
-        if CUDA_EP not in available:
-            raise Skip(f"this onnxruntime has no CUDA provider (has {', '.join(available)}); install onnxruntime-gpu")
-        # CUDA alone, so that TensorRT's provider is measured on its own row.
-        return [(CUDA_EP, {"device_id": dev.index}), CPU_EP]
-    if not dev.is_cuda:
-        raise Skip("the TensorRT execution provider needs a CUDA device (--device cuda)")
-    if TRT_EP not in available:
-        raise Skip(f"this onnxruntime has no TensorRT provider (has {', '.join(available)})")
-    from acnet.runtime.backends.ort import choose_providers
-
-    return choose_providers(dev, available)  # TensorRT first, then CUDA and CPU for what it cannot run
+from acnet.runtime.segmenter import Segmenter
 
 
 class RuntimeTimer:
-    """``onnxruntime``, ``onnxruntime-trt`` or ``tensorrt`` through a Segmenter."""
+    """Times a runtime backend (``onnxruntime``, ``onnxruntime-trt``, ``tensorrt``) and a Segmenter around it."""
 
-    def __init__(self, name: str, path: Path, device: str, threads: int | None, batch_size: int,
-                 input_size: tuple[int, int] | None = None) -> None:
-        try:
-            from acnet.runtime.segmenter import Segmenter
-        except ImportError as exc:
-            raise Skip(f"the runtime cannot be imported: {exc}") from None
+    def __init__(self, name: str, backend, batch_size: int, input_size: tuple[int, int] | None = None) -> None:
+        """``backend`` is open (:func:`acnet.benchmarks.backends.open_runtime`); closing the timer closes it."""
         self.name = name
-        self.device = device
-        kwargs: dict = {"batch_size": batch_size, "input_size": input_size}
-        if name.startswith("onnxruntime"):
-            try:
-                import onnxruntime  # noqa: F401
-            except ImportError:
-                raise Skip("onnxruntime is not installed (pip install onnxruntime)") from None
-            kwargs.update(backend="onnxruntime", threads=threads, providers=_ort_providers(name, device))
-        else:
-            if not device.startswith("cuda"):
-                raise Skip("TensorRT engines run on a CUDA device (--device cuda)")
-            kwargs.update(backend="tensorrt")
-        try:
-            opened = Segmenter(path, device=device, **kwargs)
-        except BackendUnavailableError as exc:
-            raise Skip(str(exc)) from None
-        self.backend = opened.backend
+        self.backend = backend
         # The same backend, its run timed inside each end-to-end call.
         self._network = TimedBackend(self.backend)
         self.segmenter = Segmenter.from_backend(self._network, batch_size, input_size)
@@ -95,7 +45,7 @@ class RuntimeTimer:
         d = {"runtime": b.describe(), "precision": self.info.precision, "device": str(b.device),
              "model": str(getattr(b, "path", ""))}
         if self.name.startswith("onnxruntime"):
-            import onnxruntime as ort
+            import onnxruntime as ort  # not at the top: a TensorRT-only install has none
 
             d["framework"] = f"onnxruntime {ort.__version__}"
             d["providers"] = list(getattr(b, "providers", []))
@@ -108,12 +58,7 @@ class RuntimeTimer:
         return d
 
     def prepare(self, frames: Frames) -> None:
-        limits = self.backend.limits
-        n = frames.batch
-        if limits.fixed and n != limits.minimum:
-            raise Skip(f"the model has a fixed batch of {limits.minimum}; export with --dynamic-batch to run batch {n}")
-        if n < limits.minimum or (limits.maximum is not None and n > limits.maximum):
-            raise Skip(f"batch {n} is outside the model's range ({limits})")
+        check_batch(self.backend.limits, frames.batch, "model")
         if self.backend.device.is_cuda:
             if self.name.startswith("onnxruntime"):
                 self._bound = self._bind_on_device(frames)
@@ -122,7 +67,7 @@ class RuntimeTimer:
 
     def _bind_on_device(self, frames: Frames):
         """Inputs and output in GPU memory, bound once: runs then time the network alone."""
-        import onnxruntime as ort
+        import onnxruntime as ort  # not at the top: a TensorRT-only install has none
 
         b = self.backend
         index = b.device.index

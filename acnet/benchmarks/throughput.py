@@ -55,7 +55,8 @@ def measure(config: ThroughputConfig, out_dir: str = "runs/throughput") -> dict:
     from acnet.benchmarks.stats import summarize, throughput
     from acnet.training.config import ModelConfig
     from acnet.training.data.synthetic import SYNTHETIC_CLASSES
-    from acnet.training.train import TrainConfig, Trainer, resolve_device
+    from acnet.training.device import resolve_device
+    from acnet.training.train import TrainConfig, Trainer
 
     unknown = [p for p in config.precisions if p not in PRECISIONS]
     if unknown:
@@ -63,7 +64,7 @@ def measure(config: ThroughputConfig, out_dir: str = "runs/throughput") -> dict:
     load = load_average()
     results = {}
     for precision in config.precisions:
-        if precision == "fp16" and resolve_device(config.device).type != "cuda":
+        if precision == "fp16" and not resolve_device(config.device).is_cuda:
             results[precision] = {"status": "skipped", "reason": "fp16 training (with a grad scaler) needs CUDA"}
             continue
         train_config = TrainConfig(

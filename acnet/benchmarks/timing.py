@@ -35,6 +35,8 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from acnet.errors import ConfigError
+from acnet.runtime.backends.base import BatchLimits
+from acnet.runtime.preprocess import preprocess
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,14 @@ class Timer(Protocol):
 
 class Skip(Exception):
     """A backend or batch size cannot be measured here; the message says why."""
+
+
+def check_batch(limits: BatchLimits, batch: int, noun: str = "model") -> None:
+    """Raise :class:`Skip` when a ``noun`` ("model", "package") with these batch limits cannot run ``batch``."""
+    if limits.fixed and batch != limits.minimum:
+        raise Skip(f"the {noun} has a fixed batch of {limits.minimum}; export with --dynamic-batch to run batch {batch}")
+    if batch < limits.minimum or (limits.maximum is not None and batch > limits.maximum):
+        raise Skip(f"batch {batch} is outside the {noun}'s range ({limits})")
 
 
 @dataclass
@@ -300,8 +310,6 @@ def _settle_by_cpu_time(max_s: float, start: float, window_s: float = 0.002) -> 
 
 def make_frames(rgb: Sequence[np.ndarray], depth: Sequence[np.ndarray], config) -> Frames:
     """Preprocess raw frames once with the runtime's preprocessing."""
-    from acnet.runtime.preprocess import preprocess
-
     pairs = [preprocess(r, d, config) for r, d in zip(rgb, depth)]
     return Frames(
         rgb=tuple(rgb),

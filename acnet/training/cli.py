@@ -239,7 +239,7 @@ def evaluate(checkpoint: str, data_spec: str, split: str, batch_size: int, worke
     from acnet.training.checkpoint import load_model
     from acnet.training.data import open_dataset
     from acnet.training.evaluate import evaluate as run_eval
-    from acnet.training.train import resolve_device
+    from acnet.training.train import torch_device
 
     if json_out and json_out != "-":
         check_writable(json_out, checkpoint)
@@ -247,7 +247,7 @@ def evaluate(checkpoint: str, data_spec: str, split: str, batch_size: int, worke
         from acnet._io import make_dir
 
         make_dir(save_vis)
-    dev = resolve_device(device)
+    dev = torch_device(device)
     model, info = load_model(checkpoint, dev)
     dataset = open_dataset(data_spec, split)
     if tuple(dataset.class_names) != info.class_names and dataset.num_classes == len(info.class_names):

@@ -42,6 +42,7 @@ from acnet.training.config import STRIDE, ModelConfig, check_input_size
 from acnet.training.data import RGBDDataset
 from acnet.training.data.spec import DatasetSpec
 from acnet.training.data.workers import init_worker
+from acnet.training.device import resolve_device
 from acnet.training.distributed import DistContext, GlobalBatchSampler
 from acnet.training.losses import LOSSES, REDUCTIONS, DeepSupervisionLoss, SegmentationLoss
 from acnet.training.recipes import RECIPES, recipe_values
@@ -278,23 +279,15 @@ class AugmentedFrames(torch.utils.data.Dataset):
         return self.transform(self.dataset[index], rng)
 
 
-def resolve_device(name: str, dist_ctx: DistContext | None = None) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA device here; use cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name!r} asked for, but torch sees {torch.cuda.device_count()} CUDA device(s)")
-        if dist_ctx is not None and dist_ctx.enabled:
-            device = torch.device("cuda", dist_ctx.local_rank)
-    return device
+def torch_device(name: str, dist_ctx: DistContext | None = None) -> torch.device:
+    """The device ``name`` resolves to (:func:`acnet.training.device.resolve_device`), as torch's.
+
+    Under torchrun each process trains on its own GPU, its local rank.
+    """
+    device = resolve_device(name)
+    if device.is_cuda and dist_ctx is not None and dist_ctx.enabled:
+        return torch.device("cuda", dist_ctx.local_rank)
+    return torch.device(str(device))
 
 
 def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
@@ -442,7 +435,7 @@ class Trainer:
         c = self.config
         wants_cuda = c.device.startswith("cuda") or (c.device == "auto" and torch.cuda.is_available())
         self.dist = DistContext.from_env("cuda" if wants_cuda else "cpu")
-        self.device = resolve_device(c.device, self.dist)
+        self.device = torch_device(c.device, self.dist)
         self.amp_dtype = resolve_amp(c.amp, self.device)
         self.channels_last = c.channels_last if c.channels_last is not None else self.device.type == "cuda"
         if self.device.type == "cuda":

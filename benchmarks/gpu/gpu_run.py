@@ -309,8 +309,9 @@ def cmd_capi_check(args) -> int:
     sys.path.insert(0, str(REPO / "tests"))
     from capi_artifacts import read_pgm8, write_pgm16, write_ppm  # the netpbm files the C tests use
 
-    from acnet.benchmarks.aoti_timer import AotiTimer, backend_for_precision
+    from acnet.benchmarks.backends import AotiBackend, backend_for_precision, segmenter_around
     from acnet.benchmarks.timing import make_frames
+    from acnet.benchmarks.torch_timer import TorchTimer
     from acnet.export.aoti import read_package_info
 
     info = read_package_info(args.package)
@@ -320,8 +321,8 @@ def cmd_capi_check(args) -> int:
     segment = Path(args.build) / "segment"
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}  # the library's rpath must be enough
 
-    timer = AotiTimer(backend_for_precision(info.precision), args.package, args.device)
-    seg = timer.segmenter()
+    timer = TorchTimer(AotiBackend(backend_for_precision(info.precision), args.package, args.device))
+    seg = segmenter_around(timer.backend, 1)
     results = []
     for name, rgb, depth in frames:
         rgb_path, depth_path = write_ppm(work / f"{name}.ppm", rgb), write_pgm16(work / f"{name}.pgm", depth)

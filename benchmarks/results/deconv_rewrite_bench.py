@@ -16,21 +16,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from acnet.benchmarks.bench import (
-    Artefacts,
-    BenchReport,
-    _frames,
-    _load_torch_model,
-    cpu_clock,
-    default_cache_dir,
-    result_from_samples,
-    utc_now,
-)
+from acnet.benchmarks.artefacts import Artefacts, default_cache_dir, load_torch_model, utc_now
+from acnet.benchmarks.backends import Opening, open_timer
+from acnet.benchmarks.bench import BenchReport, _frames, cpu_clock, result_from_samples
 from acnet.benchmarks.environment import collect_environment, cpu_info, load_average
 from acnet.benchmarks.report import bench_markdown
-from acnet.benchmarks.runtime_timer import RuntimeTimer
-from acnet.benchmarks.timing import make_frames, measure_all
-from acnet.benchmarks.torch_timer import TorchTimer
+from acnet.benchmarks.timing import measure_all
 
 
 def main() -> None:
@@ -46,14 +37,14 @@ def main() -> None:
     args = parser.parse_args()
 
     load_at_start = load_average()
-    model, info, gflops = _load_torch_model(Artefacts(checkpoint=args.checkpoint), None, None)
+    loaded = load_torch_model(Artefacts(checkpoint=args.checkpoint), None, None)
+    info, gflops = loaded.info, loaded.gflops
     h, w = info.input_height, info.input_width
-    timers = [TorchTimer("torch", model, info, "cpu", args.threads),
-              RuntimeTimer("onnxruntime", args.rewritten, "cpu", args.threads, 1),
-              RuntimeTimer("onnxruntime", args.kept, "cpu", args.threads, 1)]
+    on_cpu = Opening("cpu", args.threads)
+    timers = [open_timer("torch", loaded, on_cpu), open_timer("onnxruntime", args.rewritten, on_cpu),
+              open_timer("onnxruntime", args.kept, on_cpu)]
     timers[2].name = "onnxruntime-convtranspose"  # the CPU provider under another row name
-    raw, pre = _frames(info, h, w, 1, 0)
-    frames = make_frames([r for r, _ in raw], [d for _, d in raw], pre)
+    frames = _frames(info, h, w, 1, 0)
     details = {}
     for t in timers:
         t.prepare(frames)

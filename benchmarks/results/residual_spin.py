@@ -9,20 +9,19 @@ import resource
 import sys
 import time
 from pathlib import Path
-from acnet.benchmarks.bench import Artefacts, _frames, _load_torch_model, cached_onnx_export, default_cache_dir
-from acnet.benchmarks.timing import make_frames
-from acnet.benchmarks.torch_timer import TorchTimer
-from acnet.benchmarks.runtime_timer import RuntimeTimer
+from acnet.benchmarks.artefacts import Artefacts, cached_onnx_export, default_cache_dir, load_torch_model
+from acnet.benchmarks.backends import open_timer
+from acnet.benchmarks.bench import _frames
 import onnxruntime as ort
 ck = Path(sys.argv[1])
-model, info, g = _load_torch_model(Artefacts(checkpoint=ck), None, None)
+loaded = load_torch_model(Artefacts(checkpoint=ck), None, None)
+info = loaded.info
 onnx = cached_onnx_export(ck, info.input_height, info.input_width, default_cache_dir())
-tt = TorchTimer("torch", model, info, "cpu", None)
-rt = RuntimeTimer("onnxruntime", onnx, "cpu", None, 1)
+tt = open_timer("torch", loaded)
+rt = open_timer("onnxruntime", onnx)
 so = ort.SessionOptions(); so.add_session_config_entry("session.force_spinning_stop", "1")
 stop = ort.InferenceSession(str(onnx), so, providers=["CPUExecutionProvider"])
-raw, pre = _frames(info, info.input_height, info.input_width, 1, 0)
-fr = make_frames([r for r, _ in raw], [d for _, d in raw], pre)
+fr = _frames(info, info.input_height, info.input_width, 1, 0)
 tt.prepare(fr); rt.prepare(fr)
 feeds = {"rgb": fr.rgb_batch, "depth": fr.depth_batch}
 def cpu(): r = resource.getrusage(resource.RUSAGE_SELF); return r.ru_utime + r.ru_stime
