@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from acnet.errors import AcnetError, OutputError
+from acnet.errors import AcnetError, CheckpointError, OutputError
 
 
 #: OS errors that mean "this cannot be written here", whichever file the OS names.
@@ -320,3 +320,16 @@ _OTHER_MAGIC = (
     (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
 )
 
+
+def unpickling_error(exc: Exception, path: str | os.PathLike, expected: str) -> CheckpointError:
+    """What ``torch.load(weights_only=True)`` refused, in one line, without torch's advice to load unsafely.
+
+    "Unsupported global" means the pickle names code (objects, not tensors);
+    anything else the safe unpickler stopped at is a damaged or foreign file.
+    """
+    msg = str(exc)
+    if "Unsupported global" in msg:
+        return CheckpointError(f"{path} contains arbitrary Python objects; refusing to unpickle it (not {expected})")
+    detail = msg.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in msg else msg
+    first = next((line.strip() for line in detail.splitlines() if line.strip()), "corrupt")
+    return CheckpointError(f"{path} is damaged or not {expected} ({first})")

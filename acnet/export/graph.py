@@ -7,6 +7,7 @@ all that each ACM fusion point is one pointwise chain runtimes can fuse.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -20,6 +21,23 @@ from acnet.runtime.preprocess import CLASS_ID_OFFSET
 
 #: Ops that only change a tensor's dtype; see through them when walking.
 _TRANSPARENT = ("Cast",)
+
+
+def node_scopes(node: onnx.NodeProto) -> tuple[str, ...]:
+    """The PyTorch module names a node was exported from (outermost first).
+
+    The torch.export-based exporter records them in the node's
+    ``pkg.torch.onnx.name_scopes`` metadata; a convolution with BatchNorm
+    folded in carries the BatchNorm's name (``rgb.bn1``).
+    """
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            try:
+                names = ast.literal_eval(prop.value)
+            except (ValueError, SyntaxError):
+                return ()
+            return tuple(n for n in names[:-1] if n)  # the last one is the op, not a module
+    return ()
 
 
 def producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:

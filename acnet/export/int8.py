@@ -21,7 +21,7 @@ Calibration frames come from any dataset spec and go through the runtime's
 :func:`~acnet.runtime.preprocess.preprocess`, so the ranges are those of the
 tensors the deployed model will see. Parts of the network can stay in
 floating point (:data:`DEFAULT_EXCLUDE`, ``--int8-exclude``); which ones,
-and the per-stage error that decided it, is in :func:`stage_errors`.
+and the per-stage error that decided it, is in :func:`acnet.export.stages.stage_errors`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -37,6 +37,7 @@ import numpy as np
 import onnx
 
 from acnet.errors import ConfigError, DataError, ModelFileError
+from acnet.export.graph import node_scopes
 from acnet.export.verify import CHECK_FRAMES, MIN_AGREEMENT
 
 log = logging.getLogger(__name__)
@@ -175,25 +176,6 @@ class _Reader:
 
 
 # --------------------------------------------------------------------------- exclusions
-
-
-def node_scopes(node: onnx.NodeProto) -> tuple[str, ...]:
-    """The PyTorch module names a node was exported from (outermost first).
-
-    The torch.export-based exporter records them in the node's
-    ``pkg.torch.onnx.name_scopes`` metadata; a convolution with BatchNorm
-    folded in carries the BatchNorm's name (``rgb.bn1``).
-    """
-    for prop in node.metadata_props:
-        if prop.key == "pkg.torch.onnx.name_scopes":
-            import ast
-
-            try:
-                names = ast.literal_eval(prop.value)
-            except (ValueError, SyntaxError):
-                return ()
-            return tuple(n for n in names[:-1] if n)  # the last one is the op, not a module
-    return ()
 
 
 def resolve_exclude(torch_model, names: Iterable[str]) -> tuple[str | tuple[str, ...], ...]:
@@ -348,81 +330,6 @@ def quantization_record(options: Int8Options, frames: int, source: str, excluded
     }
 
 
-# --------------------------------------------------------------------------- layer sensitivity
-
-
-def stage_tensors(model: onnx.ModelProto) -> dict[str, str]:
-    """Stage name -> tensor of the FP32 graph: fused features m0..m4, decoder stages, logits."""
-    from acnet.export.graph import find_acm_fusions, producers
-
-    graph = model.graph
-    made_by = producers(graph)
-    stages: dict[str, str] = {}
-    for fusion in find_acm_fusions(model):
-        node_name = fusion.residual_add or fusion.add
-        node = next(n for n in graph.node if n.name == node_name)
-        stages[f"m{fusion.stage}"] = node.output[0]
-    # The last node of each decoder module writes its output.
-    for module in ("decoder.deconv1", "decoder.deconv2", "decoder.deconv3", "decoder.deconv4", "decoder.final_conv"):
-        last = None
-        for node in graph.node:
-            if module in node_scopes(node):
-                last = node
-        if last is not None:
-            stages[module.split(".", 1)[1]] = last.output[0]
-    if "logits" in made_by:
-        stages["logits"] = "logits"
-    return stages
-
-
-@dataclass(frozen=True)
-class StageError:
-    """How far one stage of the INT8 model is from FP32 on the same frames."""
-
-    stage: str
-    tensor: str
-    #: RMS of the difference over RMS of the FP32 tensor.
-    rel_rms: float
-    max_abs: float
-    #: Cosine similarity of the flattened tensors (1 = same direction).
-    cosine: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def stage_errors(fp32: onnx.ModelProto, int8: onnx.ModelProto, feeds: Sequence[dict]) -> list[StageError]:
-    """Per-stage error of ``int8`` against ``fp32``, marking the stage tensors as graph outputs."""
-    from acnet.export.graph import with_outputs
-    from acnet.export.verify import run_onnx
-
-    stages = stage_tensors(fp32)
-    seen = _dequantized(int8)
-    stages = {k: t for k, t in stages.items() if t in seen}
-    names = list(stages.values())
-    int8_names = [seen[t] for t in names]
-    a = with_outputs(fp32, names).SerializeToString()
-    b = with_outputs(int8, int8_names).SerializeToString()
-    sums = {k: [0.0, 0.0, 0.0, 0.0, 0.0] for k in stages}  # diff², ref², dot, cand², max
-    for feed in feeds:
-        ref = dict(zip(names, run_onnx(a, feed, names)))
-        got = dict(zip(names, run_onnx(b, feed, int8_names)))
-        for k, t in stages.items():
-            r, c = ref[t].astype(np.float64), got[t].astype(np.float64)
-            s = sums[k]
-            s[0] += float(((r - c) ** 2).sum())
-            s[1] += float((r * r).sum())
-            s[2] += float((r * c).sum())
-            s[3] += float((c * c).sum())
-            s[4] = max(s[4], float(np.abs(r - c).max()))
-    out = []
-    for k, t in stages.items():
-        d2, r2, dot, c2, mx = sums[k]
-        out.append(StageError(k, t, float(np.sqrt(d2 / r2)) if r2 else float("inf"), mx,
-                              float(dot / np.sqrt(r2 * c2)) if r2 and c2 else 0.0))
-    return out
-
-
 def heldout_split(split: str) -> str | None:
     """The split to verify on when calibration read ``split``: another one, never overlapping it."""
     if split == "all":  # NYUDv2's every frame: no other split is held out
@@ -466,31 +373,3 @@ def check_frames(spec: str, calib_frames: int, preprocess_config, count: int = C
 
 def _feeds(frames) -> list[dict]:
     return [{"rgb": r, "depth": d} for r, d in frames]
-
-
-def _dequantized(model: onnx.ModelProto) -> dict[str, str]:
-    """Tensor -> what the next layers read of it: its Q -> DQ output when quantized, else itself.
-
-    The quantizer may fold a ReLU into the Q/DQ pair that follows a
-    convolution (uint8 clamps at the zero point), so the tensor itself can
-    hold pre-activation values; the dequantized copy is the stage's value.
-    """
-    from acnet.export.graph import consumers
-
-    read_by = consumers(model.graph)
-    out = {o: o for n in model.graph.node for o in n.output}
-    for name in list(out):
-        for q in read_by.get(name, []):
-            if q.op_type == "QuantizeLinear" and q.input[0] == name:
-                dq = [d for d in read_by.get(q.output[0], []) if d.op_type == "DequantizeLinear"]
-                if dq:
-                    out[name] = dq[0].output[0]
-    return out
-
-
-def stage_table(errors: Sequence[StageError]) -> str:
-    """The per-stage errors as aligned text, shallowest first."""
-    lines = ["stage        rel. RMS error   max |error|   cosine"]
-    for e in errors:
-        lines.append(f"{e.stage:<12} {100 * e.rel_rms:>13.2f}%   {e.max_abs:>11.4g}   {e.cosine:.5f}")
-    return "\n".join(lines)

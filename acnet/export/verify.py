@@ -4,16 +4,23 @@ The check runs ONNX Runtime (CPU) and PyTorch on the same real-looking RGB-D
 frame, preprocessed by the one shared :func:`acnet.runtime.preprocess.preprocess`,
 and reports the largest and mean absolute logits error and the share of
 pixels whose predicted class agrees. The result is printed by the CLI and
-saved as JSON beside the model.
+saved as JSON beside the model. An INT8 model's check adds the error of
+each stage against its FP32 graph (:func:`stage_errors`).
+
+``acnet bench`` imports this module for :func:`synthetic_frame` on a
+runtime-only install, so torch, onnx (and :mod:`acnet.export.graph`, which
+imports it) and onnxruntime are imported by the functions that use them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -21,6 +28,9 @@ from acnet._io import atomic_write_text
 from acnet.errors import ModelFileError
 from acnet.runtime.metadata import ModelInfo
 from acnet.runtime.preprocess import preprocess
+
+if TYPE_CHECKING:
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +57,7 @@ class Verification:
     #: (batch, height, width) of the check input.
     input_shape: tuple[int, int, int]
     passed: bool
-    #: INT8 only: per-stage error against the FP32 graph (``acnet.export.int8.StageError``).
+    #: INT8 only: per-stage error against the FP32 graph (:class:`StageError`, acnet.export.stages).
     stages: tuple = ()
     #: The frames compared, in words.
     check_data: str = "synthetic scenes"
@@ -70,8 +80,6 @@ class Verification:
         return text
 
     def stage_table(self) -> str:
-        from acnet.export.int8 import stage_table
-
         return stage_table(self.stages)
 
     def to_dict(self) -> dict:
@@ -81,6 +89,108 @@ class Verification:
         if self.fp32_graph is not None:
             d["fp32_graph"] = self.fp32_graph.to_dict()
         return d
+
+
+@dataclass(frozen=True)
+class StageError:
+    """How far one stage of the INT8 model is from FP32 on the same frames."""
+
+    stage: str
+    tensor: str
+    #: RMS of the difference over RMS of the FP32 tensor.
+    rel_rms: float
+    max_abs: float
+    #: Cosine similarity of the flattened tensors (1 = same direction).
+    cosine: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def stage_table(errors: Sequence[StageError]) -> str:
+    """The per-stage errors as aligned text, shallowest first."""
+    lines = ["stage        rel. RMS error   max |error|   cosine"]
+    for e in errors:
+        lines.append(f"{e.stage:<12} {100 * e.rel_rms:>13.2f}%   {e.max_abs:>11.4g}   {e.cosine:.5f}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- per-stage error of INT8 models
+
+
+def stage_tensors(model: onnx.ModelProto) -> dict[str, str]:
+    """Stage name -> tensor of the FP32 graph: fused features m0..m4, decoder stages, logits."""
+    from acnet.export.graph import find_acm_fusions, node_scopes, producers  # see the module docstring
+
+    graph = model.graph
+    made_by = producers(graph)
+    stages: dict[str, str] = {}
+    for fusion in find_acm_fusions(model):
+        node_name = fusion.residual_add or fusion.add
+        node = next(n for n in graph.node if n.name == node_name)
+        stages[f"m{fusion.stage}"] = node.output[0]
+    # The last node of each decoder module writes its output.
+    for module in ("decoder.deconv1", "decoder.deconv2", "decoder.deconv3", "decoder.deconv4", "decoder.final_conv"):
+        last = None
+        for node in graph.node:
+            if module in node_scopes(node):
+                last = node
+        if last is not None:
+            stages[module.split(".", 1)[1]] = last.output[0]
+    if "logits" in made_by:
+        stages["logits"] = "logits"
+    return stages
+
+
+def stage_errors(fp32: onnx.ModelProto, int8: onnx.ModelProto, feeds: Sequence[dict]) -> list[StageError]:
+    """Per-stage error of ``int8`` against ``fp32``, marking the stage tensors as graph outputs."""
+    from acnet.export.graph import with_outputs  # see the module docstring
+
+    stages = stage_tensors(fp32)
+    seen = _dequantized(int8)
+    stages = {k: t for k, t in stages.items() if t in seen}
+    names = list(stages.values())
+    int8_names = [seen[t] for t in names]
+    a = with_outputs(fp32, names).SerializeToString()
+    b = with_outputs(int8, int8_names).SerializeToString()
+    sums = {k: [0.0, 0.0, 0.0, 0.0, 0.0] for k in stages}  # diff², ref², dot, cand², max
+    for feed in feeds:
+        ref = dict(zip(names, run_onnx(a, feed, names)))
+        got = dict(zip(names, run_onnx(b, feed, int8_names)))
+        for k, t in stages.items():
+            r, c = ref[t].astype(np.float64), got[t].astype(np.float64)
+            s = sums[k]
+            s[0] += float(((r - c) ** 2).sum())
+            s[1] += float((r * r).sum())
+            s[2] += float((r * c).sum())
+            s[3] += float((c * c).sum())
+            s[4] = max(s[4], float(np.abs(r - c).max()))
+    out = []
+    for k, t in stages.items():
+        d2, r2, dot, c2, mx = sums[k]
+        out.append(StageError(k, t, float(np.sqrt(d2 / r2)) if r2 else float("inf"), mx,
+                              float(dot / np.sqrt(r2 * c2)) if r2 and c2 else 0.0))
+    return out
+
+
+def _dequantized(model: onnx.ModelProto) -> dict[str, str]:
+    """Tensor -> what the next layers read of it: its Q -> DQ output when quantized, else itself.
+
+    The quantizer may fold a ReLU into the Q/DQ pair that follows a
+    convolution (uint8 clamps at the zero point), so the tensor itself can
+    hold pre-activation values; the dequantized copy is the stage's value.
+    """
+    from acnet.export.graph import consumers  # see the module docstring
+
+    read_by = consumers(model.graph)
+    out = {o: o for n in model.graph.node for o in n.output}
+    for name in list(out):
+        for q in read_by.get(name, []):
+            if q.op_type == "QuantizeLinear" and q.input[0] == name:
+                dq = [d for d in read_by.get(q.output[0], []) if d.op_type == "DequantizeLinear"]
+                if dq:
+                    out[name] = dq[0].output[0]
+    return out
 
 
 def report_path(model_path: str | os.PathLike) -> Path:
@@ -185,7 +295,7 @@ def compare_logits(
 
 def run_onnx(model: bytes | str | os.PathLike, feeds: dict[str, np.ndarray], outputs: list[str] | None = None) -> list[np.ndarray]:
     """Run a model (serialised bytes or path) in ONNX Runtime on CPU."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # see the module docstring
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -220,9 +330,7 @@ def verify_onnx(
     replaces the synthetic check frames (INT8 verifies on frames of its data
     held out from calibration), and ``check_data`` says what they are.
     """
-    import dataclasses
-
-    import torch
+    import torch  # see the module docstring
 
     synthetic = feeds is None
     if synthetic:
@@ -242,9 +350,8 @@ def verify_onnx(
         check_data = f"{len(feeds)} synthetic scenes" if synthetic else f"{len(feeds)} given frames"
     result = dataclasses.replace(result, check_data=check_data)
     if fp32_model is not None:
-        import onnx
+        import onnx  # see the module docstring
 
-        from acnet.export.int8 import stage_errors
 
         fp32_bytes = fp32_model.SerializeToString()
         graph = compare_logits(np.concatenate(references), np.concatenate([run_onnx(fp32_bytes, f, [logits_name])[0] for f in feeds]),

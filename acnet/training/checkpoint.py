@@ -19,10 +19,11 @@ from typing import Any
 import torch
 
 import acnet
-from acnet._io import atomic_path, sha256_file, sniff_artefact
-from acnet.errors import AcnetError, CheckpointError
+from acnet._io import atomic_path, sha256_file, sniff_artefact, unpickling_error
+from acnet.errors import AcnetError, CheckpointError, first_line
 from acnet.runtime.preprocess import Normalization
 from acnet.training.config import ModelConfig, check_input_size
+from acnet.training.model import build_model
 
 FORMAT = "acnet.checkpoint"
 FORMAT_VERSION = 1
@@ -100,8 +101,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except pickle.UnpicklingError as exc:
         raise unpickling_error(exc, path, "an acnet checkpoint") from None
     except Exception as exc:  # a damaged file can fail anywhere in the unpickler
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint ({first})") from None
+        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint ({first_line(exc)})") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an acnet checkpoint (no '{FORMAT}' format marker)")
     if int(record.get("format_version", 0)) > FORMAT_VERSION:
@@ -110,20 +110,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if missing:
         raise CheckpointError(f"{path} is an incomplete acnet checkpoint: missing {', '.join(missing)}")
     return record
-
-
-def unpickling_error(exc: pickle.UnpicklingError, path: Path, expected: str) -> CheckpointError:
-    """What ``torch.load(weights_only=True)`` refused, in one line, without torch's advice to load unsafely.
-
-    "Unsupported global" means the pickle names code (objects, not tensors);
-    anything else the safe unpickler stopped at is a damaged or foreign file.
-    """
-    msg = str(exc)
-    if "Unsupported global" in msg:
-        return CheckpointError(f"{path} contains arbitrary Python objects; refusing to unpickle it (not {expected})")
-    detail = msg.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in msg else msg
-    first = next((line.strip() for line in detail.splitlines() if line.strip()), "corrupt")
-    return CheckpointError(f"{path} is damaged or not {expected} ({first})")
 
 
 def checkpoint_info(record: dict[str, Any], path: str | os.PathLike | None = None) -> CheckpointInfo:
@@ -182,8 +168,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
 
     Returns ``(model, info)``.
     """
-    from acnet.training.model import build_model
-
     record = load_checkpoint(path)
     info = checkpoint_info(record, path)
     model = build_model(info.model_config)

@@ -26,14 +26,14 @@ the others wait for the reader, so a pipeline can process every frame.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Any, Iterator
-
-import numpy as np
+from dataclasses import dataclass
 
 from acnet._spec import Spec, parse_options
 from acnet.errors import ConfigError
+from acnet.runtime.sources.base import Frame, Source
+from acnet.runtime.sources.realsense import RealSenseCamera, RealSenseRecording
+from acnet.runtime.sources.rosbag import RosbagSource
+from acnet.runtime.sources.stills import StillsSource
 
 KINDS = {
     "realsense": ("serial", "width", "height", "fps"),
@@ -42,52 +42,6 @@ KINDS = {
     "glob": ("depth", "depth_scale"),
 }
 EXAMPLES = "realsense, realsense:REC.db3, rosbag:BAG?rgb=/topic&depth=/topic, folder:DIR or glob:'rgb/*.png'?depth='depth/*.png'"
-
-
-@dataclass
-class Frame:
-    """One RGB-D frame from a source.
-
-    ``depth`` is HxW in the source's own unit: ``depth * depth_scale`` is
-    metres (uint16 sensor units, or float32 metres with ``depth_scale`` 1);
-    0 means no reading. ``stamp`` is the capture time in seconds on the
-    source's clock (header stamp, device timestamp, file order);
-    ``received`` is ``time.perf_counter()`` when the source handed it over,
-    the start of the end-to-end latency a pipeline reports.
-    """
-
-    rgb: np.ndarray
-    depth: np.ndarray
-    depth_scale: float
-    stamp: float
-    seq: int
-    name: str
-    received: float = field(default_factory=time.perf_counter)
-    #: Source-specific facts a writer may echo (a ROS header's frame id, ...).
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-class Source:
-    """Base class: iterate for frames; ``close`` (or ``with``) frees the device or file."""
-
-    #: True when frames arrive on their own clock and may be dropped when late.
-    live: bool = False
-    spec: str = ""
-
-    def __iter__(self) -> Iterator[Frame]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> "Source":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.spec!r})"
 
 
 @dataclass(frozen=True)
@@ -128,8 +82,6 @@ def open_source(spec: "str | SourceSpec") -> Source:
     if not isinstance(spec, SourceSpec):
         spec = SourceSpec.parse(spec)
     if spec.kind == "realsense":
-        from acnet.runtime.sources.realsense import RealSenseCamera, RealSenseRecording
-
         if spec.target:
             return RealSenseRecording(spec.target)
         return RealSenseCamera(
@@ -139,14 +91,10 @@ def open_source(spec: "str | SourceSpec") -> Source:
             fps=spec.number("fps", 30, int),
         )
     if spec.kind == "rosbag":
-        from acnet.runtime.sources.rosbag import RosbagSource
-
         for key in ("rgb", "depth"):
             if not spec.options.get(key):
                 raise ConfigError(f"source spec {spec}: name the {key} topic, e.g. rosbag:BAG?rgb=/camera/color/image_raw&depth=/camera/depth/image_rect_raw")
         return RosbagSource(spec.target, spec.options["rgb"], spec.options["depth"], tolerance=spec.number("tolerance", 0.02))
-    from acnet.runtime.sources.stills import StillsSource
-
     scale = spec.number("depth_scale", None)
     if spec.kind == "folder":
         return StillsSource.from_folder(spec.target, split=spec.options.get("split"), depth_scale=scale)

@@ -32,7 +32,7 @@ from typing import Iterator
 import numpy as np
 
 from acnet.errors import BackendUnavailableError, InputError
-from acnet.runtime.sources import Frame, Source
+from acnet.runtime.sources.base import Frame, Source
 from acnet.runtime.sources.pairing import StampPairer
 
 log = logging.getLogger(__name__)

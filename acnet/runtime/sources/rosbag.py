@@ -24,7 +24,7 @@ import numpy as np
 from acnet._io import AtomicOutput
 from acnet.errors import BackendUnavailableError, ConfigError, InputError
 from acnet.runtime.rosnames import check_topic_name
-from acnet.runtime.sources import Frame, Source
+from acnet.runtime.sources.base import Frame, Source
 from acnet.runtime.sources.pairing import StampPairer
 
 log = logging.getLogger(__name__)

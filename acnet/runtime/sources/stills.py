@@ -8,7 +8,7 @@ from typing import Iterator
 from acnet.errors import InputError
 from acnet.runtime.images import pair_inputs, read_depth, read_rgb
 from acnet.runtime.preprocess import check_depth, check_rgb, default_depth_scale
-from acnet.runtime.sources import Frame, Source
+from acnet.runtime.sources.base import Frame, Source
 
 
 class StillsSource(Source):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from acnet._io import sniff_artefact
-from acnet.errors import CheckpointError
+from acnet._io import sniff_artefact, unpickling_error
+from acnet.errors import CheckpointError, first_line
 from acnet.training.model.acnet import ACNet
 from acnet.training.model.encoder import ResNetBranch
 
@@ -26,21 +26,14 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:  # torch's text would advise weights_only=False: never for a downloaded file
-        from acnet.training.checkpoint import unpickling_error
-
         raise unpickling_error(exc, path, "torchvision's ImageNet .pth file") from None
     except Exception as exc:  # torch raises many types for bad files
-        raise CheckpointError(f"{path} is not a readable torchvision weights file: {_first_line(exc)}") from None
+        raise CheckpointError(f"{path} is not a readable torchvision weights file: {first_line(exc)}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} does not hold a ResNet state dict")
     return state
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def load_imagenet_weights(model: ACNet, path: str | os.PathLike) -> None:
