@@ -165,6 +165,16 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     assert '"event": "nan"' in (tmp_path / "log.jsonl").read_text()
 
 
+def test_nan_loss_in_a_step_outside_run_is_a_training_error(tmp_path):
+    """benchmarks/throughput.py drives _train_step without run(): a NaN loss must still be TrainingError."""
+    trainer = Trainer(tiny(tmp_path, data="synthetic:2?size=80x80"))
+    trainer.setup()
+    batch = next(iter(trainer.loader))
+    batch["rgb"] = torch.full_like(batch["rgb"], float("nan"))
+    with pytest.raises(TrainingError, match="loss became nan at epoch 1, step 1.*no checkpoint was written yet"):
+        trainer._train_step([batch])
+
+
 def test_bf16_autocast_runs_on_cpu(tmp_path):
     result = train(tiny(tmp_path, epochs=1, amp="bf16", data="synthetic:4?size=80x80"))
     assert np.isfinite(result.history[0]["train_loss"])

@@ -429,6 +429,8 @@ class Trainer:
         self.config = config
         self.out_dir = Path(config.out_dir)
         self.dist = DistContext()
+        # run() opens the run's log; a step taken without it (benchmarks/throughput.py) logs nothing.
+        self.runlog = _RunLog(self.out_dir, enabled=False, tensorboard=False)
 
     def _start(self) -> None:
         """Join the process group (under torchrun) and pick the device and precision."""
