@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from acnet.errors import AcnetError, CheckpointError, OutputError
+from acnet.errors import AcnetError, CheckpointError, OutputError, first_line
 
 
 #: OS errors that mean "this cannot be written here", whichever file the OS names.
@@ -331,5 +331,4 @@ def unpickling_error(exc: Exception, path: str | os.PathLike, expected: str) -> 
     if "Unsupported global" in msg:
         return CheckpointError(f"{path} contains arbitrary Python objects; refusing to unpickle it (not {expected})")
     detail = msg.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in msg else msg
-    first = next((line.strip() for line in detail.splitlines() if line.strip()), "corrupt")
-    return CheckpointError(f"{path} is damaged or not {expected} ({first})")
+    return CheckpointError(f"{path} is damaged or not {expected} ({first_line(detail, 'corrupt')})")

@@ -42,6 +42,22 @@ def positive_int(value: object, name: str) -> int:
     return int(value)
 
 
+def int_in_range(value: object, name: str, minimum: int = 1, maximum: int | None = None,
+                 expected: str | None = None) -> int:
+    """``value`` as an int in ``minimum..maximum``, or a ConfigError ``{name} must be {expected}, got {value!r}``.
+
+    ``expected`` says what was wanted; by default "a positive integer"
+    (minimum 1), "a non-negative integer" (minimum 0) or "an integer in A..B".
+    """
+    if not is_integer(value) or value < minimum or (maximum is not None and value > maximum):
+        if expected is None:
+            expected = (f"an integer in {minimum}..{maximum}" if maximum is not None else
+                        "a positive integer" if minimum == 1 else "a non-negative integer" if minimum == 0 else
+                        f"an integer of at least {minimum}")
+        raise ConfigError(f"{name} must be {expected}, got {value!r}")
+    return int(value)
+
+
 def from_mapping(cls: type, values: object, where: str = "", what: str | None = None):
     """``cls(**values)`` with every value checked against ``cls``'s field annotations.
 

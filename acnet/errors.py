@@ -54,17 +54,19 @@ class OutputError(AcnetError, OSError):
     """A result cannot be written: the path is unwritable, under a file, on a full or read-only disk."""
 
 
-def first_line(exc: BaseException, empty: str | None = None) -> str:
-    """The first line of ``exc``'s message, for one-line errors and reasons.
+def first_line(what: BaseException | str, empty: str | None = None) -> str:
+    """The first line of an exception's message (or of a text), for one-line errors and reasons.
 
     Libraries' messages run to tracebacks and hints over many lines; a user's
-    error line quotes only the first. ``empty`` (default: the exception's
-    type name) stands in for an exception without a message.
+    error line quotes only the first. ``empty`` stands in for a blank message
+    (default: an exception's type name).
     """
-    text = str(exc).strip()
+    text = str(what).strip()
     if text:
-        return text.splitlines()[0]
-    return type(exc).__name__ if empty is None else empty
+        return text.splitlines()[0].strip()
+    if empty is not None:
+        return empty
+    return type(what).__name__ if isinstance(what, BaseException) else ""
 
 
 def original_message(exc: BaseException) -> str:

@@ -37,6 +37,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from acnet.errors import first_line
+
 log = logging.getLogger(__name__)
 
 #: Dependent adds per loop iteration (the loop's own counter runs beside the chain).
@@ -146,7 +148,7 @@ def clock_program(cache_dir: Path) -> Path:
         except (OSError, subprocess.SubprocessError) as exc:
             detail = getattr(exc, "stderr", "") or str(exc)
             raise ClockUnavailable(f"{cc} could not build the clock measurement: "
-                                   f"{detail.strip().splitlines()[0] if detail.strip() else exc}") from None
+                                   f"{first_line(detail, str(exc))}") from None
         out.chmod(0o755)
         os.replace(out, exe)  # atomic: a concurrent run sees the old file or the whole new one
     return exe

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from acnet.errors import first_line
+
 #: SIMD extensions that matter for FP32 throughput, widest first:
 #: (cpuinfo flag, name, FP32 lanes per FMA instruction).
 SIMD_LEVELS = (("avx512f", "AVX-512", 16), ("avx2", "AVX2", 8), ("avx", "AVX", 8), ("sse2", "SSE2", 4),
@@ -235,7 +237,7 @@ def package_version(name: str, module: str | None = None, import_check: bool = F
         try:
             importlib.import_module(module or name)
         except Exception as exc:  # a broken native library raises anything
-            return missing(f"installed ({version}) but fails to import: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            return missing(f"installed ({version}) but fails to import: {first_line(exc)}")
     return Item(version)
 
 

@@ -45,7 +45,8 @@ import click
 import acnet
 from acnet._io import atomic_write_text, atomic_write_with, check_writable
 from acnet._options import DeviceName, InputSide
-from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, ParityError
+from acnet._typed import int_in_range
+from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, ParityError, first_line
 from acnet.runtime.backends.base import Device
 from acnet.runtime.metadata import ModelInfo
 from acnet.training.config import STRIDE, check_input_size
@@ -97,8 +98,8 @@ class AotiExportOptions:
         device = Device.parse(self.device)  # ConfigError for anything but cpu/cuda/cuda:N
         object.__setattr__(self, "device", str(device))
         check_input_size(self.height or STRIDE, self.width or STRIDE)  # None: the checkpoint's
-        if not isinstance(self.batch, int) or isinstance(self.batch, bool) or not 0 <= self.batch <= MAX_DYNAMIC_BATCH:
-            raise ConfigError(f"batch must be 0 (dynamic) or 1..{MAX_DYNAMIC_BATCH}, got {self.batch!r}")
+        object.__setattr__(self, "batch", int_in_range(self.batch, "batch", 0, MAX_DYNAMIC_BATCH,
+                                                       f"0 (dynamic) or 1..{MAX_DYNAMIC_BATCH}"))
         if self.fp16 and not device.is_cuda:
             raise ConfigError("--fp16 needs --device cuda: inductor's CPU kernels run FP16 slower than FP32")
 
@@ -218,7 +219,7 @@ def compile_package(
         try:
             program = torch.export.export(target, example, dynamic_shapes=dynamic_shapes)
         except Exception as exc:  # torch.export raises many internal types
-            raise ModelFileError(f"torch.export failed: {_first_line(exc)}") from exc
+            raise ModelFileError(f"torch.export failed: {first_line(exc)}") from exc
 
     metadata = {METADATA_KEY: json.dumps(info.to_dict()), TORCH_VERSION_KEY: torch.__version__.split("+")[0]}
     # Compiled in the temporary folder, not beside the output: when the output's disk fills, torch's zip
@@ -238,7 +239,7 @@ def compile_package(
                     inductor_configs=_inductor_configs(device, metadata),
                 )
         except Exception as exc:
-            raise ModelFileError(f"AOTInductor compilation failed: {_first_line(exc)}") from exc
+            raise ModelFileError(f"AOTInductor compilation failed: {first_line(exc)}") from exc
 
         verification = None
         if options.verify:
@@ -338,7 +339,7 @@ def _verify(package: Path, reference_model, info: ModelInfo, device: Device, bat
             runner = torch._inductor.aoti_load_package(str(package), device_index=device.index if device.is_cuda else -1)
             candidate = runner(torch.from_numpy(rgb).to(str(device)), torch.from_numpy(depth).to(str(device)))
         except Exception as exc:
-            raise ModelFileError(f"the compiled package does not run: {_first_line(exc)}") from exc
+            raise ModelFileError(f"the compiled package does not run: {first_line(exc)}") from exc
     candidate = candidate.float().cpu().numpy()
     result = v.compare_logits(reference, candidate, v.MIN_AGREEMENT.get(info.precision, v.MIN_AGREEMENT["fp32"]))
     log.debug("AOTInductor vs PyTorch: %s", result)
@@ -361,10 +362,6 @@ def read_package_info(path: str | os.PathLike) -> ModelInfo:
         raise ModelFileError(f"{path} is not a readable AOTInductor package ({exc})") from None
     raise ModelFileError(f"{path} carries no acnet metadata; export it with `acnet export aoti`")
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @click.command("aoti")

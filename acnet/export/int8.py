@@ -36,7 +36,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import onnx
 
-from acnet.errors import ConfigError, DataError, ModelFileError
+from acnet._typed import int_in_range
+from acnet.errors import ConfigError, DataError, ModelFileError, first_line
 from acnet.export.graph import node_scopes
 from acnet.export.verify import CHECK_FRAMES, MIN_AGREEMENT
 
@@ -86,8 +87,7 @@ class Int8Options:
         object.__setattr__(self, "exclude", tuple(self.exclude))
         if not str(self.calib_data).strip():
             raise ConfigError("--calib-data is empty; give a dataset spec, e.g. folder:DIR or synthetic:64")
-        if not isinstance(self.calib_frames, int) or self.calib_frames < 1:
-            raise ConfigError(f"--calib-frames must be a positive integer, got {self.calib_frames!r}")
+        object.__setattr__(self, "calib_frames", int_in_range(self.calib_frames, "--calib-frames"))
         if self.target not in TARGETS:
             raise ConfigError(f"--int8-target must be one of {', '.join(TARGETS)}, got {self.target!r}")
         if not 0.0 <= self.min_agreement <= 1.0:
@@ -297,8 +297,7 @@ def quantize(model: onnx.ModelProto, frames: Sequence[tuple[np.ndarray, np.ndarr
                     **settings,
                 )
         except (ValueError, RuntimeError, onnx.checker.ValidationError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(f"INT8 quantization failed: {first}") from exc
+            raise ModelFileError(f"INT8 quantization failed: {first_line(exc)}") from exc
         quantized = onnx.load(target)
     log.debug("INT8 (%s): %d Q/DQ nodes, %d nodes kept in floating point", options.target,
               sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in quantized.graph.node), len(exclude))

@@ -26,7 +26,8 @@ from acnet._options import POSITIVE, FiniteFloat, InputSide
 
 import acnet
 from acnet._io import atomic_write_bytes, check_writable
-from acnet.errors import ConfigError, ModelFileError, ParityError
+from acnet._typed import int_in_range
+from acnet.errors import ConfigError, ModelFileError, ParityError, first_line
 from acnet.export.int8 import (DEFAULT_EXCLUDE, DEFAULT_FRAMES, DEFAULT_METHOD, DEFAULT_MIN_AGREEMENT, METHODS, TARGETS,
                                Int8Options)
 from acnet.export.verify import Verification
@@ -83,8 +84,7 @@ class OnnxExportOptions:
 
     def __post_init__(self) -> None:
         check_input_size(*(STRIDE if v is None else v for v in (self.height, self.width)))  # None: the checkpoint's
-        if not isinstance(self.batch, int) or self.batch < 1:
-            raise ConfigError(f"batch must be a positive integer, got {self.batch!r}")
+        object.__setattr__(self, "batch", int_in_range(self.batch, "batch"))
         if self.dynamic_batch and self.batch != 1:
             raise ConfigError("give either a fixed batch size or a dynamic batch, not both")
         if self.fp16 and self.int8 is not None:
@@ -202,8 +202,7 @@ def trace_to_onnx(model, height: int, width: int, options: OnnxExportOptions):
                 verbose=False,
             )
         except Exception as exc:  # the exporter raises many internal types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(f"torch.onnx.export failed: {first}") from exc
+            raise ModelFileError(f"torch.onnx.export failed: {first_line(exc)}") from exc
     proto = program.model_proto
     _rename_dims(proto, {"32*h32": "height", "32*w32": "width"})
     return proto
@@ -344,7 +343,7 @@ def check_onnx(proto):
         onnx.checker.check_model(proto)
         return onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise ModelFileError(f"exported model fails the ONNX checker: {str(exc).splitlines()[0]}") from None
+        raise ModelFileError(f"exported model fails the ONNX checker: {first_line(exc)}") from None
 
 
 @click.command("onnx")

@@ -41,7 +41,8 @@ import click
 import acnet
 from acnet._io import atomic_path, atomic_write_bytes, check_writable, output_error, sha256_file
 from acnet._options import POSITIVE, FiniteFloat
-from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, OutputError
+from acnet._typed import int_in_range
+from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, OutputError, first_line
 from acnet.runtime.backends.trt import INSTALL_HINT, CudaRuntime, load_tensorrt
 from acnet.runtime.metadata import ModelInfo
 from acnet.runtime.sidecar import EngineSidecar, TensorShape, parse_version, sidecar_path, write_sidecar
@@ -80,8 +81,7 @@ class TrtBuildOptions:
         given = [(name, b) for name, b in (("--min-batch", self.min_batch), ("--opt-batch", self.opt_batch),
                                            ("--max-batch", self.max_batch)) if b is not None]
         for name, b in given:
-            if isinstance(b, bool) or not isinstance(b, int) or b < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {b!r}")
+            int_in_range(b, name)
         for (low_name, low), (high_name, high) in zip(given, given[1:]):
             if low > high:
                 raise ConfigError(f"{low_name} {low} is above {high_name} {high}: need --min-batch <= --opt-batch <= --max-batch")
@@ -244,7 +244,7 @@ def read_onnx(path: str | os.PathLike) -> OnnxSource:
     try:
         proto = onnx.load(str(path))
     except (DecodeError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{path} is not a readable ONNX model ({str(exc).splitlines()[0] if str(exc) else 'corrupt'})") from None
+        raise ModelFileError(f"{path} is not a readable ONNX model ({first_line(exc, 'corrupt')})") from None
     if not proto.graph.node:
         raise ModelFileError(f"{path} is not a readable ONNX model (no graph)")
     info = read_metadata(proto, source=str(path))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from acnet._io import atomic_write_text
-from acnet.errors import ModelFileError
+from acnet.errors import ModelFileError, first_line
 from acnet.runtime.metadata import ModelInfo
 from acnet.runtime.preprocess import preprocess
 
@@ -303,7 +303,7 @@ def run_onnx(model: bytes | str | os.PathLike, feeds: dict[str, np.ndarray], out
     try:
         session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
-        raise ModelFileError(f"ONNX Runtime cannot load the exported model: {str(exc).splitlines()[0]}") from None
+        raise ModelFileError(f"ONNX Runtime cannot load the exported model: {first_line(exc)}") from None
     return session.run(outputs, feeds)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from acnet._io import atomic_path, file_problem
-from acnet.errors import InputError
+from acnet.errors import InputError, first_line
 
 RGB_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
@@ -44,7 +44,7 @@ def _open(path: Path, what: str):
         size = str(exc).split(",")[0].replace("Image size", "its size")
         raise InputError(f"{what} {path} is too large to decode safely ({size}: PIL's guard against decompression bombs)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError, EOFError) as exc:
-        raise InputError(f"{what} {path} is not a readable image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        raise InputError(f"{what} {path} is not a readable image ({first_line(exc)})") from None
     return image
 
 
@@ -66,8 +66,7 @@ def read_depth(path: str | os.PathLike) -> np.ndarray:
         except EOFError:
             raise InputError(f"depth {path} is not a readable .npy array (the file is empty or truncated)") from None
         except (ValueError, OSError, MemoryError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise InputError(f"depth {path} is not a readable .npy array ({first})") from None
+            raise InputError(f"depth {path} is not a readable .npy array ({first_line(exc)})") from None
         if not isinstance(depth, np.ndarray):
             raise InputError(f"depth {path} holds several arrays (.npz?), expected one HxW array")
         if depth.dtype.kind in "iu" and depth.dtype != np.uint16:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from acnet._typed import from_mapping, int_in_range, is_integer
 from acnet.errors import ConfigError
 
 
@@ -53,8 +54,7 @@ class ModelConfig:
         if not isinstance(self.width, (int, float)) or isinstance(self.width, bool) or not 0.0 < self.width <= 1.0:
             raise ConfigError(f"width must be in (0, 1], got {self.width!r}")
         object.__setattr__(self, "width", float(self.width))
-        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or not 1 <= self.num_classes <= 255:
-            raise ConfigError(f"num_classes must be an integer in 1..255, got {self.num_classes!r}")
+        object.__setattr__(self, "num_classes", int_in_range(self.num_classes, "num_classes", 1, 255))
 
     @property
     def stage_channels(self) -> tuple[int, int, int, int, int]:
@@ -73,13 +73,11 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        from acnet._typed import from_mapping
-
         return from_mapping(cls, d)
 
 
 def check_input_size(height: int, width: int) -> None:
     """Refuse sizes the network cannot take, instead of cropping silently."""
     for name, v in (("height", height), ("width", width)):
-        if not isinstance(v, int) or v <= 0 or v % STRIDE:
+        if not is_integer(v) or v <= 0 or v % STRIDE:
             raise ConfigError(f"input {name} must be a positive multiple of {STRIDE}, got {v}")

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from acnet._io import atomic_write_text, make_dir
-from acnet._typed import is_finite_number
-from acnet.errors import CheckpointError, ConfigError, TrainingError, unwrap_worker_errors
+from acnet._typed import int_in_range, is_finite_number
+from acnet.errors import CheckpointError, ConfigError, TrainingError, first_line, unwrap_worker_errors
 from acnet.runtime.preprocess import Normalization, PreprocessConfig
 from acnet.training.checkpoint import load_checkpoint, load_model_state, make_record, save_checkpoint
 from acnet.training.config import STRIDE, ModelConfig, check_input_size
@@ -145,15 +145,11 @@ class TrainConfig:
         for name, value in positive.items():
             if name == "lr_decay_epochs" and value is None:
                 continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int_in_range(value, name))
         for name in ("keep_last", "save_every_steps", "num_workers", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.max_steps is not None and (not isinstance(self.max_steps, int) or isinstance(self.max_steps, bool)
-                                           or self.max_steps < 1):
-            raise ConfigError(f"max_steps must be a positive integer, got {self.max_steps!r}")
+            object.__setattr__(self, name, int_in_range(getattr(self, name), name, minimum=0))
+        if self.max_steps is not None:
+            object.__setattr__(self, "max_steps", int_in_range(self.max_steps, "max_steps"))
         # Built directly (not through from_dict) a value may be text, a bool or NaN: NaN passes every `< 0` test.
         for name in ("lr", "momentum", "weight_decay", "lr_decay", "focal_gamma"):
             value = getattr(self, name)
@@ -230,7 +226,7 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     except Exception as exc:  # yaml and json raise their own error types
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        reason = getattr(exc, "problem", None) or first_line(exc)
         raise ConfigError(f"{path} is not valid {kind}: {reason}{where}") from None
     if data is None:
         return {}

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from acnet._typed import positive_int
-from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
+from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, first_line
 from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, resolve_signature
 from acnet.runtime.metadata import ModelInfo
 
@@ -143,9 +143,9 @@ class OnnxRuntimeBackend:
             except Exception:  # the model itself is the problem: report the first error
                 pass
             else:
-                log.warning("onnxruntime's TensorRT provider failed on %s (%s); running without it", self.device, _first_line(first))
+                log.warning("onnxruntime's TensorRT provider failed on %s (%s); running without it", self.device, first_line(first))
                 return session, rest
-        raise ModelFileError(f"{self.path} is not a usable ONNX model: {_first_line(first)}") from None
+        raise ModelFileError(f"{self.path} is not a usable ONNX model: {first_line(first)}") from None
 
     def _check_providers(self, providers: list) -> None:
         """The providers asked for are the providers in use, on the device asked for; say so when not."""
@@ -211,7 +211,3 @@ class OnnxRuntimeBackend:
         self._bindings.clear()
         self.session = None
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
