@@ -13,7 +13,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from acnet.runtime.metadata import ModelInfo
-from acnet.runtime.preprocess import PreprocessConfig, postprocess_logits, preprocess
+from acnet.runtime.postprocess import postprocess_logits
+from acnet.runtime.preprocess import PreprocessConfig, preprocess
 
 NUM_CLASSES = 5
 HEIGHT, WIDTH = 32, 64

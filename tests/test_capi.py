@@ -36,7 +36,8 @@ import acnet
 from acnet.cli import main
 from acnet.errors import ConfigError
 from acnet.runtime.metadata import ModelInfo
-from acnet.runtime.preprocess import Normalization, PreprocessConfig, postprocess_logits, preprocess, resize_nearest
+from acnet.runtime.postprocess import postprocess_logits
+from acnet.runtime.preprocess import Normalization, PreprocessConfig, preprocess, resize_nearest
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,12 @@ from acnet.runtime.preprocess import (
     PreprocessConfig,
     check_depth,
     check_rgb,
-    postprocess_logits,
     preprocess,
     resize_bilinear,
     resize_bilinear_chw,
     resize_nearest,
 )
+from acnet.runtime.postprocess import postprocess_logits
 
 rng = np.random.default_rng(0)
 

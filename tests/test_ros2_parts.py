@@ -13,7 +13,7 @@ from runtime_models import frame, make_onnx
 from acnet.errors import ConfigError
 from acnet.runtime import Segmenter
 from acnet.runtime.pipeline import Pipeline
-from acnet.runtime.preprocess import top_probability
+from acnet.runtime.postprocess import top_probability
 from acnet.runtime.ros2.settings import NodeSettings
 from acnet.runtime.ros2.source import MAX_PENDING, TopicPairs
 from acnet.runtime.rosnames import MAX_FULL_NAME_LENGTH, topic_name_problem

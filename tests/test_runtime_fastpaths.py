@@ -1,4 +1,4 @@
-"""The runtime's fast paths in acnet.runtime.preprocess give exactly the reference values."""
+"""The runtime's fast paths in acnet.runtime.preprocess and postprocess give exactly the reference values."""
 
 from __future__ import annotations
 
@@ -13,12 +13,10 @@ from acnet.runtime.preprocess import (
     _linear_taps,
     _scale_rgb,
     _tap_runs,
-    channel_to_class_id,
-    logits_to_class_ids,
     normalize_rgb,
-    postprocess_logits,
     resize_bilinear_chw,
 )
+from acnet.runtime.postprocess import channel_to_class_id, logits_to_class_ids, postprocess_logits
 
 rng = np.random.default_rng(1)
 ODD_NORM = Normalization(rgb_mean=(0.1, 0.5, 0.9), rgb_std=(0.3, 0.07, 0.61), depth_mean=1.0, depth_std=2.0)

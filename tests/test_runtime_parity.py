@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from acnet.runtime import Segmenter, read_depth, read_rgb, write_png
-from acnet.runtime.preprocess import CLASS_ID_OFFSET, Normalization
+from acnet.runtime.postprocess import CLASS_ID_OFFSET
+from acnet.runtime.preprocess import Normalization
 
 INPUT_SIZE = (96, 128)
 

@@ -46,7 +46,8 @@ from acnet.benchmarks.report import parity_markdown, parity_summary, parity_tabl
 from acnet.benchmarks.timing import Skip
 from acnet.errors import ConfigError, ModelFileError
 from acnet.export.aoti import read_package_info
-from acnet.runtime.preprocess import postprocess_logits, resize_nearest
+from acnet.runtime.postprocess import postprocess_logits
+from acnet.runtime.preprocess import resize_nearest
 from acnet.runtime.segmenter import Segmenter
 from acnet.training.data.spec import open_dataset
 from acnet.training.device import resolve_device

@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from acnet.errors import ModelFileError
 from acnet.runtime.metadata import ModelInfo
-from acnet.runtime.preprocess import CLASS_ID_OFFSET
+from acnet.runtime.postprocess import CLASS_ID_OFFSET
 
 #: Ops that only change a tensor's dtype; see through them when walking.
 _TRANSPARENT = ("Cast",)

@@ -20,7 +20,8 @@ from acnet.runtime.colorize import colorize as colorize_labels
 from acnet.runtime.colorize import overlay as overlay_labels
 from acnet.runtime.metadata import ModelInfo
 from acnet._typed import positive_int
-from acnet.runtime.preprocess import PreprocessConfig, postprocess_logits, preprocess, resize_nearest, top_probability
+from acnet.runtime.postprocess import postprocess_logits, top_probability
+from acnet.runtime.preprocess import PreprocessConfig, preprocess, resize_nearest
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Each frame goes through :func:`acnet.runtime.preprocess.preprocess` (the
 runtime's preprocessing) to the model's input size; the logits are resized
 bilinearly back to the label's size before the argmax
-(:func:`acnet.runtime.preprocess.postprocess_logits`), and void pixels are
+(:func:`acnet.runtime.postprocess.postprocess_logits`), and void pixels are
 ignored. Metrics are defined in :mod:`acnet.training.metrics`.
 """
 
@@ -22,7 +22,8 @@ import torch
 
 from acnet._io import make_dir
 from acnet.errors import ConfigError, TrainingError, unwrap_worker_errors
-from acnet.runtime.preprocess import PreprocessConfig, postprocess_logits, resize_bilinear_chw
+from acnet.runtime.postprocess import postprocess_logits
+from acnet.runtime.preprocess import PreprocessConfig, resize_bilinear_chw
 from acnet.training.checkpoint import _unwrap
 from acnet.training.data.base import RGBDDataset
 from acnet.training.data.workers import init_worker

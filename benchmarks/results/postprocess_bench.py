@@ -2,7 +2,7 @@
 
     python benchmarks/results/postprocess_bench.py OUT.json [--before 9db02ff] [--repeats 15]
 
-Times ``acnet.runtime.preprocess.postprocess_logits`` of this checkout
+Times ``acnet.runtime.postprocess.postprocess_logits`` of this checkout
 against the same function at git revision ``--before`` (loaded from that
 commit's source), round-robin in one process and one thread, as the
 pipeline's postprocessing thread runs it, on:
@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--before", default="9db02ff", help="git revision of the old implementation")
     ap.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args()
-    from acnet.runtime import preprocess as after
+    from acnet.runtime import postprocess as after
 
     before = load_revision(args.before)
     load_start = os.getloadavg()
