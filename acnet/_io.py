@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -277,8 +278,6 @@ def sniff_artefact(path: str | os.PathLike) -> str | None:
     ("an empty file", "a PNG image", "a JPEG image", "a NumPy array (.npy)",
     "an HDF5 file", "a text file") or None when it cannot tell.
     """
-    import zipfile
-
     path = Path(path)
     try:
         with open(path, "rb") as fh:

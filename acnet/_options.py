@@ -11,6 +11,9 @@ import math
 
 import click
 
+from acnet.errors import ConfigError
+from acnet.runtime.backends.base import Device
+
 #: 1, 2, ...: counts of things that must exist (frames, iterations, threads, batch sizes).
 POSITIVE = click.IntRange(min=1)
 #: 0, 1, ...: counts that may be zero (worker processes).
@@ -74,9 +77,6 @@ class DeviceName(click.ParamType):
     name = "device"
 
     def convert(self, value, param, ctx):
-        from acnet.errors import ConfigError
-        from acnet.runtime.backends.base import Device
-
         try:
             return str(Device.parse(value))
         except ConfigError:

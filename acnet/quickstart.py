@@ -16,13 +16,38 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
+import numpy as np
+import torch
+from PIL import Image
 
+from acnet._io import atomic_write_text, make_dir
 from acnet._options import POSITIVE
+from acnet.benchmarks.bench import BenchConfig, run_bench
+from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
+from acnet.errors import BackendUnavailableError, ConfigError, ParityError
+from acnet.export.aoti import AotiExportOptions, compile_package
+from acnet.export.int8 import Int8Options
+from acnet.export.onnx import OnnxExportOptions, export_onnx
+from acnet.export.verify import MIN_AGREEMENT
+from acnet.runtime import Segmenter, read_depth, read_rgb
+from acnet.runtime.capi import build, example_path
+from acnet.runtime.cli import infer
+from acnet.runtime.images import write_png
+from acnet.runtime.preprocess import PreprocessConfig
+from acnet.training.checkpoint import load_model
+from acnet.training.config import ModelConfig
+from acnet.training.data import SYNTHETIC_CLASSES, open_dataset
+from acnet.training.evaluate import evaluate
+from acnet.training.metrics import ConfusionMatrix
+from acnet.training.train import TrainConfig, train
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +95,6 @@ def _step(index: int, total: int, text: str) -> None:
 
 def run_quickstart(config: QuickstartConfig) -> dict:
     """Run every step and return the summary that is also written to ``quickstart.json``."""
-    import torch
-
-    from acnet._io import atomic_write_text, make_dir
-    from acnet.benchmarks.bench import BenchConfig, run_bench
-    from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
-    from acnet.export.onnx import OnnxExportOptions, export_onnx
-    from acnet.training.checkpoint import load_model
-    from acnet.training.config import ModelConfig
-    from acnet.training.data import SYNTHETIC_CLASSES, open_dataset
-    from acnet.training.evaluate import evaluate
-    from acnet.training.train import TrainConfig, train
-
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
@@ -149,8 +162,6 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     _step(4, total, f"segment {config.infer_frames} frames with the torch-free runtime (acnet infer)")
     frames_dir = _write_frames(test_set, out / "frames", config.infer_frames)
     infer_dir = out / "infer"
-    from acnet.runtime.cli import infer
-
     infer_args = [str(onnx_path), "--rgb", str(frames_dir / "rgb"), "--depth", str(frames_dir / "depth"),
                   "-o", str(infer_dir)] + (["--threads", str(config.threads)] if config.threads else [])
     infer.main(infer_args, standalone_mode=False)
@@ -209,19 +220,6 @@ def _aoti_and_c_example(config: QuickstartConfig, checkpoint: Path, onnx_path: P
     ParityError. Without CMake or a
     C++ compiler the C half is skipped, and the summary says so.
     """
-    import os
-    import shutil
-    import subprocess
-
-    import numpy as np
-    from PIL import Image
-
-    from acnet.errors import BackendUnavailableError, ParityError
-    from acnet.export.aoti import AotiExportOptions, compile_package
-    from acnet.export.verify import MIN_AGREEMENT
-    from acnet.runtime import Segmenter, read_depth, read_rgb
-    from acnet.runtime.capi import build, example_path
-
     package = out / "acnet.pt2"
     export = compile_package(checkpoint, package, AotiExportOptions())
     click.echo(export.summary())
@@ -279,12 +277,6 @@ def _aoti_and_c_example(config: QuickstartConfig, checkpoint: Path, onnx_path: P
 def _int8_step(config: QuickstartConfig, out: Path, checkpoint: Path, onnx_path: Path, train_spec: str,
                test_spec: str) -> dict:
     """Export INT8 calibrated on training scenes, check parity on test scenes, bench it beside FP32."""
-    from acnet._io import atomic_write_text
-    from acnet.benchmarks.bench import BenchConfig, run_bench
-    from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
-    from acnet.export.int8 import Int8Options
-    from acnet.export.onnx import OnnxExportOptions, export_onnx
-
     int8_path = out / "acnet_int8.onnx"
     frames = 32
     report = export_onnx(checkpoint, int8_path, OnnxExportOptions(int8=Int8Options(calib_data=train_spec, calib_frames=frames)),
@@ -313,10 +305,6 @@ def _int8_step(config: QuickstartConfig, out: Path, checkpoint: Path, onnx_path:
 
 def _constant_guess_miou(confusion) -> float:
     """mIoU of predicting the most frequent true class everywhere: the bar to clear."""
-    import numpy as np
-
-    from acnet.training.metrics import ConfusionMatrix
-
     truth = confusion.matrix.sum(axis=1)
     guess = ConfusionMatrix(confusion.num_classes)
     guess.matrix[:, int(np.argmax(truth))] = truth
@@ -324,17 +312,11 @@ def _constant_guess_miou(confusion) -> float:
 
 
 def _preprocess_config(info):
-    from acnet.runtime.preprocess import PreprocessConfig
-
     return PreprocessConfig(info.input_height, info.input_width, info.normalization)
 
 
 def _write_frames(dataset, folder: Path, count: int) -> Path:
     """Write frames as PNG files (RGB, uint16 depth in millimetres), as a camera would give them."""
-    import numpy as np
-
-    from acnet.runtime.images import write_png
-
     for i in range(min(count, len(dataset))):
         frame = dataset[i]
         write_png(folder / "rgb" / f"{frame.name}.png", frame.rgb)
@@ -357,8 +339,6 @@ def quickstart(out_dir: Path, epochs: int, train_frames: int, test_frames: int, 
     Needs no GPU, no download and no data. A second run in the same folder
     resumes training where it stopped.
     """
-    from acnet.errors import ConfigError
-
     for name, value in (("--epochs", epochs), ("--train-frames", train_frames), ("--test-frames", test_frames)):
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")

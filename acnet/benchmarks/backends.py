@@ -57,6 +57,7 @@ from acnet.benchmarks.torch_timer import TorchTimer, host_tensor
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
 from acnet.export.aoti import MAX_DYNAMIC_BATCH, read_package_info
 from acnet.runtime.backends.base import BatchLimits, Device
+from acnet.runtime.backends.ort import choose_providers
 from acnet.runtime.segmenter import Segmenter
 
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16")
@@ -314,8 +315,6 @@ def ort_providers(name: str, device: str) -> list | None:
         import onnxruntime as ort  # not at the top: only the ONNX Runtime rows need it
     except ImportError:
         raise Skip("onnxruntime is not installed (pip install onnxruntime)") from None
-    from acnet.runtime.backends.ort import choose_providers  # imports onnxruntime
-
     dev = Device.parse(device)
     available = ort.get_available_providers()
     if name in ("onnxruntime", "onnxruntime-int8"):

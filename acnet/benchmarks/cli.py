@@ -13,7 +13,11 @@ import click
 
 from acnet._options import POSITIVE, FiniteFloat
 
-from acnet.benchmarks.parity import DEFAULT_GATES
+from acnet._io import atomic_write_text, check_writable
+from acnet.benchmarks.bench import BenchConfig, run_bench
+from acnet.benchmarks.parity import Candidate, DEFAULT_GATES, Gate, ParityConfig, run_parity
+from acnet.benchmarks.plot import plot_bench
+from acnet.benchmarks.report import bench_markdown, parity_markdown
 from acnet.errors import ConfigError
 
 
@@ -28,8 +32,6 @@ def _batches(text: str) -> tuple[int, ...]:
 
 
 def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, markdown) -> None:
-    from acnet._io import atomic_write_text, check_writable
-
     if json_out:
         atomic_write_text(check_writable(json_out), report.to_json())
         click.echo(f"JSON: {json_out}")
@@ -80,10 +82,6 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
     skipped with the reason; when a device or backends were asked for and
     none can run, exit 2 with the reasons. Exit 1 when a backend fails while running.
     """
-    from acnet._io import check_writable
-    from acnet.benchmarks.bench import BenchConfig, run_bench
-    from acnet.benchmarks.report import bench_markdown
-
     for out in (json_out, markdown_out, plot_out):
         if out:
             check_writable(out)
@@ -97,8 +95,6 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
     click.echo(report.table())
     _write_outputs(report, json_out, markdown_out, bench_markdown)
     if plot_out:
-        from acnet.benchmarks.plot import plot_bench
-
         click.echo(f"plot: {plot_bench(report, plot_out)}")
     if any(r.status == "error" for r in report.results):
         sys.exit(1)
@@ -150,10 +146,6 @@ def parity(checkpoint, onnx_paths, fp16_paths, int8_paths, engines, packages, to
     labels with ΔmIoU, and gates each model by its precision. Exit 1 when a
     model fails its gate, so CI can depend on it.
     """
-    from acnet._io import check_writable
-    from acnet.benchmarks.parity import Candidate, Gate, ParityConfig, run_parity
-    from acnet.benchmarks.report import parity_markdown
-
     for out in (json_out, markdown_out):
         if out:
             check_writable(out)

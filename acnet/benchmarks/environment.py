@@ -19,6 +19,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+import acnet
 from acnet.errors import first_line
 
 #: SIMD extensions that matter for FP32 throughput, widest first:
@@ -255,7 +258,7 @@ def _onnxruntime_item() -> Item:
         item = package_version(dist)
         if item.available:
             try:
-                import onnxruntime as ort
+                import onnxruntime as ort  # probed, not needed: the report says what is installed
 
                 return Item(ort.__version__, details={"distribution": dist, "providers": ort.get_available_providers()})
             except Exception as exc:
@@ -266,7 +269,7 @@ def _onnxruntime_item() -> Item:
 def _torch_items() -> tuple[Item, Item, Item]:
     """(torch, cuda, gpu) as torch sees them."""
     try:
-        import torch
+        import torch  # probed, not needed: the report says what is installed
     except Exception as exc:
         reason = "torch not installed" if isinstance(exc, ImportError) else f"torch fails to import: {exc}"
         return missing(reason), missing(reason), missing(reason)
@@ -329,10 +332,6 @@ def collect_environment(load_at_start: list[float] | None = None) -> dict:
     began; with the load at the end it shows whether other work shared the
     CPU (timings are unreliable when the load exceeds the usable CPUs).
     """
-    import numpy as np
-
-    import acnet
-
     cpu = cpu_info()
     torch_item, cuda_item, gpu_item = _torch_items()
     driver_item, smi = _nvidia_smi()

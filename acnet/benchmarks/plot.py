@@ -18,7 +18,7 @@ def plot_bench(report, path: str | os.PathLike) -> Path:
     (box: quartiles, whiskers: 1.5 IQR, dots: outliers) per backend and batch.
     """
     try:
-        import matplotlib
+        import matplotlib  # optional (acnet[train]); only --plot draws
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt

@@ -111,7 +111,7 @@ class _CudaEvents:
 
     def __init__(self) -> None:
         try:
-            from cuda.bindings import runtime as cudart
+            from cuda.bindings import runtime as cudart  # cuda-python: TensorRT rows only
         except ImportError:
             try:
                 from cuda import cudart

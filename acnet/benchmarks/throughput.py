@@ -21,8 +21,16 @@ import time
 from dataclasses import asdict, dataclass
 
 import click
+import torch
 
+from acnet._io import atomic_write_text
+from acnet.benchmarks.environment import collect_environment, load_average
+from acnet.benchmarks.stats import summarize, throughput
 from acnet.errors import AcnetError, ConfigError
+from acnet.training.config import ModelConfig
+from acnet.training.data.synthetic import SYNTHETIC_CLASSES
+from acnet.training.device import resolve_device
+from acnet.training.train import TrainConfig, Trainer
 
 PRECISIONS = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
 
@@ -41,23 +49,12 @@ class ThroughputConfig:
 
 
 def _sync(device) -> None:
-    import torch
-
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def measure(config: ThroughputConfig, out_dir: str = "runs/throughput") -> dict:
     """Median seconds per optimiser step and images/s for each precision, with the environment."""
-    import torch
-
-    from acnet.benchmarks.environment import collect_environment, load_average
-    from acnet.benchmarks.stats import summarize, throughput
-    from acnet.training.config import ModelConfig
-    from acnet.training.data.synthetic import SYNTHETIC_CLASSES
-    from acnet.training.device import resolve_device
-    from acnet.training.train import TrainConfig, Trainer
-
     unknown = [p for p in config.precisions if p not in PRECISIONS]
     if unknown:
         raise ConfigError(f"unknown precision {unknown[0]!r}; choose from {', '.join(PRECISIONS)}")
@@ -125,8 +122,6 @@ def measure(config: ThroughputConfig, out_dir: str = "runs/throughput") -> dict:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the results as JSON.")
 def main(backbone, width_mult, height, width, batch_size, precisions, warmup, steps, device, json_out) -> None:
     """Images/s of training steps per precision (mixed precision against FP32)."""
-    from acnet._io import atomic_write_text
-
     config = ThroughputConfig(backbone, width_mult, height, width, batch_size,
                               tuple(p.strip() for p in precisions.split(",") if p.strip()), warmup, steps, device)
     try:

@@ -47,8 +47,10 @@ from acnet._io import atomic_write_text, atomic_write_with, check_writable
 from acnet._options import DeviceName, InputSide
 from acnet._typed import int_in_range
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, ParityError, first_line
+from acnet.export import verify as v
 from acnet.runtime.backends.base import Device
 from acnet.runtime.metadata import ModelInfo
+from acnet.runtime.sidecar import parse_version
 from acnet.training.config import STRIDE, check_input_size
 
 log = logging.getLogger(__name__)
@@ -68,8 +70,6 @@ MIN_TORCH = (2, 8)
 
 def check_torch_version(version: str) -> None:
     """Refuse a torch too old for AOTInductor packages as acnet makes them, in one line."""
-    from acnet.runtime.sidecar import parse_version
-
     if parse_version(version)[:2] < MIN_TORCH:
         need = ".".join(map(str, MIN_TORCH))
         raise BackendUnavailableError(
@@ -144,7 +144,7 @@ def package_info(checkpoint_info, options: AotiExportOptions, height: int, width
     The same as an ONNX export with the same precision and batch: logits out,
     fixed height and width.
     """
-    from acnet.export.onnx import OnnxExportOptions, model_info
+    from acnet.export.onnx import OnnxExportOptions, model_info  # imports onnx: acnet bench reads packages without it
 
     onnx_like = OnnxExportOptions(
         height=height, width=width, batch=options.batch or 1, dynamic_batch=options.batch == 0, fp16=options.fp16, verify=False
@@ -154,7 +154,7 @@ def package_info(checkpoint_info, options: AotiExportOptions, height: int, width
 
 def _fp16_with_fp32_io(model):
     """The network in FP16, taking and returning FP32 tensors (what ModelInfo promises)."""
-    import torch
+    import torch  # acnet bench reads packages (read_package_info) without torch
 
     class HalfPrecision(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -180,9 +180,8 @@ def compile_package(
     disagrees with PyTorch (unless ``options.verify`` is False). Nothing is
     written unless every check passes.
     """
-    import torch
+    import torch  # acnet bench reads packages (read_package_info) without torch
 
-    from acnet.export import verify as v
     from acnet.training.checkpoint import load_model
 
     check_torch_version(torch.__version__)
@@ -228,7 +227,7 @@ def compile_package(
         compiled = Path(work) / "model.pt2"
         log.info("compiling with AOTInductor (a minute or more on a CPU)")
         try:
-            from acnet.export.onnx import quiet_loggers
+            from acnet.export.onnx import quiet_loggers  # imports onnx: acnet bench reads packages without it
 
             # torch.utils.cpp_extension warns "No CUDA runtime is found" on import, also for a CPU package.
             quiet = ("torch.utils.cpp_extension",) if not device.is_cuda else ()
@@ -285,7 +284,7 @@ def fold_transposed_batchnorms(model):
     along the wrong axis (see the module docstring). Only the decoder's
     transposed residual blocks hold such pairs.
     """
-    from torch import nn
+    from torch import nn  # acnet bench reads packages (read_package_info) without torch
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     from acnet.training.model.decoder import TransBasicBlock
@@ -330,7 +329,7 @@ def export_aoti(
 
 def _verify(package: Path, reference_model, info: ModelInfo, device: Device, batch: int, v):
     """Run the package and the FP32 PyTorch model on the same synthetic frames."""
-    import torch
+    import torch  # acnet bench reads packages (read_package_info) without torch
 
     rgb, depth = v.check_inputs(info, info.input_height, info.input_width, batch)
     with torch.inference_mode():

@@ -35,11 +35,14 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import onnx
+from tqdm.auto import tqdm
 
 from acnet._typed import int_in_range
 from acnet.errors import ConfigError, DataError, ModelFileError, first_line
 from acnet.export.graph import node_scopes
 from acnet.export.verify import CHECK_FRAMES, MIN_AGREEMENT
+from acnet.runtime.preprocess import preprocess
+from acnet.training.data.spec import DatasetSpec, open_dataset
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +115,6 @@ def calibration_frames(spec: str, count: int, preprocess_config, split: str = DE
     frames a calibration on ``avoid`` frames of the same split did not read
     (held-out verification frames; none when it read them all).
     """
-    from acnet.runtime.preprocess import preprocess
-    from acnet.training.data.spec import open_dataset
-
     dataset = open_dataset(spec, split)
     total = len(dataset)
     if total == 0:
@@ -187,7 +187,7 @@ def resolve_exclude(torch_model, names: Iterable[str]) -> tuple[str | tuple[str,
     :func:`nodes_to_exclude` matches when either name does.
     Raises :class:`ConfigError` naming the first unknown name.
     """
-    from torch import nn
+    from torch import nn  # `acnet export onnx --help` and its option checks load without torch
 
     modules = list(torch_model.named_modules())
     index = {name: k for k, (name, _) in enumerate(modules)}
@@ -241,7 +241,7 @@ def nodes_to_exclude(model: onnx.ModelProto, names: Iterable[str | tuple[str, ..
 
 
 def _method(name: str):
-    from onnxruntime.quantization import CalibrationMethod
+    from onnxruntime.quantization import CalibrationMethod  # ONNX Runtime's quantizer: only --int8 loads it
 
     return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
             "percentile": CalibrationMethod.Percentile}[name]
@@ -254,9 +254,7 @@ def quantize(model: onnx.ModelProto, frames: Sequence[tuple[np.ndarray, np.ndarr
     ``exclude_nodes`` (ONNX node names) stay in floating point; default: the
     nodes of ``options.all_exclude``.
     """
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from tqdm.auto import tqdm
-
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static  # ONNX Runtime's quantizer: only --int8 loads it
     if not frames:
         raise ConfigError("the calibration set is empty")
     exclude = list(nodes_to_exclude(model, options.all_exclude) if exclude_nodes is None else exclude_nodes)
@@ -350,8 +348,6 @@ def check_frames(spec: str, calib_frames: int, preprocess_config, count: int = C
     In-distribution frames come first, because a trained network's INT8
     error on frames unlike its data says little.
     """
-    from acnet.training.data.spec import DatasetSpec
-
     parsed = DatasetSpec.parse(spec)
     split = parsed.options.get("split", DEFAULT_SPLIT)
     other = heldout_split(split)

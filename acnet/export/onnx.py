@@ -21,6 +21,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+import onnx
 
 from acnet._options import POSITIVE, FiniteFloat, InputSide
 
@@ -33,6 +34,9 @@ from acnet.export.int8 import (DEFAULT_EXCLUDE, DEFAULT_FRAMES, DEFAULT_METHOD, 
 from acnet.export.verify import Verification
 from acnet.runtime.metadata import ModelInfo
 from acnet.training.config import STRIDE, check_input_size
+from acnet.export import graph as g, int8 as q, verify as v
+from acnet.export.deconv import rewrite_transposed_convs
+from acnet.export.fp16 import convert_to_fp16
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +93,6 @@ class OnnxExportOptions:
             raise ConfigError("give either a fixed batch size or a dynamic batch, not both")
         if self.fp16 and self.int8 is not None:
             raise ConfigError("--int8 and --fp16 cannot be combined: choose one precision")
-        import onnx
-
         newest = onnx.defs.onnx_opset_version()
         if not MIN_OPSET <= self.opset <= newest:
             raise ConfigError(f"opset must be between {MIN_OPSET} and {newest}, got {self.opset}")
@@ -171,7 +173,7 @@ def trace_to_onnx(model, height: int, width: int, options: OnnxExportOptions):
 
     Dynamic dimensions are named ``batch``, ``height`` and ``width``.
     """
-    import torch
+    import torch  # `acnet export onnx --help` and its option checks load without torch
     from torch.export import Dim
 
     batch = 2 if options.dynamic_batch else options.batch
@@ -246,11 +248,8 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     options = options or OnnxExportOptions()
     output = check_writable(output, checkpoint)  # before torch is imported: a bad path fails at once
 
-    import onnx
 
-    from acnet.export import graph as g
-    from acnet.export import verify as v
-    from acnet.training.checkpoint import load_model
+    from acnet.training.checkpoint import load_model  # imports torch; see trace_to_onnx
 
     model, ckpt = load_model(checkpoint)
     height = ckpt.input_height if options.height is None else options.height
@@ -259,8 +258,6 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     info = model_info(ckpt, options, height, width)
 
     if options.int8 is not None:  # bad calibration data or names fail before the slow part
-        from acnet.export import int8 as q
-
         exclude = q.resolve_exclude(model, options.int8.all_exclude)
         frames = q.calibration_frames(options.int8.calib_data, options.int8.calib_frames, info.preprocess_config)
         if not options.dynamic_batch and options.batch > 1:  # a fixed batch takes N frames a call
@@ -268,8 +265,6 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     log.info("exporting %s (%s, %d classes) at %dx%d", Path(checkpoint).name, ckpt.model_config.backbone, info.num_classes, height, width)
     proto = trace_to_onnx(model, height, width, options)
     if options.rewrites_deconv:
-        from acnet.export.deconv import rewrite_transposed_convs
-
         log.info("rewrote %d transposed convolutions as Conv + DepthToSpace", rewrite_transposed_convs(proto))
     fp32_proto = None
     if options.int8 is not None:
@@ -281,8 +276,6 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
         proto = q.quantize(proto, frames, options.int8, progress=progress, exclude_nodes=excluded)
         info = info.with_(quantization=q.quantization_record(options.int8, len(frames), options.int8.calib_data, len(excluded)))
     if options.fp16:
-        from acnet.export.fp16 import convert_to_fp16
-
         proto = convert_to_fp16(proto)
     if options.argmax:
         g.add_argmax_head(proto)
@@ -337,8 +330,6 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
 
 def check_onnx(proto):
     """``onnx.checker`` plus strict shape inference; returns the model with inferred shapes."""
-    import onnx
-
     try:
         onnx.checker.check_model(proto)
         return onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 import acnet
 from acnet._io import atomic_path, atomic_write_bytes, check_writable, output_error, sha256_file
@@ -231,10 +232,10 @@ class OnnxSource:
 def read_onnx(path: str | os.PathLike) -> OnnxSource:
     """Load and check an ONNX file exported by acnet (its metadata is required)."""
     try:
-        import onnx
+        import onnx  # acnet bench imports this module (cached engines) on a runtime-only install
     except ImportError:  # a runtime-only install building engines on a Jetson
         raise BackendUnavailableError("reading the ONNX model needs the onnx package: pip install onnx") from None
-    from google.protobuf.message import DecodeError
+    from google.protobuf.message import DecodeError  # comes with onnx; see above
 
     from acnet.export.graph import io_signature, read_metadata
 
@@ -261,7 +262,7 @@ QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 def onnx_precision(proto) -> str:
     """"int8" for a model with Q/DQ nodes, "fp16" for FP16 weights, else "fp32"."""
-    import onnx
+    import onnx  # acnet bench imports this module (cached engines) on a runtime-only install
 
     if any(node.op_type in QDQ_OPS for node in proto.graph.node):
         return "int8"
@@ -368,8 +369,6 @@ def progress_monitor(trt):
     base = getattr(trt, "IProgressMonitor", None)
     if base is None:
         return None
-    from tqdm import tqdm
-
     class Monitor(base):
         # TensorRT calls these from its own threads.
         def __init__(self) -> None:
@@ -480,7 +479,7 @@ def build_engine(
     proto = source.proto
     built_from = source.path  # the ONNX TensorRT parses: what trtexec must be given
     if plan.convert_to_fp16:
-        from acnet.export.fp16 import convert_to_fp16
+        from acnet.export.fp16 import convert_to_fp16  # imports onnx; see read_onnx
 
         log.info("TensorRT %s networks are strongly typed: converting %s to FP16 first", version, source.path.name)
         proto = convert_to_fp16(proto)

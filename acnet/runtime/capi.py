@@ -23,10 +23,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
+from acnet._io import atomic_write_text, check_writable
 from acnet.errors import BackendUnavailableError, ConfigError, OutputError
 
 log = logging.getLogger(__name__)
@@ -87,8 +89,6 @@ def build(build_dir: str | os.PathLike = DEFAULT_BUILD_DIR, *, echo=None, **opti
     ``BUILD_LOG`` in the build folder (a temporary file where that cannot be
     written). The folder is made first, so an unusable one is named as such.
     """
-    from acnet._io import check_writable
-
     if not sys.platform.startswith("linux"):
         raise BackendUnavailableError(f"the acnet C library builds on Linux only, not {sys.platform}")
     if shutil.which("cmake") is None:
@@ -151,10 +151,6 @@ def first_error(lines: list[str]) -> str:
 
 def _write_log(path: Path, text: str) -> str:
     """Write a failed build's output to ``path`` (else a temporary file); "full log: WHERE" for the error line."""
-    import tempfile
-
-    from acnet._io import atomic_write_text
-
     try:
         atomic_write_text(path, text)
     except OutputError:

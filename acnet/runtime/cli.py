@@ -7,8 +7,15 @@ import time
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
+from acnet._io import check_writable
 from acnet._options import DEPTH_SCALE, POSITIVE, FiniteFloat
+from acnet.errors import InputError
+from acnet.runtime.colorize import colorize, legend, overlay
+from acnet.runtime.images import pair_inputs, read_depth, read_rgb, write_png
+from acnet.runtime.preprocess import check_depth, check_depth_range, check_rgb, default_depth_scale, depth_to_metres
+from acnet.runtime.segmenter import Segmenter
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +45,6 @@ def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, bat
     k = class k), NAME_color.png (colours) and NAME_overlay.png (colours over
     the image, class borders outlined), plus legend.png naming the colours.
     """
-    from tqdm import tqdm
-
-    from acnet._io import check_writable
-    from acnet.runtime.colorize import colorize, legend, overlay
-    from acnet.runtime.images import pair_inputs, write_png
-    from acnet.runtime.segmenter import Segmenter
-
     pairs = pair_inputs(rgb, depth)
     check_writable(out_dir / "legend.png")
     with Segmenter(model, backend=backend, device=device, threads=threads, batch_size=batch_size) as seg:
@@ -68,10 +68,6 @@ def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, bat
 
 def _load(name: str, rgb_path: Path, depth_path: Path, depth_scale: float | None):
     """Read and check one pair, naming it in any error."""
-    from acnet.errors import InputError
-    from acnet.runtime.images import read_depth, read_rgb
-    from acnet.runtime.preprocess import check_depth, check_depth_range, check_rgb, default_depth_scale, depth_to_metres
-
     rgb, depth = read_rgb(rgb_path), read_depth(depth_path)
     try:
         depth = check_depth(depth, check_rgb(rgb).shape)

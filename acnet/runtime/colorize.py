@@ -82,7 +82,7 @@ def overlay(
 
 def legend(class_names: list[str] | tuple[str, ...], palette: np.ndarray = PALETTE, offset: int = 1) -> np.ndarray:
     """An image listing each class id, colour swatch and name (HxWx3 uint8)."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # only the legend draws text
 
     row, swatch = 18, 14
     width = 40 + swatch + 8 * max((len(n) for n in class_names), default=4)

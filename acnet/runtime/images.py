@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,7 @@ def _as_path(path: object, what: str) -> Path:
 
 
 def _open(path: Path, what: str):
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # loaded on the first file read: array-only users never pay for it
 
     try:
         with warnings.catch_warnings():
@@ -104,7 +103,7 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> Path:
     Other arrays are refused, naming their shape, before anything is
     written: PIL fails on them with a TypeError or OSError, or clips int32.
     """
-    from PIL import Image
+    from PIL import Image  # loaded on the first file written
 
     path = Path(path)
     if not isinstance(array, np.ndarray):

@@ -10,8 +10,18 @@ import time
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
+from acnet._io import atomic_write_text, check_writable
 from acnet._options import FiniteFloat
+from acnet.errors import ConfigError, DataError, InputError
+from acnet.runtime.images import write_png
+from acnet.runtime.pipeline import Pipeline
+from acnet.runtime.rosnames import check_topic_name
+from acnet.runtime.segmenter import Segmenter
+from acnet.runtime.sources import open_source
+from acnet.runtime.sources.rosbag import LabelBagWriter
+from acnet.runtime.video import VideoWriter, Window, check_fps
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +61,11 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
     Recordings, bags and folders are processed frame by frame, in order;
     a live camera drops stale frames (see --drop).
     """
-    from tqdm import tqdm
-
-    from acnet._io import atomic_write_text, check_writable
-    from acnet.errors import ConfigError, DataError, InputError
-    from acnet.runtime.images import write_png
-    from acnet.runtime.rosnames import check_topic_name
-    from acnet.runtime.pipeline import Pipeline
-    from acnet.runtime.segmenter import Segmenter
-    from acnet.runtime.sources import open_source
-
     if not 0.0 <= alpha <= 1.0:
         raise ConfigError(f"--alpha must lie in [0, 1], got {alpha}")
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"--max-frames must be at least 1, got {max_frames}")
     if video_fps is not None:
-        from acnet.runtime.video import check_fps
-
         check_fps(video_fps, "--fps")  # before the model loads, not at the first frame
     check_topic_name(labels_topic, "--labels-topic", absolute=True)  # a bag stores full names
     if json_path is not None:
@@ -76,8 +74,6 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
         check_writable(out_dir / "labels" / "x.png" if label_pngs else out_dir / "overlay.mp4")
     window = None
     if show:
-        from acnet.runtime.video import Window
-
         window = Window(f"acnet stream {source_spec}")
     want_overlay = show or (out_dir is not None and video)
     writers = []
@@ -86,8 +82,6 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
     # The source and outputs first: a wrong topic or an existing bag is reported before a model loads.
     with open_source(source_spec) as source:
         if labels_bag is not None:
-            from acnet.runtime.sources.rosbag import LabelBagWriter
-
             bag = LabelBagWriter(labels_bag, labels_topic)
             writers.append(bag)
         try:
@@ -109,8 +103,6 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
                     write_png(out_dir / "labels" / f"{name}.png", result.labels)
                 if out_dir is not None and video:
                     if video_writer is None:
-                        from acnet.runtime.video import VideoWriter
-
                         fps = video_fps if video_fps is not None else getattr(source, "fps", None) or 30.0
                         video_writer = VideoWriter(out_dir / "overlay.mp4", fps=fps)
                         writers.append(video_writer)

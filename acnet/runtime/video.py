@@ -45,7 +45,7 @@ class VideoWriter:
     def __init__(self, path: str | os.PathLike, fps: float = 30.0, crf: int = 20) -> None:
         fps = check_fps(fps)
         try:
-            import av
+            import av  # optional (acnet[stream]): only video output loads it
         except ImportError as exc:
             raise BackendUnavailableError(f"writing a video needs PyAV (pip install 'acnet[stream]'): {exc}") from None
         self.av = av
@@ -108,7 +108,7 @@ class Window:
         if not display_available():
             raise ConfigError("--show needs a display, and none is set here (no DISPLAY or WAYLAND_DISPLAY); write a video with -o instead")
         try:
-            import tkinter
+            import tkinter  # only a live window loads it
 
             from PIL import ImageTk  # noqa: F401
         except ImportError as exc:
@@ -127,7 +127,7 @@ class Window:
         """Draw one image; False once the user has closed the window."""
         if not self.open:
             return False
-        from PIL import Image, ImageTk
+        from PIL import Image, ImageTk  # only a live window loads it
 
         self.photo = ImageTk.PhotoImage(Image.fromarray(image))
         self.label.configure(image=self.photo)

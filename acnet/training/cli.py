@@ -9,7 +9,11 @@ import click
 
 from acnet._options import COUNT, POSITIVE, FiniteFloat
 
+from acnet._io import atomic_write_text, check_writable, make_dir
+from acnet.runtime.preprocess import PreprocessConfig
 from acnet.training.config import FUSIONS, STAGE_CHANNELS, ModelConfig
+from acnet.training.data import open_dataset
+from acnet.training.data.stats import compute_stats
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +36,7 @@ def summary(
     backbone: str, num_classes: int, fusion: str, width_mult: float, height: int, width: int, json_out: str | None
 ) -> None:
     """Print parameters and GMACs per part: each encoder branch, the ACMs, the decoder."""
-    from acnet._io import atomic_write_text, check_writable
-    from acnet.training.summary import summarize
+    from acnet.training.summary import summarize  # imports torch: `acnet data` runs without it
 
     if json_out:
         check_writable(json_out)
@@ -66,10 +69,6 @@ def data() -> None:
               help="Write the statistics as JSON (a folder dataset reads ROOT/normalization.json).")
 def stats(spec: str, split: str, max_frames: int | None, json_out: str | None) -> None:
     """Normalisation constants, class frequencies and median-frequency weights of SPEC."""
-    from acnet._io import atomic_write_text, check_writable
-    from acnet.training.data import open_dataset
-    from acnet.training.data.stats import compute_stats
-
     if json_out:
         check_writable(json_out)
     result = compute_stats(open_dataset(spec, split), max_frames=max_frames, progress=True)
@@ -162,7 +161,7 @@ def train(ctx: click.Context, config_file: str | None, resume: bool, resume_from
     Multi-GPU / multi-node: launch with torchrun, e.g.
     `torchrun --nproc_per_node 4 -m acnet.cli train --config run.yaml`.
     """
-    from acnet.training.train import TrainConfig, load_config_file
+    from acnet.training.train import TrainConfig, load_config_file  # imports torch: `acnet data` runs without it
     from acnet.training.train import train as run_training
 
     values = load_config_file(config_file) if config_file else {}
@@ -177,8 +176,6 @@ def train(ctx: click.Context, config_file: str | None, resume: bool, resume_from
         if name in given or (field not in model and options[name] is not None):
             model[field] = options[name]
     if "num_classes" not in model:
-        from acnet.training.data import open_dataset
-
         model["num_classes"] = open_dataset(values.get("data", "synthetic"), "train").num_classes
     values["model"] = model
     if resume_from:
@@ -188,9 +185,8 @@ def train(ctx: click.Context, config_file: str | None, resume: bool, resume_from
     config = TrainConfig.from_dict(values)
     if dump_config:
         config = config.resolve(config.model.num_classes)
-        import yaml
+        import yaml  # pyyaml comes with acnet[train]; `acnet data` runs without it
 
-        from acnet._io import atomic_write_text, check_writable
 
         check_writable(dump_config)
 
@@ -234,18 +230,13 @@ def evaluate(checkpoint: str, data_spec: str, split: str, batch_size: int, worke
     Logits are computed at the checkpoint's input size and resized bilinearly
     to each label's original size before the argmax; void pixels are ignored.
     """
-    from acnet._io import atomic_write_text, check_writable
-    from acnet.runtime.preprocess import PreprocessConfig
-    from acnet.training.checkpoint import load_model
-    from acnet.training.data import open_dataset
+    from acnet.training.checkpoint import load_model  # imports torch: `acnet data` runs without it
     from acnet.training.evaluate import evaluate as run_eval
     from acnet.training.train import torch_device
 
     if json_out and json_out != "-":
         check_writable(json_out, checkpoint)
     if save_vis:
-        from acnet._io import make_dir
-
         make_dir(save_vis)
     dev = torch_device(device)
     model, info = load_model(checkpoint, dev)

@@ -19,16 +19,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from acnet._io import make_dir
 from acnet.errors import ConfigError, TrainingError, unwrap_worker_errors
 from acnet.runtime.postprocess import postprocess_logits
-from acnet.runtime.preprocess import PreprocessConfig, resize_bilinear_chw
+from acnet.runtime.preprocess import PreprocessConfig, preprocess, resize_bilinear_chw
 from acnet.training.checkpoint import _unwrap
 from acnet.training.data.base import RGBDDataset
 from acnet.training.data.workers import init_worker
 from acnet.training.metrics import ConfusionMatrix
 from acnet.training.transforms import EvalTransform
+from acnet.training.visualize import save_comparison
 
 
 @dataclass
@@ -102,8 +104,6 @@ def predict_logits(
 
     ``rgb`` is H x W x 3 uint8 and ``depth_m`` H x W float metres (0 = hole).
     """
-    from acnet.runtime.preprocess import preprocess
-
     x_rgb, x_depth = preprocess(rgb, depth_m, preprocess_config, depth_scale=1.0)
     device = torch.device(device) if device is not None else _device_of(model)
     with eval_mode(model):
@@ -154,8 +154,6 @@ def evaluate(
     ``save_vis`` names a folder that receives one PNG per frame: RGB, depth,
     ground truth and prediction side by side.
     """
-    from tqdm import tqdm
-
     n_model = model_classes(model)
     if n_model is not None and n_model != dataset.num_classes:
         raise ConfigError(
@@ -196,8 +194,6 @@ def evaluate(
                 pred = postprocess_logits(logits[i], *label.shape)
                 confusion.update(pred, label)
                 if vis_dir is not None:
-                    from acnet.training.visualize import save_comparison
-
                     save_comparison(vis_dir / f"{batch['name'][i]}.png", batch["image"][i], batch["depth_m"][i], label, pred)
             frames += len(batch["label"])
     return EvalResult(confusion, tuple(dataset.class_names), frames, time.perf_counter() - start, dataset.source)

@@ -32,19 +32,25 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
+from tqdm import tqdm
 
 from acnet._io import atomic_write_text, make_dir
-from acnet._typed import int_in_range, is_finite_number
+from acnet._typed import from_mapping, int_in_range, is_finite_number
 from acnet.errors import CheckpointError, ConfigError, TrainingError, first_line, unwrap_worker_errors
 from acnet.runtime.preprocess import Normalization, PreprocessConfig
 from acnet.training.checkpoint import load_checkpoint, load_model_state, make_record, save_checkpoint
 from acnet.training.config import STRIDE, ModelConfig, check_input_size
-from acnet.training.data import RGBDDataset
+from acnet.training.data import RGBDDataset, resources
 from acnet.training.data.spec import DatasetSpec
+from acnet.training.data.stats import compute_stats, load_normalization
 from acnet.training.data.workers import init_worker
 from acnet.training.device import resolve_device
 from acnet.training.distributed import DistContext, GlobalBatchSampler
+from acnet.training.evaluate import evaluate
 from acnet.training.losses import LOSSES, REDUCTIONS, DeepSupervisionLoss, SegmentationLoss
+from acnet.training.metrics import ConfusionMatrix
+from acnet.training.model import build_model, load_imagenet_weights
 from acnet.training.recipes import RECIPES, recipe_values
 from acnet.training.transforms import AUX_STRIDES, Augmentation, TrainTransform
 
@@ -202,8 +208,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """Build from a plain dict (a YAML/JSON config file), each value checked against its field's type."""
-        from acnet._typed import from_mapping
-
         return from_mapping(cls, d, what="a training config: a mapping of option names to values")
 
 
@@ -218,8 +222,6 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
         if kind == "JSON":
             data = json.loads(text)
         else:
-            import yaml
-
             data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
@@ -299,13 +301,9 @@ def class_weight_tensor(spec: str | None, dataset: RGBDDataset) -> torch.Tensor 
     """Per-class loss weights (length C) from a :attr:`TrainConfig.class_weights` value."""
     if spec in (None, "", "none"):
         return None
-    from acnet.training.data import resources
-
     if spec in ("nyuv2", "sunrgbd"):
         weights = resources.published_class_weights(spec)
     elif spec == "median-frequency":
-        from acnet.training.data.stats import compute_stats
-
         weights = list(compute_stats(dataset).median_frequency_weights)
     else:
         path = Path(spec)
@@ -385,7 +383,7 @@ class _RunLog:
         self.writer = None
         if enabled and tensorboard:
             try:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter  # optional: without it the log is JSONL only
 
                 self.writer = SummaryWriter(str(out_dir / "tensorboard"))
             except ImportError:
@@ -459,8 +457,6 @@ class Trainer:
     def _normalization(self) -> Normalization:
         if self.config.normalization is None:
             return self.train_set.normalization
-        from acnet.training.data.stats import load_normalization
-
         return load_normalization(self.config.normalization)
 
     def _model_config(self) -> ModelConfig:
@@ -502,8 +498,6 @@ class Trainer:
         return path, load_checkpoint(path)
 
     def setup(self) -> None:
-        from acnet.training.model import build_model, load_imagenet_weights
-
         _seed_everything(self.config.seed)
         self._open_data()
         self.config = c = self.config.resolve(self.train_set.num_classes)
@@ -624,9 +618,6 @@ class Trainer:
     def validate(self) -> dict | None:
         if self.val_set is None:
             return None
-        from acnet.training.evaluate import evaluate
-        from acnet.training.metrics import ConfusionMatrix
-
         self.dist.broadcast_buffers(self.model)
         cfg = PreprocessConfig(self.config.input_height, self.config.input_width, self.normalization)
         shard = range(self.dist.rank, len(self.val_set), self.dist.world_size)
@@ -719,8 +710,6 @@ class Trainer:
         return self.dist.mean(total, self.device)
 
     def run(self) -> TrainResult:
-        from tqdm import tqdm
-
         c = self.config
         start_time = time.perf_counter()
         if self.dist.is_main:

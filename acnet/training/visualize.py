@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from PIL import Image
 
 from acnet._io import atomic_path
 from acnet.runtime.colorize import colorize
@@ -37,7 +38,5 @@ def save_comparison(
     path: str | os.PathLike, rgb: np.ndarray, depth_m: np.ndarray, label: np.ndarray, pred: np.ndarray
 ) -> None:
     """Write :func:`comparison` as a PNG, atomically."""
-    from PIL import Image
-
     with atomic_path(path) as tmp:
         Image.fromarray(comparison(rgb, depth_m, label, pred)).save(tmp, format="PNG")

@@ -13,6 +13,8 @@ from pathlib import Path
 from acnet._io import file_problem
 from acnet.errors import ConfigError, ModelFileError
 from acnet.runtime.backends.base import Backend, BatchLimits, Device, Signature, resolve_signature
+from acnet.runtime.backends.ort import OnnxRuntimeBackend
+from acnet.runtime.backends.trt import TensorRTBackend
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
 ONNX_SUFFIXES = (".onnx",)
@@ -76,12 +78,8 @@ def open_backend(
     path = _model_path(path)
     kind = choose_backend(path, backend)
     if kind == "onnxruntime":
-        from acnet.runtime.backends.ort import OnnxRuntimeBackend
-
         return OnnxRuntimeBackend(path, Device.parse(device, "cpu"), threads=threads, providers=providers, io_binding=io_binding)
     ignored = [name for name, value in (("threads", threads), ("providers", providers), ("io_binding", io_binding)) if value is not None]
     if ignored:
         raise ConfigError(f"{', '.join(ignored)} only apply to the ONNX Runtime backend")
-    from acnet.runtime.backends.trt import TensorRTBackend
-
     return TensorRTBackend(path, Device.parse(device, "cuda"), input_size=input_size)

@@ -88,7 +88,7 @@ class OnnxRuntimeBackend:
         providers: list | None = None,
         io_binding: bool | None = None,
     ) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # loaded when a model is opened: TensorRT-only apps never pay for it
 
         self._ort = ort
         self.path = Path(path)

@@ -23,6 +23,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ INSTALL_HINT = (
 def load_tensorrt():
     """The ``tensorrt`` module, or a clear error naming the extra to install."""
     try:
-        import tensorrt
+        import tensorrt  # optional (acnet[tensorrt-cu12/13]): loaded when an engine is opened
     except ImportError as exc:
         raise BackendUnavailableError(f"the TensorRT backend needs the tensorrt package ({exc}); {INSTALL_HINT}") from None
     return tensorrt
@@ -51,8 +52,6 @@ def load_tensorrt():
 
 def _distribution_version(*names: str) -> tuple[str, str] | None:
     """(name, version) of the first installed distribution among ``names``."""
-    from importlib import metadata
-
     for name in names:
         try:
             return name, metadata.version(name)
@@ -105,7 +104,7 @@ def native_handle(obj) -> int:
     if isinstance(obj, int):
         return obj
     try:
-        from cuda.bindings.utils import get_cuda_native_handle
+        from cuda.bindings.utils import get_cuda_native_handle  # cuda-python comes with the TensorRT extras
     except ImportError:
         return int(obj)
     return int(get_cuda_native_handle(obj))

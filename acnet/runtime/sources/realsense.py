@@ -44,7 +44,7 @@ COLOR_FORMATS = ("rgb8", "bgr8", "rgba8", "bgra8")
 
 def _rs():
     try:
-        import pyrealsense2 as rs
+        import pyrealsense2 as rs  # optional (acnet[stream]): only RealSense sources load it
     except ImportError as exc:  # the wheel exists for x86_64 and aarch64 Linux, Windows, macOS
         raise BackendUnavailableError(
             f"RealSense sources need pyrealsense2 (pip install 'acnet[stream]'; on Linux also Debian's libusb-1.0-0): {exc}"

@@ -42,7 +42,7 @@ def _rosbags():
         import rosbags.typesys  # noqa: F401
     except ImportError as exc:
         raise BackendUnavailableError(f"ROS bag sources need rosbags (pip install 'acnet[stream]'): {exc}") from None
-    import rosbags
+    import rosbags  # optional (acnet[stream]): only bag sources and writers load it
 
     return rosbags
 
@@ -95,7 +95,7 @@ class RosbagSource(Source):
 
     def __init__(self, path: str, rgb_topic: str, depth_topic: str, tolerance: float = 0.02) -> None:
         _rosbags()
-        from rosbags.highlevel import AnyReader
+        from rosbags.highlevel import AnyReader  # optional (acnet[stream])
 
         self.path = Path(path)
         self.rgb_topic, self.depth_topic, self.tolerance = rgb_topic, depth_topic, float(tolerance)
@@ -241,7 +241,7 @@ class LabelBagWriter:
 
     def __init__(self, path: str | os.PathLike, topic: str = "/acnet/labels") -> None:
         _rosbags()
-        from rosbags.rosbag2 import Writer
+        from rosbags.rosbag2 import Writer  # optional (acnet[stream])
         from rosbags.typesys import Stores, get_typestore
 
         self.topic = check_topic_name(topic, "labels bag topic", absolute=True)

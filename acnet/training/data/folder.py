@@ -26,12 +26,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from acnet.errors import ConfigError, DataError, InputError
 from acnet.runtime.images import read_depth, read_rgb
 from acnet.runtime.preprocess import Normalization, check_depth_scale
 from acnet.training.data import resources
 from acnet.training.data.base import Frame, RGBDDataset, validate_frame
+from acnet.training.data.stats import load_normalization
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,6 @@ def _read_label(path: Path) -> np.ndarray:
     try:
         if path.suffix.lower() == ".npy":
             return np.load(path, allow_pickle=False)
-        from PIL import Image
-
         with Image.open(path) as img:
             img.load()
             return np.asarray(img)  # palette images give their indices, which are the ids
@@ -182,8 +182,6 @@ class FolderDataset(RGBDDataset):
         return tuple(names)
 
     def _normalization(self) -> Normalization:
-        from acnet.training.data.stats import load_normalization
-
         path = self.root / "normalization.json"
         return load_normalization(path) if path.is_file() else Normalization()
 

@@ -61,7 +61,7 @@ class NYUv2Mat(RGBDDataset):
     def _h5(self):
         """The open HDF5 file, reopened in each process (h5py handles do not survive fork)."""
         if self._file is None or self._pid != os.getpid():
-            import h5py
+            import h5py  # optional (acnet[train]): only .mat datasets need it
 
             if not self.path.is_file():
                 raise DataError(f"NYUDv2 file {self.path} not found")

@@ -23,6 +23,9 @@ from pathlib import Path
 from acnet._spec import Spec, parse_options
 from acnet.errors import ConfigError
 from acnet.training.data.base import RGBDDataset
+from acnet.training.data.folder import FolderDataset
+from acnet.training.data.nyuv2_mat import NYUv2Mat
+from acnet.training.data.synthetic import DEFAULT_SIZE, SyntheticScenes
 
 KINDS = {
     "synthetic": ("size", "seed", "split"),
@@ -69,18 +72,12 @@ class DatasetSpec(Spec):
         split = self.options.get("split", split)
         opts = self.options
         if self.kind == "synthetic":
-            from acnet.training.data.synthetic import DEFAULT_SIZE, SyntheticScenes
-
             count = _int(self.target, "frame count", self) if self.target else None
             height, width = _size(opts["size"], self) if "size" in opts else DEFAULT_SIZE
             seed = _int(opts.get("seed", "0"), "seed", self)
             return SyntheticScenes(count, height, width, seed, split)
         if self.kind == "nyuv2-mat":
-            from acnet.training.data.nyuv2_mat import NYUv2Mat
-
             return NYUv2Mat(self.target, split=split, depth=opts.get("depth", "filled"))
-        from acnet.training.data.folder import FolderDataset
-
         return FolderDataset(
             self.target,
             split=split,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from acnet.errors import AcnetError, DataError
 from acnet.runtime.preprocess import Normalization
 from acnet.training.data.base import RGBDDataset
 
@@ -79,8 +82,6 @@ def compute_stats(dataset: RGBDDataset, max_frames: int | None = None, progress:
     RGB statistics are of RGB/255 over all pixels; depth statistics in metres
     over the pixels with a reading (holes are not data).
     """
-    from tqdm import tqdm
-
     n = len(dataset) if max_frames is None else min(max_frames, len(dataset))
     c = dataset.num_classes
     rgb_sum, rgb_sq = np.zeros(3), np.zeros(3)
@@ -105,8 +106,6 @@ def compute_stats(dataset: RGBDDataset, max_frames: int | None = None, progress:
         class_pixels += counts
         present_pixels[counts > 0] += counts[1:].sum()
     if n == 0 or pixels == 0:
-        from acnet.errors import DataError
-
         raise DataError(f"{dataset.source}: no frames to measure")
     mean = rgb_sum / pixels
     std = np.sqrt(np.maximum(rgb_sq / pixels - mean**2, 1e-12))
@@ -133,10 +132,6 @@ def compute_stats(dataset: RGBDDataset, max_frames: int | None = None, progress:
 
 def load_normalization(path) -> Normalization:
     """Read normalisation from JSON: a :class:`DatasetStats` record or a bare normalisation dict."""
-    from pathlib import Path
-
-    from acnet.errors import AcnetError, DataError
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"normalisation file {path} not found")

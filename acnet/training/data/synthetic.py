@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from acnet.errors import ConfigError
 from acnet.runtime.preprocess import Normalization
 from acnet.training.data.base import Frame, RGBDDataset
 
@@ -326,8 +327,6 @@ class SyntheticScenes(RGBDDataset):
         seed: int = 0,
         split: str = "test",
     ) -> None:
-        from acnet.errors import ConfigError
-
         if split not in SPLIT_CODES:
             raise ConfigError(f"synthetic data has splits train and test, not {split!r}")
         if count is None:
