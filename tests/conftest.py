@@ -13,7 +13,7 @@ NYU_SAMPLES = SHARED_DATA / "nyuv2-samples"
 
 #: The slowest files (measured on 2 cores), started first under pytest-xdist so that none of them
 #: starts last and leaves the other worker idle; the rest follow in their usual order. test_quickstart
-#: makes its own artefacts; test_capi makes those the next four share (tests/capi_artifacts.py).
+#: makes its own artefacts; test_capi makes those the next four share (tests/support/capi_artifacts.py).
 SLOW_FILES_FIRST = ("test_quickstart.py", "test_capi.py", "test_error_promise.py", "test_gpu_run.py", "test_aoti.py",
                     "test_bench_gpu_paths.py")
 

@@ -9,8 +9,8 @@ import sys
 import zipfile
 
 import pytest
-from capi_artifacts import HEIGHT, WIDTH, aoti_package, checkpoint, fold_along_the_wrong_axis, wrongly_folded_package
-from installed import assert_one_line_error, run_acnet
+from support.capi_artifacts import HEIGHT, WIDTH, aoti_package, checkpoint, fold_along_the_wrong_axis, wrongly_folded_package
+from support.installed import assert_one_line_error, run_acnet
 
 from acnet.errors import ConfigError, ModelFileError
 
@@ -186,7 +186,7 @@ def test_read_package_info_refuses_foreign_files(tmp_path):
 def test_fp16_wrapper_takes_and_returns_float32(tiny_config):
     """What an --fp16 package computes (compiled for CUDA only; checked here in eager mode)."""
     import torch
-    from trained import trained_looking_model
+    from support.trained import trained_looking_model
 
     from acnet.export.aoti import _fp16_with_fp32_io
 

@@ -22,15 +22,15 @@ from acnet.benchmarks.stats import FIELDS
 from acnet.benchmarks.timing import FIGURES, Call, Frames, Samples, measure, measure_all
 from acnet.cli import main
 from acnet.errors import ConfigError
-from installed import assert_one_line_error, run_acnet
+from support.installed import assert_one_line_error, run_acnet
 
 H, W = 64, 96
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, tiny_config):
-    """Trained-looking (tests/trained.py): the exports the bench times are verified on a network whose folds matter."""
-    from trained import trained_looking_checkpoint
+    """Trained-looking (tests/support/trained.py): the exports the bench times are verified on a network whose folds matter."""
+    from support.trained import trained_looking_checkpoint
 
     config = dataclasses.replace(tiny_config, num_classes=9)
     path = tmp_path_factory.mktemp("bench") / "tiny.pt"
@@ -323,7 +323,7 @@ def test_device_cuda_without_a_gpu_is_one_line_error(onnx_model, tmp_path):
 
 def test_onnx_of_another_network_is_refused_like_parity(checkpoint, tmp_path):
     """A 5-class model timed against the 9-class checkpoint would give a speed-up of two different networks."""
-    from runtime_models import make_onnx, tiny_info
+    from support.runtime_models import make_onnx, tiny_info
 
     other = make_onnx(tmp_path / "five.onnx", tiny_info(input_height=H, input_width=W))
     proc = run_acnet("bench", checkpoint, "--onnx", other, *QUICK, "--cache-dir", tmp_path)

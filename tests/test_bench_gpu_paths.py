@@ -11,8 +11,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from capi_artifacts import HEIGHT, WIDTH, aoti_package, checkpoint, folder_dataset
-from installed import assert_one_line_error, run_acnet
+from support.capi_artifacts import HEIGHT, WIDTH, aoti_package, checkpoint, folder_dataset
+from support.installed import assert_one_line_error, run_acnet
 
 from acnet.benchmarks.parity import DEFAULT_GATES, Candidate, Gate, ParityConfig, gate_for, run_parity
 from acnet.benchmarks.timing import Skip

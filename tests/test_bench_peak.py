@@ -87,7 +87,7 @@ def int8_model(tmp_path_factory, tiny_config):
 
     from acnet.export import graph
     from acnet.export.onnx import OnnxExportOptions, export_onnx
-    from trained import trained_looking_checkpoint
+    from support.trained import trained_looking_checkpoint
 
     root = tmp_path_factory.mktemp("int8")
     ckpt = trained_looking_checkpoint(root / "tiny.pt", tiny_config, (H, W), seed=3)

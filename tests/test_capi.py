@@ -2,7 +2,7 @@
 
 The library, its example and the test programs (acnet/runtime/c/tests) are
 built once with `acnet capi build --tests`; a tiny model is exported once
-with `acnet export aoti` (tests/capi_artifacts.py).
+with `acnet export aoti` (tests/support/capi_artifacts.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from capi_artifacts import (
+from support.capi_artifacts import (
     HEIGHT,
     WIDTH,
     aoti_package,

@@ -1,7 +1,7 @@
 """``acnet capi build`` refusing a build folder or a configuration: one line, CMake's output in a log.
 
 Every case fails before or while configuring (seconds), so none of them
-builds the library; the one successful build is tests/capi_artifacts.py's.
+builds the library; the one successful build is tests/support/capi_artifacts.py's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from acnet.runtime.capi import BUILD_LOG, first_error
-from installed import assert_one_line_error, run_acnet
+from support.installed import assert_one_line_error, run_acnet
 from test_error_promise import full_disk, read_only  # noqa: F401 - fixtures: a full and a read-only tmpfs
 
 #: Options with which configuring fails at once: no backend at all.

@@ -147,7 +147,7 @@ def test_weights_that_are_not_tensors_are_named(saved, tmp_path):
 
 
 def test_a_broken_description_is_one_line_from_the_command(saved, tmp_path):
-    from installed import assert_one_line_error, run_acnet
+    from support.installed import assert_one_line_error, run_acnet
 
     path, *_ = saved
     record = {**load_checkpoint(path), "class_names": 5}

@@ -9,7 +9,7 @@ import sys
 from click.testing import CliRunner
 
 from acnet.cli import main
-from installed import assert_one_line_error, run_acnet
+from support.installed import assert_one_line_error, run_acnet
 
 
 def test_model_summary_prints_parts_and_totals(tmp_path):

@@ -3,7 +3,7 @@ AOTInductor CUDA packages from Python and from the C library, AMP training, pari
 
 Marked ``cuda``: they skip, with the reason, where torch sees no GPU, and
 ``benchmarks/gpu/run.sh`` runs them (``pytest -m cuda``) on a lent GPU machine.
-The network is a tiny trained-looking ACNet (tests/trained.py) at 64x96.
+The network is a tiny trained-looking ACNet (tests/support/trained.py) at 64x96.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from capi_artifacts import acnet_cli, capi_build, folder_dataset, read_pgm8, write_pgm16, write_ppm
-from trained import trained_looking_checkpoint
+from support.capi_artifacts import acnet_cli, capi_build, folder_dataset, read_pgm8, write_pgm16, write_ppm
+from support.trained import trained_looking_checkpoint
 
 pytestmark = pytest.mark.cuda
 

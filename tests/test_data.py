@@ -17,7 +17,7 @@ from acnet.training.data import DatasetSpec, Frame, SyntheticScenes, open_datase
 from acnet.training.data.folder import FolderDataset, decode_sunrgbd_depth
 from acnet.training.data.stats import compute_stats
 from acnet.training.data.synthetic import BIN, PANEL, PICTURE, SYNTHETIC_CLASSES, SYNTHETIC_NORMALIZATION, WALL
-from installed import assert_one_line_error, run_acnet
+from support.installed import assert_one_line_error, run_acnet
 
 
 # ----------------------------------------------------------------------------- specs

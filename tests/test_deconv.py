@@ -76,7 +76,7 @@ def test_other_transposed_convs_are_left_alone(attrs):
 def test_trained_looking_acnet_is_exact_and_has_no_convtranspose(tmp_path, tiny_config):
     from acnet.cli import main
     from acnet.export.onnx import OnnxExportOptions, export_onnx
-    from trained import trained_looking_checkpoint
+    from support.trained import trained_looking_checkpoint
 
     ckpt = trained_looking_checkpoint(tmp_path / "tiny.pt", tiny_config, (H, W), seed=5)
     rewritten, kept = tmp_path / "d2s.onnx", tmp_path / "kept.onnx"

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from acnet.errors import CheckpointError, ConfigError, DataError, InputError, OutputError
-from installed import acnet_command, assert_one_line_error, run_acnet
+from support.installed import acnet_command, assert_one_line_error, run_acnet
 
 TINY = ["--backbone", "resnet18", "--width-mult", "0.25", "--height", "64", "--width", "96"]
 TRAIN = ["train", *TINY, "--epochs", "1", "--batch-size", "2", "--val-data", "none"]
@@ -35,8 +35,8 @@ TRAIN = ["train", *TINY, "--epochs", "1", "--batch-size", "2", "--val-data", "no
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, tiny_config):
     """A tiny checkpoint and ONNX model, one RGB-D pair, and folder datasets (good, label above the class count)."""
-    from runtime_models import make_onnx, tiny_info
-    from trained import trained_looking_checkpoint
+    from support.runtime_models import make_onnx, tiny_info
+    from support.trained import trained_looking_checkpoint
 
     root = tmp_path_factory.mktemp("promise")
     trained_looking_checkpoint(root / "ckpt.pt", tiny_config, (64, 96))
@@ -244,7 +244,7 @@ def test_writes_on_a_full_disk_name_the_path(full_disk, tmp_path):
 def test_written_files_get_the_mode_open_would_give(tmp_path, tiny_config):
     from acnet._io import atomic_write_text
     from acnet.runtime.images import write_png
-    from trained import trained_looking_checkpoint
+    from support.trained import trained_looking_checkpoint
 
     with _umask(0o027):
         atomic_write_text(tmp_path / "a.json", "{}")
@@ -482,7 +482,7 @@ def test_depth_beyond_any_sensor_is_refused(files, tmp_path):
 
 
 def test_depth_scale_is_checked_by_the_library():
-    from runtime_models import frame, tiny_info
+    from support.runtime_models import frame, tiny_info
     from acnet.runtime.preprocess import PreprocessConfig, preprocess
 
     rgb, depth = frame(32, 64)
@@ -550,7 +550,7 @@ def test_read_depth_raises_input_error(tmp_path, name):
 
 
 def test_segment_batch_refuses_malformed_batches(tmp_path):
-    from runtime_models import frame, make_onnx
+    from support.runtime_models import frame, make_onnx
     from acnet.runtime import Segmenter
 
     rgb, depth = frame(32, 64)

@@ -19,7 +19,7 @@ from acnet.training.data import SYNTHETIC_CLASSES, SyntheticScenes, open_dataset
 from acnet.training.data.base import RGBDDataset, validate_frame
 from acnet.training.evaluate import evaluate, predict_logits
 from acnet.training.model import build_model
-from installed import assert_one_line_error, run_acnet
+from support.installed import assert_one_line_error, run_acnet
 
 SYN = ModelConfig("resnet18", 9, width=0.25)
 

@@ -17,8 +17,8 @@ from acnet.export.onnx import ExportReport, OnnxExportOptions, export_onnx
 from acnet.export.verify import check_inputs
 from acnet.runtime.metadata import ModelInfo
 from acnet.training.checkpoint import load_model
-from installed import assert_one_line_error, run_acnet
-from trained import NORM, break_on_purpose, trained_looking_checkpoint
+from support.installed import assert_one_line_error, run_acnet
+from support.trained import NORM, break_on_purpose, trained_looking_checkpoint
 
 NAMES = [f"class{i}" for i in range(13)]
 

@@ -98,8 +98,8 @@ def test_out_of_range_weights_are_clipped_and_counted():
 
 @pytest.fixture(scope="module")
 def tiny_fp32(tiny_config):
-    """A trained-looking network (tests/trained.py): FP16 must keep its BatchNorm and ACM weights right."""
-    from trained import trained_looking_model
+    """A trained-looking network (tests/support/trained.py): FP16 must keep its BatchNorm and ACM weights right."""
+    from support.trained import trained_looking_model
 
     from acnet.export.onnx import OnnxExportOptions, trace_to_onnx
 
@@ -150,7 +150,7 @@ def test_fp16_export_refuses_a_wrong_batchnorm_or_acm(tiny_config, tmp_path, mon
     """One BatchNorm or ACM broken in the exported copy only: the FP16 verification must catch it."""
     import copy
 
-    from trained import break_on_purpose, trained_looking_checkpoint
+    from support.trained import break_on_purpose, trained_looking_checkpoint
 
     import acnet.export.onnx as export_module
     from acnet.errors import ParityError

@@ -2,7 +2,7 @@
 
 The dry run is the real script (run.sh, then gpu_run.py and every command it
 starts) with ``--device cpu`` and a tiny model. It reuses this session's
-checkpoint, AOTInductor package and C library build (tests/capi_artifacts.py)
+checkpoint, AOTInductor package and C library build (tests/support/capi_artifacts.py)
 instead of compiling again. torch.compile on a CPU takes minutes, so its two
 steps run with a stand-in backend (torch-bf16: eager, so it runs at once; a
 backend the CPU skips would leave the warm-up nothing to measure, which bench
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from capi_artifacts import HEIGHT, WIDTH, aoti_package, capi_build, checkpoint, folder_dataset
+from support.capi_artifacts import HEIGHT, WIDTH, aoti_package, capi_build, checkpoint, folder_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT_DIR = REPO / "benchmarks" / "gpu"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from runtime_models import frame, make_onnx
+from support.runtime_models import frame, make_onnx
 
 from acnet.cli import main
 from acnet.errors import InputError

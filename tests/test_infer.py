@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
-from runtime_models import frame, make_onnx
+from support.runtime_models import frame, make_onnx
 
 from acnet.cli import main
 from acnet.errors import InputError
 from acnet.runtime import Segmenter, colorize, overlay, read_depth, read_rgb, write_png
 from acnet.runtime.images import pair_inputs
-from installed import assert_one_line_error, run_acnet
+from support.installed import assert_one_line_error, run_acnet
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The installed command itself: version, help, and a bad checkpoint as one line."""
 
 import acnet
-from installed import assert_one_line_error, run_acnet
+from support.installed import assert_one_line_error, run_acnet
 
 
 def test_version_and_help():

@@ -16,8 +16,8 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
-from installed import assert_one_line_error, run_acnet
-from trained import trained_looking_checkpoint
+from support.installed import assert_one_line_error, run_acnet
+from support.trained import trained_looking_checkpoint
 
 CALIB = "synthetic:4?size=64x96"
 
@@ -227,7 +227,7 @@ def test_verification_catches_a_wrong_batchnorm_or_acm_that_int8_error_would_hid
     from acnet.errors import ParityError
     from acnet.export.int8 import Int8Options
     from acnet.export.onnx import OnnxExportOptions, export_onnx
-    from trained import break_on_purpose
+    from support.trained import break_on_purpose
 
     trace = export_module.trace_to_onnx
     monkeypatch.setattr(export_module, "trace_to_onnx", lambda model, *a: trace(break_on_purpose(copy.deepcopy(model), part), *a))

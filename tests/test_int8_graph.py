@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import pytest
 
-from trained import trained_looking_checkpoint
+from support.trained import trained_looking_checkpoint
 
 CALIB = "synthetic:4?size=64x96"
 

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from runtime_models import make_onnx
+from support.runtime_models import make_onnx
 
 from acnet.errors import BackendUnavailableError, ConfigError
 from acnet.runtime.backends.ort import CPU, CUDA, TENSORRT, OnnxRuntimeBackend, choose_providers

@@ -28,8 +28,8 @@ DATA = "synthetic:3?size=72x100&seed=3"  # frames of another size than the model
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, tiny_config):
-    """Trained-looking (tests/trained.py): BatchNorm statistics and ACM weights away from initialisation."""
-    from trained import trained_looking_checkpoint
+    """Trained-looking (tests/support/trained.py): BatchNorm statistics and ACM weights away from initialisation."""
+    from support.trained import trained_looking_checkpoint
 
     from acnet.runtime.preprocess import Normalization
     from acnet.training.data.synthetic import SYNTHETIC_CLASSES

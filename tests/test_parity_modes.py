@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from acnet.cli import main
 from acnet.training.config import ModelConfig
-from trained import trained_looking_checkpoint
+from support.trained import trained_looking_checkpoint
 
 H, W = 64, 96
 DATA = "synthetic:2?size=72x100&seed=4"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from acnet.quickstart import QuickstartConfig, run_quickstart
-from installed import assert_one_line_error, run_acnet
+from support.installed import assert_one_line_error, run_acnet
 
 
 def quickstart_test_config(out, seed: int = 0, threads: int = 2) -> QuickstartConfig:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from runtime_models import NUM_CLASSES, frame, make_onnx, reference_labels, reference_logits, tiny_info
+from support.runtime_models import NUM_CLASSES, frame, make_onnx, reference_labels, reference_logits, tiny_info
 
 from acnet.errors import BackendUnavailableError, ConfigError, InputError, ModelFileError
 from acnet.runtime import Segmenter
@@ -344,7 +344,7 @@ class NumpyBackend:
     name = "numpy"
 
     def __init__(self, limits: BatchLimits) -> None:
-        from runtime_models import weights
+        from support.runtime_models import weights
 
         self.info = tiny_info()
         self.device = Device()

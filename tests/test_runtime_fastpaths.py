@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bilinear_reference import gathered_postprocess, gathered_resize
+from support.bilinear_reference import gathered_postprocess, gathered_resize
 
 from acnet.runtime.preprocess import (
     Normalization,

@@ -24,8 +24,8 @@ INPUT_SIZE = (96, 128)
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, tiny_config) -> Path:
-    """Trained-looking (tests/trained.py), with the data set's normalisation, which the runtime must read."""
-    from trained import trained_looking_checkpoint
+    """Trained-looking (tests/support/trained.py), with the data set's normalisation, which the runtime must read."""
+    from support.trained import trained_looking_checkpoint
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     return trained_looking_checkpoint(path, tiny_config, INPUT_SIZE, normalization=Normalization())

@@ -3,7 +3,7 @@
 The engine fakes drive the backend's whole run (buffers allocated once,
 addresses bound once, shapes set when the batch changes, one stream); their
 ``TensorIOMode``, ``DataType``, ``Logger`` and ``nptype`` are those of the
-real TensorRT 10.16 bindings (tests/tensorrt_bindings.py), so an engine
+real TensorRT 10.16 bindings (tests/support/tensorrt_bindings.py), so an engine
 reports dtypes as TensorRT does. cuda-python is faked after its runtime API.
 """
 
@@ -18,9 +18,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from runtime_models import NUM_CLASSES, frame, reference_labels, reference_logits, tiny_info, weights
-from tensorrt_bindings import spec_or_skip
-from trt_fake import FakeTensorRT
+from support.runtime_models import NUM_CLASSES, frame, reference_labels, reference_logits, tiny_info, weights
+from support.tensorrt_bindings import spec_or_skip
+from support.trt_fake import FakeTensorRT
 
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
 from acnet.runtime import Segmenter
@@ -442,7 +442,7 @@ def test_missing_tensorrt_names_the_extra(tmp_path, engine_file):
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None, reason="TensorRT is not installed (it needs an NVIDIA GPU machine)")
 @pytest.mark.parametrize("fp16", [False, True])
 def test_real_engine_agrees_with_onnx_runtime(tmp_path, fp16):
-    from runtime_models import make_onnx
+    from support.runtime_models import make_onnx
 
     from acnet.export.tensorrt import TrtBuildOptions, build_engine
 

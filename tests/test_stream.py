@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 import pytest
-from installed import assert_one_line_error, run_acnet
-from runtime_models import frame, make_onnx
-from stream_recordings import (
+from support.installed import assert_one_line_error, run_acnet
+from support.runtime_models import frame, make_onnx
+from support.stream_recordings import (
     image_msg,
     nyu_frames,
     record_realsense,

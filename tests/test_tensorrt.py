@@ -1,7 +1,7 @@
 """TensorRT engine building: version-dependent decisions, the build flow, the sidecar it
 writes, and the refusal where TensorRT is absent.
 
-TensorRT is a fake made from the real 10.16 / 11.4 bindings (tests/trt_fake.py):
+TensorRT is a fake made from the real 10.16 / 11.4 bindings (tests/support/trt_fake.py):
 their enums, signatures, and TensorRT's own build rules."""
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import capi_artifacts
-from installed import assert_one_line_error, run_acnet
+from support import capi_artifacts
+from support.installed import assert_one_line_error, run_acnet
 from onnx import TensorProto, helper, numpy_helper
-from tensorrt_bindings import spec_or_skip
-from trt_fake import FakeTensorRT
+from support.tensorrt_bindings import spec_or_skip
+from support.trt_fake import FakeTensorRT
 
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, OutputError
 from acnet.export.graph import read_metadata, set_metadata
@@ -83,7 +83,7 @@ def _onnx(path, batch="batch", precision="fp32", hw=(64, 96)):
 
 
 def fake_trt(major: int, **kwargs) -> FakeTensorRT:
-    """``tensorrt`` of release ``major`` (10.16 or 11.4): real enums, signatures and rules (tests/trt_fake.py)."""
+    """``tensorrt`` of release ``major`` (10.16 or 11.4): real enums, signatures and rules (tests/support/trt_fake.py)."""
     return FakeTensorRT(spec_or_skip(major), gpu=GPU.name, **kwargs)
 
 
@@ -418,7 +418,7 @@ def test_missing_onnx_package_is_named(tmp_path, monkeypatch):
 #
 # The graphs above test what acnet tells TensorRT; these test what the engine computes. The fake's
 # engine carries the ONNX its parser read and runs it in ONNX Runtime, so an engine of a trained-looking
-# ACNet (tests/trained.py: BatchNorm and ACM weights away from initialisation) gives that ONNX's logits,
+# ACNet (tests/support/trained.py: BatchNorm and ACM weights away from initialisation) gives that ONNX's logits,
 # read back through the runtime's TensorRT backend. What the fake cannot show is TensorRT's own kernels:
 # a TensorRT 10 FP16 engine (BuilderFlag.FP16) runs the FP32 ONNX here.
 
@@ -427,7 +427,7 @@ RUN_GPU = GpuInfo("Fake GPU", "8.9")  # the device tests/test_runtime_tensorrt.p
 
 @pytest.fixture(scope="module")
 def acnet_ckpt(tmp_path_factory, tiny_config):
-    """The session's tiny trained-looking ACNet (tests/capi_artifacts.py, made once for every path)."""
+    """The session's tiny trained-looking ACNet (tests/support/capi_artifacts.py, made once for every path)."""
     return capi_artifacts.checkpoint(tmp_path_factory, tiny_config)
 
 
@@ -452,12 +452,12 @@ def reference(acnet_ckpt, acnet_onnx):
 
 
 def _broken_onnx(part, acnet_ckpt, acnet_onnx):
-    """The export with one part applied wrongly (tests/trained.py): a decoder BatchNorm without its
+    """The export with one part applied wrongly (tests/support/trained.py): a decoder BatchNorm without its
     statistics (a broken copy exported), or stage 2's depth ACM without its sigmoid (made in the graph)."""
     import copy
 
     import acnet.export.onnx as export_module
-    from trained import break_exported_on_purpose, break_on_purpose
+    from support.trained import break_exported_on_purpose, break_on_purpose
 
     path = acnet_onnx.with_name(f"broken-{part}.onnx")
     if part == "acm":
@@ -522,7 +522,7 @@ def test_parity_refuses_the_engine_of_a_wrongly_folded_network(acnet_ckpt, acnet
     exported network and fails one built from an export with a BatchNorm or ACM applied wrongly
     (TensorRT 10 FP32 and TensorRT 11 FP16, the two ways an engine's weights reach TensorRT)."""
     import torch
-    from trained import break_on_purpose
+    from support.trained import break_on_purpose
 
     from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
     from acnet.runtime.backends import trt as backend_module

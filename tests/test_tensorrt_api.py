@@ -1,6 +1,6 @@
 """acnet's TensorRT code against the real TensorRT 10.16 and 11.4 Python bindings.
 
-The bindings are downloaded once (tests/tensorrt_bindings.py); the list of
+The bindings are downloaded once (tests/support/tensorrt_bindings.py); the list of
 what acnet uses is derived from its code twice: statically (an AST walk of
 acnet's TensorRT modules, typed by the real signatures' return types) and
 dynamically (every call of every build and run path, through a fake made from
@@ -18,8 +18,8 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from tensorrt_bindings import WHEELS, bindings_dir, run_with_bindings, signatures, spec_or_skip, undefined_symbols
-from trt_fake import FakeTensorRT
+from support.tensorrt_bindings import WHEELS, bindings_dir, run_with_bindings, signatures, spec_or_skip, undefined_symbols
+from support.trt_fake import FakeTensorRT
 
 import acnet
 from acnet.export.fp16 import convert_to_fp16

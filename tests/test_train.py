@@ -19,7 +19,7 @@ from acnet.training.checkpoint import checkpoint_info, load_checkpoint, load_mod
 from acnet.training.config import ModelConfig
 from acnet.training.train import TrainConfig, Trainer, list_checkpoints, load_config_file, train
 from acnet.training.transforms import Augmentation
-from installed import assert_one_line_error, run_acnet
+from support.installed import assert_one_line_error, run_acnet
 
 TINY = ModelConfig("resnet18", 9, width=0.25)
 

@@ -12,7 +12,7 @@ from test_train import _assert_same_state, _params, tiny
 from acnet.cli import main
 from acnet.training.checkpoint import load_checkpoint
 from acnet.training.train import list_checkpoints, train
-from installed import run_acnet
+from support.installed import run_acnet
 
 #: The command-line form of test_train.tiny(): 8 synthetic frames, batch 2, 4 steps per epoch.
 ARGS = ["--data", "synthetic:8?size=80x80", "--val-data", "none", "--backbone", "resnet18", "--width-mult", "0.25",

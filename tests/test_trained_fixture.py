@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from acnet.training.model import build_model
-from trained import acm_weights, make_trained_looking, trained_looking_model
+from support.trained import acm_weights, make_trained_looking, trained_looking_model
 
 
 def test_batchnorm_is_no_longer_the_identity(tiny_config):

@@ -265,9 +265,9 @@ def _frames_dataset(frames: Path | None):
 
 
 def cmd_make_checkpoint(args) -> int:
-    """A trained-looking checkpoint (tests/trained.py) with the frames' classes, at the run's input size."""
+    """A trained-looking checkpoint (tests/support/trained.py) with the frames' classes, at the run's input size."""
     sys.path.insert(0, str(REPO / "tests"))
-    from trained import trained_looking_model  # the network every exactness test uses
+    from support.trained import trained_looking_model  # the network every exactness test uses
 
     from acnet.runtime.preprocess import Normalization
     from acnet.training.checkpoint import make_record, save_checkpoint
@@ -307,7 +307,7 @@ def _c_frames(frames: Path | None, count: int, size: tuple[int, int]):
 def cmd_capi_check(args) -> int:
     """The C example on frames with --repeat, its labels against the Python runtime's on the same package."""
     sys.path.insert(0, str(REPO / "tests"))
-    from capi_artifacts import read_pgm8, write_pgm16, write_ppm  # the netpbm files the C tests use
+    from support.capi_artifacts import read_pgm8, write_pgm16, write_ppm  # the netpbm files the C tests use
 
     from acnet.benchmarks.backends import AotiBackend, backend_for_precision, segmenter_around
     from acnet.benchmarks.timing import make_frames

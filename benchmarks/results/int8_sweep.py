@@ -3,7 +3,7 @@ usage: dev.py FP32.onnx CALIB_SPEC N TARGET METHOD EVAL_SPEC [EXCLUDE...]   (EXC
 import sys, time, json, onnx, numpy as np
 from acnet.export import int8 as q
 from acnet.export.graph import read_metadata
-from acnet.export.verify import run_onnx
+from acnet.export.verify import run_onnx, stage_errors
 fp32_path, calib, n, target, method, eval_spec = sys.argv[1:7]
 rest = sys.argv[7:]
 default = "default" in rest
@@ -14,7 +14,7 @@ opts = q.Int8Options(calib, int(n), target, method, exclude=exclude, default_exc
 t = time.time(); qm = q.quantize(m, frames, opts); cal = time.time() - t
 ev = q.calibration_frames(eval_spec, 64, info.preprocess_config, split="test")
 feeds = [{"rgb": r, "depth": d} for r, d in ev]
-errs = q.stage_errors(m, qm, feeds[:8])
+errs = stage_errors(m, qm, feeds[:8])
 import onnxruntime as ort
 sa = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
 sb = ort.InferenceSession(qm.SerializeToString(), providers=["CPUExecutionProvider"])

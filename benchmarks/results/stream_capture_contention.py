@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from stream_recordings import nyu_frames, record_realsense
+from support.stream_recordings import nyu_frames, record_realsense
 from acnet.runtime import Segmenter
 from acnet.runtime.sources import open_source
 real = [(rgb, depth) for _, rgb, depth in nyu_frames(ROOT.parent / "shared" / "data")]

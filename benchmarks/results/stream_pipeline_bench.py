@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from stream_recordings import nyu_frames, record_realsense  # noqa: E402
+from support.stream_recordings import nyu_frames, record_realsense  # noqa: E402
 
 from acnet.runtime import Segmenter  # noqa: E402
 from acnet.runtime.pipeline import Pipeline  # noqa: E402

@@ -60,14 +60,14 @@ def acnet_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def checkpoint(factory: pytest.TempPathFactory, config) -> Path:
-    """A tiny trained-looking ACNet checkpoint (tests/trained.py, fixed seed) for 64x96 inputs.
+    """A tiny trained-looking ACNet checkpoint (tests/support/trained.py, fixed seed) for 64x96 inputs.
 
     Its BatchNorm statistics and ACM weights are far from initialisation, so
     a wrongly folded BatchNorm or ACM in the package shows in every test.
     """
 
     def make() -> Path:
-        from trained import trained_looking_checkpoint
+        from support.trained import trained_looking_checkpoint
 
         from acnet.runtime.preprocess import Normalization
 

@@ -47,7 +47,7 @@ _DUMP = r"""
 import inspect, json, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-import tensorrt_bindings as trt
+from support import tensorrt_bindings as trt
 
 spec = {"version": trt.__version__, "classes": {}, "functions": {}, "constants": {}, "nptype": {}}
 names = {}  # id(type) -> spec name

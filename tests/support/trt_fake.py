@@ -35,7 +35,7 @@ import re
 
 import numpy as np
 
-from tensorrt_bindings import signatures
+from support.tensorrt_bindings import signatures
 
 ENGINE_MAGIC = b"FAKE-TRT-ENGINE\n"
 CACHE_MAGIC = b"FAKE-TRT-TIMING-CACHE\n"
