@@ -186,17 +186,19 @@ class TorchBackend:
         if self.cuda:
             d["cudnn_benchmark"] = self.cudnn_benchmark
             d["cudnn_allow_tf32"] = self.precision != "fp32"
-            d["gpu"] = torch.cuda.get_device_name(self.torch_device)
-        else:
-            d["threads"] = torch.get_num_threads()
-        return d
+        return {**d, **self._where()}
+
+    def _where(self) -> dict:
+        """The GPU's name, or torch's CPU threads, for the report."""
+        if self.cuda:
+            return {"gpu": self.torch.cuda.get_device_name(self.torch_device)}
+        return {"threads": self.torch.get_num_threads()}
 
     def describe(self) -> str:
         return f"{self.variant} on {self.device}"
 
     def close(self) -> None:
-        self.model = None
-        self._fn = None
+        self.model = self._fn = self.runner = None
         if self.cuda:
             self.torch.cuda.empty_cache()
 
@@ -271,9 +273,8 @@ class AotiBackend(TorchBackend):
         return self.runner(rgb, depth)
 
     def details(self) -> dict:
-        torch = self.torch
-        d = {
-            "framework": f"torch {torch.__version__} AOTInductor",
+        return {
+            "framework": f"torch {self.torch.__version__} AOTInductor",
             "runtime": "torch._inductor.aoti_load_package in the runtime's Segmenter "
                        "(the Python runtime has no .pt2 backend; the C library runs the same package)",
             "precision": self.precision,
@@ -281,20 +282,11 @@ class AotiBackend(TorchBackend):
             "package": str(self.path),
             "batch": str(self.limits),
             "load_s": round(self.load_s, 3),
+            **self._where(),
         }
-        if self.cuda:
-            d["gpu"] = torch.cuda.get_device_name(self.torch_device)
-        else:
-            d["threads"] = torch.get_num_threads()
-        return d
 
     def describe(self) -> str:
         return f"AOTInductor {self.precision} package {self.path.name} on {self.device} ({self.limits})"
-
-    def close(self) -> None:
-        self.runner = None
-        if self.cuda:
-            self.torch.cuda.empty_cache()
 
 
 def segmenter_around(backend, batch_size: int) -> Segmenter:

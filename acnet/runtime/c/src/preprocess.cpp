@@ -112,7 +112,7 @@ void vertical_row(const float* logits, int channels, int height, int width, int6
 
 namespace {
 
-// preprocess.py logits_to_class_ids: the first maximum; a pixel whose
+// postprocess.py logits_to_class_ids: the first maximum; a pixel whose
 // logits contain NaN gets 0 (void).
 struct ArgMax {
   int index = 0;

@@ -1,4 +1,4 @@
-// The C++ mirror of acnet/runtime/preprocess.py. Every formula follows the
+// The C++ mirror of acnet/runtime/preprocess.py and postprocess.py. Every formula follows the
 // numpy code operation by operation in float32 (built with
 // -ffp-contract=off so no fused multiply-add changes a rounding), so a frame
 // becomes the same input tensor as in Python, bit for bit.
