@@ -24,7 +24,7 @@ per second out), beside the installed ``acnet stream`` over a ROS 2 bag of
 the same frames (its own --json figure, every frame processed).
 
 Every node run is in a private network namespace with only loopback up
-(tests/ros2_harness.py). Needs ../shared/data (the NYUv2 samples), rclpy
+(tests/support/ros2_harness.py). Needs ../shared/data (the NYUv2 samples), rclpy
 and rosbags. Prints a table and writes every figure and the load average as JSON.
 """
 
@@ -46,8 +46,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from ros2_harness import netns_unavailable, rclpy_unavailable, run_in_netns  # noqa: E402
-from stream_recordings import nyu_frames, ros2_typestore, write_ros2_bag  # noqa: E402
+from support.ros2_harness import netns_unavailable, rclpy_unavailable, run_in_netns  # noqa: E402
+from support.stream_recordings import nyu_frames, ros2_typestore, write_ros2_bag  # noqa: E402
 
 from acnet.runtime import Segmenter  # noqa: E402
 from acnet.runtime.pipeline import Pipeline  # noqa: E402

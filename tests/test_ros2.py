@@ -1,7 +1,7 @@
 """`acnet ros2` over real DDS: a real rclpy publisher and subscriber, the installed node in its own process.
 
 Every scenario runs in a private network namespace with only loopback up
-(tests/ros2_harness.py): the publisher, the node and the subscriber all
+(tests/support/ros2_harness.py): the publisher, the node and the subscriber all
 inside it, ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST. Skipped, with the
 reason, where rclpy is absent or the namespace is not permitted.
 """
@@ -14,10 +14,10 @@ import subprocess
 
 import numpy as np
 import pytest
-from installed import acnet_command, assert_one_line_error, run_acnet
-from ros2_harness import make_slow_onnx, netns_unavailable, rclpy_unavailable, run_in_netns
-from runtime_models import make_onnx
-from stream_recordings import nyu_frames
+from support.installed import acnet_command, assert_one_line_error, run_acnet
+from support.ros2_harness import make_slow_onnx, netns_unavailable, rclpy_unavailable, run_in_netns
+from support.runtime_models import make_onnx
+from support.stream_recordings import nyu_frames
 
 from acnet.runtime import Segmenter
 

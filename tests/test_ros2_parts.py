@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from runtime_models import frame, make_onnx
+from support.runtime_models import frame, make_onnx
 
 from acnet.errors import ConfigError
 from acnet.runtime import Segmenter

@@ -371,7 +371,7 @@ def make_slow_onnx(path: Path, height: int = 240, width: int = 320, channels: in
     """A model of the tiny model's classes whose inference takes tens of ms on one core (3x3 convolutions)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-    from runtime_models import tiny_info
+    from support.runtime_models import tiny_info
 
     info = tiny_info(input_height=height, input_width=width)
     rng = np.random.default_rng(11)
