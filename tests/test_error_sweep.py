@@ -1,6 +1,6 @@
 """The error sweep: bad input to every ``acnet`` command, one row each, run as users meet it.
 
-Each CLI case is a real process of the installed command (tests/installed.py),
+Each CLI case is a real process of the installed command (tests/support/installed.py),
 default logging and workers, the whole of stderr: it must end in exactly one
 ``acnet: error: ...`` line holding every fragment, exit code 2, and (where the
 row says) keep a previous file, leave no new file in a folder, or write
@@ -11,7 +11,7 @@ Adding cases: a command's rows are one function below (``_train``, ``_stream``,
 ...) listed in ``COMMANDS``; a new command (``acnet ros2``, ``export onnx --io
 camera``) adds its function there. ``argv`` is split like a shell line, then
 each word is formatted with ``{W}`` (the work folder, see
-tests/error_sweep_files.py for what is in it), ``{ck}``, ``{onnx}``, ``{NYU}`` and
+tests/support/error_sweep_files.py for what is in it), ``{ck}``, ``{onnx}``, ``{NYU}`` and
 ``{SUN}``. Rows that check a file (``keep``, ``no_new_files``, ``absent``) or
 need the tmpfs mounts run one at a time; the rest run ``ACNET_SWEEP_JOBS``
 (default 3, with the one-at-a-time rows) at a time, since most of a case is the
@@ -78,7 +78,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from installed import run_acnet
+from support.installed import run_acnet
 
 from acnet import errors
 
@@ -515,10 +515,10 @@ def _make_mounts(W: Path) -> str:
 def _make_recordings(W: Path) -> dict[str, str]:
     """Damaged bags and a damaged RealSense recording (what tests/test_stream_errors.py checks in depth)."""
     missing = {}
-    from stream_recordings import garble_bag_message, image_msg, record_realsense, synthetic_frames, to_units
+    from support.stream_recordings import garble_bag_message, image_msg, record_realsense, synthetic_frames, to_units
 
     try:
-        from stream_recordings import ros2_typestore, write_ros2_bag
+        from support.stream_recordings import ros2_typestore, write_ros2_bag
 
         ts = ros2_typestore()
         frames = synthetic_frames(6, 48, 64)
@@ -552,7 +552,7 @@ def _cut_message(db3: Path, topic: str, index: int) -> None:
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """The files every case reads, the mounts, and why a kind of case cannot run here."""
-    from error_sweep_files import build_files
+    from support.error_sweep_files import build_files
 
     W = tmp_path_factory.mktemp("sweep")
     build_files(W)

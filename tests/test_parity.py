@@ -205,7 +205,7 @@ def test_another_network_is_refused_by_its_description_not_by_the_file_hash():
     network passes; a ResNet-34 against a ResNet-18 model is refused; what an older export does not record is not compared."""
     from acnet.benchmarks.artefacts import check_same_network
     from acnet.errors import ModelFileError
-    from runtime_models import tiny_info
+    from support.runtime_models import tiny_info
 
     checkpoint = tiny_info(backbone="resnet18", width=0.25, source_sha256="a" * 64)
     check_same_network("m.onnx", tiny_info(backbone="resnet18", width=0.25, source_sha256="b" * 64), checkpoint)
@@ -225,7 +225,7 @@ def test_another_network_is_refused_by_its_description_not_by_the_file_hash():
 def test_the_precision_an_option_names_must_be_the_models(option, precision, fragment):
     from acnet.benchmarks.artefacts import check_precision
     from acnet.errors import ConfigError
-    from runtime_models import tiny_info
+    from support.runtime_models import tiny_info
 
     with pytest.raises(ConfigError, match=re.escape(fragment)):
         check_precision("m.onnx", tiny_info(precision=precision), option)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from installed import assert_one_line_error, run_acnet
-from runtime_models import make_onnx
-from stream_recordings import (
+from support.installed import assert_one_line_error, run_acnet
+from support.runtime_models import make_onnx
+from support.stream_recordings import (
     garble_bag_message,
     image_msg,
     record_realsense,

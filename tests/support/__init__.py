@@ -8,6 +8,7 @@
 - tensorrt_bindings.py: the real TensorRT 10.16 / 11.4 Python bindings, loaded without a GPU.
 - trt_fake.py: a TensorRT that runs on CPU, made from the real bindings' API.
 - bilinear_reference.py: an independent bilinear resize and argmax, the reference of the runtime's fast paths.
+- error_sweep_files.py: the damaged, foreign and truncated files the error sweep (test_error_sweep.py) feeds the command.
 - ros2_harness.py: real rclpy traffic in a private network namespace (publisher, node, subscriber).
 
 pytest puts ``tests/`` on ``sys.path`` (rootdir conftest, prepend import mode), so

@@ -11,6 +11,8 @@ import tempfile
 import click
 
 from acnet.runtime.ros2.settings import NodeSettings
+from acnet.errors import AcnetError, ConfigError
+from acnet.runtime.ros2 import require_rclpy
 
 
 def _parameter_help() -> str:
@@ -46,8 +48,6 @@ Ctrl-C stops it (exit 130).
 @click.command("ros2", help=HELP, context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[MODEL] [--ros-args ...]")
 def ros2(args):
-    from acnet.errors import ConfigError
-
     args = list(args)
     ros_args = args[args.index("--ros-args"):] if "--ros-args" in args else []
     mine = args[: len(args) - len(ros_args)]
@@ -60,15 +60,12 @@ def ros2(args):
 
 def run_node(settings: NodeSettings, ros_args: list[str]) -> None:
     """Start rclpy with ``ros_args``, spin the node until Ctrl-C or a failure, then shut down cleanly."""
-    from acnet.errors import ConfigError
-    from acnet.runtime.ros2 import require_rclpy
-
-    rclpy = require_rclpy()
+    rclpy = require_rclpy()  # after it, rclpy imports: `acnet ros2 --help` and its errors work without ROS 2
     from rclpy.context import Context
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
-    from acnet.runtime.ros2.node import SegmentationNode
+    from acnet.runtime.ros2.node import SegmentationNode  # imports rclpy, as above
 
     context = Context()
     with _StderrHeld() as held:  # rcl logs its own line about bad arguments before raising: ours says it all
@@ -134,8 +131,6 @@ class _StderrHeld:
 
 def _as_config_error(exc: Exception) -> Exception:
     """rclpy's own refusals at start (a parameter's type, a name) as one ConfigError; acnet's errors as they are."""
-    from acnet.errors import AcnetError, ConfigError
-
     if isinstance(exc, AcnetError):
         return exc
     module = type(exc).__module__ or ""

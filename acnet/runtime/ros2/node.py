@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from acnet.errors import ConfigError
+from acnet.errors import ConfigError, first_line
 from acnet.runtime.pipeline import Pipeline
 from acnet.runtime.ros2 import require_rclpy
 from acnet.runtime.ros2.settings import NodeSettings
@@ -163,13 +163,13 @@ class SegmentationNode(Node):
         try:
             return self.create_publisher(kind, getattr(self.settings, parameter), qos)
         except InvalidTopicNameException as exc:
-            raise ConfigError(f"parameter {parameter}: {_first_line(exc)}") from None
+            raise ConfigError(f"parameter {parameter}: {first_line(exc)}") from None
 
     def _subscription(self, parameter: str, callback, qos):
         try:
             return self.create_subscription(Image, getattr(self.settings, parameter), callback, qos)
         except InvalidTopicNameException as exc:
-            raise ConfigError(f"parameter {parameter}: {_first_line(exc)}") from None
+            raise ConfigError(f"parameter {parameter}: {first_line(exc)}") from None
 
     # ------------------------------------------------------------------ work
 
@@ -191,7 +191,7 @@ class SegmentationNode(Node):
         except BaseException as exc:  # the backend failed: the node cannot go on; its spinner sees `failure`
             if not self._closed:
                 self.failure = exc
-                self.get_logger().error(f"segmentation stopped: {type(exc).__name__}: {_first_line(exc)}")
+                self.get_logger().error(f"segmentation stopped: {type(exc).__name__}: {first_line(exc)}")
 
     def _warn(self, message: str) -> None:
         """One warning per WARN_PERIOD_S at most; the number held back is said with the next."""
@@ -234,7 +234,7 @@ class SegmentationNode(Node):
         status = DiagnosticStatus(name=f"{self.get_fully_qualified_name()}: segmentation",
                                   hardware_id=Path(self.settings.model).name)
         if self.failure is not None:
-            status.level, status.message = DiagnosticStatus.ERROR, f"stopped: {_first_line(self.failure)}"
+            status.level, status.message = DiagnosticStatus.ERROR, f"stopped: {first_line(self.failure)}"
         elif new_drops or new_bad:
             status.level = DiagnosticStatus.WARN
             status.message = f"{fps:.1f} frames/s; {new_drops} dropped (inference behind), {new_bad} bad message(s)"
@@ -268,7 +268,3 @@ class SegmentationNode(Node):
         self.close()
         super().destroy_node()
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

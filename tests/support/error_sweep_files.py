@@ -1,11 +1,11 @@
 """The files the error sweep's cases read (tests/test_error_sweep.py): built once, in a few seconds, torch in-process.
 
-A trained-looking checkpoint (tests/trained.py) and hand-built ONNX models
+A trained-looking checkpoint (tests/support/trained.py) and hand-built ONNX models
 (1x1 convolutions carrying acnet metadata) stand in for a trained and exported
 network: every case is refused before a network would run. Then truncated,
 foreign and garbled files, folder datasets with one bad frame each, bad
 config files, stills for infer and stream. Bags and recordings for the
-streaming cases are made by tests/stream_recordings.py's real writers.
+streaming cases are made by tests/support/stream_recordings.py's real writers.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ SIZE = 64  # the models' input side
 
 def _tiny_onnx(path: Path, info, *, classes: int | None = None, names=("rgb", "depth"), output: str = "logits",
                metadata: dict | None = None) -> None:
-    """A 1x1-convolution "network" over concat(rgb, depth) (tests/runtime_models.py's), torch-free."""
+    """A 1x1-convolution "network" over concat(rgb, depth) (tests/support/runtime_models.py's), torch-free."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -64,7 +64,7 @@ def build_files(W: Path) -> None:
     # --- the tiny checkpoint (trained-looking, 9 classes like the synthetic scenes), another network's, and a model
     from acnet.runtime.metadata import ModelInfo
     from acnet.training.config import ModelConfig
-    from trained import trained_looking_checkpoint
+    from support.trained import trained_looking_checkpoint
 
     names = [f"class{i}" for i in range(1, 10)]
     classes = len(names)
