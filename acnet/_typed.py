@@ -9,6 +9,7 @@ tuples, and raises :class:`acnet.errors.ConfigError` for anything else.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
@@ -169,3 +170,224 @@ def _join(where: str, key: object) -> str:
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --------------------------------------------------------------------------- JSON Schema rules for untrusted files
+
+
+class SchemaViolation(ConfigError):
+    """A document breaks a rule of acnet/runtime/metadata.schema.json.
+
+    ``kind`` is "invalid" (``str(exc)``: "'path' must be ..."), "missing" (a
+    required member ``path`` is absent) or "newer" (``version`` is a schema
+    version above what this acnet reads). Readers turn it into a
+    :class:`~acnet.errors.ModelFileError` naming their file.
+    """
+
+    def __init__(self, kind: str, path: str, message: str, version: int = 0) -> None:
+        super().__init__(message)
+        self.kind, self.path, self.version = kind, path, version
+
+
+#: The keywords :func:`check_schema` understands (the C library's schema.cpp kKeywords).
+SCHEMA_KEYWORDS = frozenset({
+    "type", "properties", "required", "additionalProperties", "minProperties", "items", "minItems", "maxItems",
+    "minimum", "maximum", "exclusiveMinimum", "enum", "format", "default", "$ref", "$comment", "description",
+    "x-acnet-newer-than",
+})
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "minItems", "maxItems", "minProperties", "x-acnet-newer-than")
+_DIGITS = frozenset("0123456789")
+
+
+def check_schema_rules(schema: Mapping) -> None:
+    """Refuse a schema using anything :func:`check_schema` would not enforce (a rule must never be ignored)."""
+    def walk(rule: object, depth: int) -> None:
+        if depth > 16 or not isinstance(rule, Mapping):
+            raise ValueError("metadata schema: a rule is not an object")
+        for key, value in rule.items():
+            if key not in SCHEMA_KEYWORDS:
+                raise ValueError(f"metadata schema: unknown keyword {key!r}")
+            if key in _BOUNDS and not (is_integer(value) and abs(value) <= 2**53 - 1):
+                raise ValueError(f"metadata schema: {key!r} must be an integer")
+            if key == "properties":
+                for sub in value.values():
+                    walk(sub, depth + 1)
+            elif key in ("items", "additionalProperties"):
+                walk(value, depth + 1)
+        if "$ref" in rule and len(rule) != 1:
+            raise ValueError("metadata schema: $ref beside other keywords")
+        for name in rule.get("required", ()):
+            if name not in rule.get("properties", {}):
+                raise ValueError(f"metadata schema: required {name!r} is no property")
+
+    for rule in schema["$defs"].values():
+        walk(rule, 0)
+
+
+def _types(rule: Mapping) -> list[str]:
+    kind = rule.get("type")
+    return [] if kind is None else [kind] if isinstance(kind, str) else list(kind)
+
+
+def _describe(rule: Mapping) -> str:
+    """What a value of ``rule`` must be: "an integer in 1..255", "a list of 3 items", ... (schema.cpp describe)."""
+    kinds = []
+    for kind in _types(rule):
+        if kind in ("integer", "number"):
+            text = "an integer" if kind == "integer" else "a number"
+            lo, hi = rule.get("minimum"), rule.get("maximum")
+            if lo is not None and hi is not None:
+                text += f" in {lo}..{hi}"
+            elif lo is not None:
+                text += f" >= {lo}"
+            elif hi is not None:
+                text += f" <= {hi}"
+            if "exclusiveMinimum" in rule:
+                text += f" greater than {rule['exclusiveMinimum']}"
+        elif kind == "string":
+            text = "a string"
+            if "enum" in rule:
+                text = "one of " + ", ".join(f"'{option}'" for option in rule["enum"])
+            elif "format" in rule:
+                text = {"version": "a version like 10.3.0.26", "compute-capability": "a compute capability like 8.7"}[
+                    rule["format"]]
+        elif kind == "boolean":
+            text = "true or false"
+        elif kind == "array":
+            text = "a list"
+            lo, hi = rule.get("minItems"), rule.get("maxItems")
+            if lo is not None and lo == hi:
+                text += f" of {lo} items"
+            elif lo is not None and hi is not None:
+                text += f" of {lo} to {hi} items"
+            elif lo is not None:
+                text += f" of at least {lo} items"
+            elif hi is not None:
+                text += f" of at most {hi} items"
+        elif kind == "object":
+            text = "an object"
+            if "minProperties" in rule:
+                text += f" with at least {rule['minProperties']} members"
+        elif kind == "null":
+            text = "null"
+        else:
+            raise ValueError(f"metadata schema: unknown type {kind!r}")
+        kinds.append(text)
+    return " or ".join(kinds)
+
+
+def _digits(text: str, most: int) -> bool:
+    return 0 < len(text) <= most and set(text) <= _DIGITS
+
+
+def _is_version(text: str) -> bool:
+    """3 or 4 dot-separated numbers of 1..9 digits, then optionally "+" and 1..64 of [A-Za-z0-9._-]."""
+    text, plus, local = text.partition("+")
+    if plus and not (0 < len(local) <= 64 and all(c.isascii() and (c.isalnum() or c in "._-") for c in local)):
+        return False
+    parts = text.split(".")
+    return len(parts) in (3, 4) and all(_digits(p, 9) for p in parts)
+
+
+def _is_compute_capability(text: str) -> bool:
+    major, dot, minor = text.partition(".")
+    return bool(dot) and _digits(major, 3) and _digits(minor, 3)
+
+
+def _is_json_number(value: object) -> bool:
+    """A finite int or float, not a bool: what a JSON number can be (an int beyond a double's range is not)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def check_schema(value: object, schema: Mapping, definition: str, path: str = "") -> object:
+    """``value`` checked against ``schema["$defs"][definition]``, with the schema's defaults filled in.
+
+    The subset of JSON Schema 2020-12 that metadata.schema.json uses, with
+    the C library's meaning (runtime/c/src/schema.cpp, tested on the same
+    cases): an integer is a number without a fraction (2 and 2.0, never
+    true); a number is finite; no string contains U+0000; members the schema
+    does not name are kept as they are; rules are checked in the schema's
+    order and the first broken one raises :class:`SchemaViolation`.
+    Integers come back as ``int``, numbers as ``float``.
+    """
+    return _check(value, schema["$defs"][definition], schema, path)
+
+
+def _invalid(path: str, what: str) -> SchemaViolation:
+    return SchemaViolation("invalid", path, f"'{path}' must be {what}")
+
+
+def _child(path: str, key: str) -> str:
+    from acnet._json import display_name
+
+    shown = display_name(key)
+    return f"{path}.{shown}" if path else shown
+
+
+def _check(value: object, rule: Mapping, schema: Mapping, path: str) -> object:
+    if "$ref" in rule:
+        ref = rule["$ref"]
+        if not ref.startswith("#/$defs/"):
+            raise ValueError(f"metadata schema: unsupported $ref {ref}")
+        rule = schema["$defs"][ref[len("#/$defs/"):]]
+    kinds = _types(rule)
+    number = _is_json_number(value)
+    matches = {
+        "integer": number, "number": number, "string": isinstance(value, str), "boolean": isinstance(value, bool),
+        "array": isinstance(value, (list, tuple)), "object": isinstance(value, Mapping), "null": value is None,
+    }
+    if kinds and not any(matches[k] for k in kinds):
+        raise _invalid(path, _describe(rule))
+
+    if number:
+        ok = "integer" not in kinds or "number" in kinds or float(value).is_integer()
+        ok = ok and rule.get("minimum", value) <= value <= rule.get("maximum", value)
+        if "exclusiveMinimum" in rule:
+            ok = ok and value > rule["exclusiveMinimum"]
+        if not ok:
+            raise _invalid(path, _describe(rule))
+        if "x-acnet-newer-than" in rule and value > rule["x-acnet-newer-than"]:
+            raise SchemaViolation("newer", path, f"'{path}' is newer than this acnet", int(value))
+        return int(value) if "integer" in kinds and "number" not in kinds else float(value)
+    if isinstance(value, str):
+        if "\0" in value:
+            raise SchemaViolation("invalid", path, f"'{path}' must not contain NUL characters")
+        if "enum" in rule and value not in rule["enum"]:
+            raise _invalid(path, _describe(rule))
+        if "format" in rule:
+            ok = _is_version(value) if rule["format"] == "version" else _is_compute_capability(value)
+            if not ok:
+                raise _invalid(path, _describe(rule))
+        return value
+    if isinstance(value, (list, tuple)):
+        if not rule.get("minItems", 0) <= len(value) <= rule.get("maxItems", len(value)):
+            raise _invalid(path, _describe(rule))
+        if "items" not in rule:
+            return list(value)
+        return [_check(item, rule["items"], schema, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        if len(value) < rule.get("minProperties", 0):
+            raise _invalid(path, _describe(rule))
+        properties = rule.get("properties", {})
+        required = rule.get("required", ())
+        out = dict(value)
+        for key, sub in properties.items():
+            if key in value:
+                out[key] = _check(value[key], sub, schema, _child(path, key))
+            elif key in required:
+                raise SchemaViolation("missing", _child(path, key), f"no field '{_child(path, key)}'")
+            elif "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+        if "additionalProperties" in rule:
+            for key, item in value.items():
+                if key not in properties:
+                    if not isinstance(key, str):
+                        raise _invalid(path, _describe(rule))
+                    out[key] = _check(item, rule["additionalProperties"], schema, _child(path, key))
+        return out
+    return value

@@ -215,42 +215,8 @@ def test_label_maps_of_argmax_models_resize_like_segmenter(build, tmp_path):
 
 
 # --------------------------------------------------------------------------- metadata checks
-
-
-def _info_dict(**changes) -> dict:
-    d = ModelInfo("0.1.0", "resnet18", 2, ("wall", 'say "hi" ü 🚀'), 64, 96).to_dict()
-    d.update(changes)
-    return d
-
-
-@pytest.mark.parametrize(
-    "record, expected",
-    [
-        (_info_dict(), "ok 2 classes, input 64x96, offset 1"),
-        ({k: v for k, v in _info_dict().items() if k != "input_height"}, "no acnet metadata field 'input_height'"),
-        (_info_dict(class_names=["one"]), "lists 1 class names for 2 classes"),
-        (_info_dict(schema_version=99), "newer acnet (metadata schema 99)"),
-        (_info_dict(depth_unit="mm"), "ACNET_ERROR_UNSUPPORTED"),
-        (_info_dict(num_classes=300, class_names=["x"] * 300), "num_classes must be in 1..255"),
-        (_info_dict(normalization={"rgb_mean": [0, 0], "rgb_std": [1, 1, 1], "depth_mean": 0, "depth_std": 1}), "three numbers"),
-        (_info_dict(normalization={"rgb_mean": [0, 0, 0], "rgb_std": [1, 0, 1], "depth_mean": 0, "depth_std": 1}), "must be positive"),
-        (_info_dict(input_width=96.5), "'input_width' must be an integer"),
-        (_info_dict(class_names="wall"), "'class_names' must be a list"),
-        ('{"acnet_version": "0.1.0", "backbone": [', "invalid JSON at byte"),
-        ("[" * 100 + "]" * 100, "nested too deeply"),
-        ('{"num_classes": 1e999}', "number out of range"),
-        ('{"a": "\\ud800"}', "lone surrogate"),
-    ],
-)
-def test_metadata_is_validated(build, tmp_path, record, expected):
-    path = tmp_path / "info.json"
-    path.write_text(record if isinstance(record, str) else json.dumps(record), encoding="utf-8")
-    out = run(build / "kernels_check", "info", path).stdout
-    assert expected in out
-    if expected.startswith("ok"):
-        assert out.splitlines()[1:] == ["wall", 'say "hi" ü 🚀']  # \u escapes and surrogate pairs decoded
-    else:
-        assert out.startswith("ACNET_ERROR_INVALID_ARTIFACT") or out.startswith("ACNET_ERROR_UNSUPPORTED")
+# The readers of metadata and sidecars are tested, against Python's, on the shared cases of
+# tests/metadata_cases.json (tests/test_metadata_cases.py); here the AOTI session path over them.
 
 
 # --------------------------------------------------------------------------- sessions from C
@@ -320,6 +286,13 @@ def _foreign_artifacts(tmp: Path, package: Path, checkpoint_path: Path, onnx_pat
             "output has shape",
         ),
         ("newer-schema", _rewrite_metadata(package, tmp / "schema.pt2", _model_info_change(schema_version=7)), None, invalid, "newer acnet"),
+        ("class-id-overflow", _rewrite_metadata(package, tmp / "offset.pt2", _model_info_change(class_id_offset=2**31 - 1)),
+         None, invalid, "'class_id_offset' must be an integer in 0..255"),
+        ("std-zero-in-float32", _rewrite_metadata(package, tmp / "std.pt2", _model_info_change(
+            normalization={"rgb_mean": [0, 0, 0], "rgb_std": [1, 1e-320, 1], "depth_mean": 0, "depth_std": 1})),
+         None, invalid, "'normalization.rgb_std[1]' is out of range for the float32 preprocessing"),
+        ("depth-in-mm", _rewrite_metadata(package, tmp / "mm.pt2", _model_info_change(depth_unit="mm")), None,
+         "ACNET_ERROR_UNSUPPORTED", "expects depth in 'mm'"),
         ("batch-4", _rewrite_metadata(package, tmp / "batch.pt2", _model_info_change(batch=4)), None, "ACNET_ERROR_UNSUPPORTED", "one frame at a time"),
         ("other-machine", _rewrite_metadata(package, tmp / "arm.pt2", lambda m: m.update(AOTI_MACHINE="riscv64")), None, "ACNET_ERROR_UNSUPPORTED", "compiled for riscv64"),
         ("cuda-for-cpu-package", package, "cuda", "ACNET_ERROR_UNSUPPORTED", "compiled for the CPU"),
@@ -402,18 +375,62 @@ def test_example_refuses_bad_images(build, package, tmp_path):
     small = write_pgm16(tmp_path / "small.pgm", np.ones((5, 12), np.uint16))
     truncated = tmp_path / "t.ppm"
     truncated.write_bytes(ppm.read_bytes()[:100])
+    files = {  # what issue 27 found the example accepting, and more
+        "huge.ppm": b"P6 16384 16384 65535\n" + bytes(3),  # 24 bytes promising 1.6 GB
+        "glued.ppm": b"P610 12 255\n" + bytes(360),  # no whitespace after the magic number
+        "extra.ppm": ppm.read_bytes() + b"\0",
+        "rgb-above-maxval.ppm": b"P6 12 10 100\n" + bytes([101]) * 360,
+        "depth-above-maxval.pgm": b"P5 12 10 1000\n" + (5000).to_bytes(2, "big") * 120,
+        "comment-after-maxval.ppm": b"P6 12 10 255#c\n" + bytes(360),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
     out = tmp_path / "o.pgm"
     for args, message in (
         ((package, ppm, depth8, out), "must be a 16-bit depth map"),
         ((package, ppm, small, out), "rgb is 10x12 but depth is 5x12"),
-        ((package, truncated, depth16, out), "is truncated"),
+        ((package, truncated, depth16, out), "is truncated: its header promises a 10x12 image"),
         ((package, depth16, depth16, out), "is not a binary P6 file"),
+        ((package, tmp_path / "huge.ppm", depth16, out), "is truncated: its header promises a 16384x16384 image"),
+        ((package, tmp_path / "glued.ppm", depth16, out), "is not a binary P6 file"),
+        ((package, tmp_path / "comment-after-maxval.ppm", depth16, out), "is not a binary P6 file"),
+        ((package, tmp_path / "extra.ppm", depth16, out), "has data after its 10x12 image"),
+        ((package, tmp_path / "rgb-above-maxval.ppm", depth16, out), "has a sample of 101 above its maxval 100"),
+        ((package, ppm, tmp_path / "depth-above-maxval.pgm", out), "has a sample of 5000 above its maxval 1000"),
         ((tmp_path / "none.pt2", ppm, depth16, out), "ACNET_ERROR_NOT_FOUND"),
         ((package, ppm), "usage: segment"),
+        (("--repeat", "3x", package, ppm, depth16, out), "usage: segment"),
     ):
         proc = run(build / "segment", *args, check=False)
         assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr)
     assert not out.exists()
+
+
+def _netpbm(path: Path, kind: str, samples: np.ndarray, maxval: int) -> Path:
+    h, w = samples.shape[:2]
+    data = samples.astype(">u2" if maxval > 255 else np.uint8).tobytes()
+    path.write_bytes(f"P{kind}\n{w} {h}\n{maxval}\n".encode() + data)
+    return path
+
+
+def test_example_scales_rgb_by_its_maxval(build, package, tmp_path):
+    """A PPM of maxval 100 or 65535 is the 8-bit frame its samples stand for (Netpbm: sample / maxval)."""
+    from acnet.export.verify import synthetic_frame
+
+    rgb, depth = synthetic_frame(30, 40, seed=7)
+    depth_path = _netpbm(tmp_path / "d.pgm", "5", depth, 65535)
+    low = (rgb.astype(np.int64) * 100 + 127) // 255  # a 0..100 image ...
+    as_8_bit = ((low * 255 + 50) // 100).astype(np.uint8)  # ... and the 8-bit image it stands for
+    results = {}
+    for name, samples, maxval in (("8-bit", as_8_bit, 255), ("maxval-100", low, 100),
+                                  ("16-bit", as_8_bit.astype(np.int64) * 257, 65535)):
+        rgb_path = _netpbm(tmp_path / f"{name}.ppm", "6", samples, maxval)
+        labels, logits = tmp_path / f"{name}.pgm", tmp_path / f"{name}.f32"
+        run(build / "segment", "--logits", logits, package, rgb_path, depth_path, labels)
+        results[name] = (read_pgm8(labels), np.fromfile(logits, np.float32))
+    for name in ("maxval-100", "16-bit"):
+        np.testing.assert_array_equal(results[name][0], results["8-bit"][0])
+        np.testing.assert_array_equal(results[name][1], results["8-bit"][1])
 
 
 def test_dynamic_batch_package_at_another_size_runs_in_python_and_c(build, tmp_path_factory, tiny_config, tmp_path):

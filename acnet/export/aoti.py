@@ -36,20 +36,23 @@ import os
 import shutil
 import tempfile
 import time
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 import acnet
+from acnet import _json
 from acnet._io import atomic_write_text, atomic_write_with, check_writable
 from acnet._options import DeviceName, InputSide
 from acnet._typed import int_in_range
-from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, ParityError, first_line
+from acnet.errors import AcnetError, BackendUnavailableError, ConfigError, ModelFileError, ParityError, first_line
 from acnet.export import verify as v
 from acnet.runtime.backends.base import Device
-from acnet.runtime.metadata import ModelInfo
+from acnet.runtime.metadata import SCHEMA, ModelInfo, parse_json
 from acnet.runtime.sidecar import parse_version
 from acnet.training.config import STRIDE, check_input_size
 
@@ -345,20 +348,44 @@ def _verify(package: Path, reference_model, info: ModelInfo, device: Device, bat
     return result
 
 
+#: What zipfile and zlib raise for a corrupt or unusual archive (each seen while fuzzing read_package_info).
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, NotImplementedError, EOFError, OSError,
+               ValueError, RuntimeError, OverflowError, struct.error)
+
+
 def read_package_info(path: str | os.PathLike) -> ModelInfo:
-    """The :class:`ModelInfo` inside an acnet ``.pt2`` package, read without torch."""
+    """The :class:`ModelInfo` inside an acnet ``.pt2`` package, read without torch.
+
+    The package is untrusted: a corrupt archive, an oversized or malformed
+    metadata file or bad metadata is one :class:`ModelFileError`.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"package {path} not found")
+    limit = SCHEMA["x-acnet-limits"]["max_bytes"]
     try:
         with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.endswith("_metadata.json") and "/aotinductor/" in n]
-            for name in names:
-                meta = json.loads(archive.read(name))
-                if isinstance(meta, dict) and METADATA_KEY in meta:
-                    return ModelInfo.from_dict(json.loads(meta[METADATA_KEY]), source=str(path))
-    except (zipfile.BadZipFile, json.JSONDecodeError, OSError) as exc:
-        raise ModelFileError(f"{path} is not a readable AOTInductor package ({exc})") from None
+            for item in archive.infolist():
+                name = item.filename
+                if not (name.endswith("_metadata.json") and "/aotinductor/" in name):
+                    continue
+                with archive.open(item) as member:
+                    data = member.read(limit + 1)  # however large the entry claims or inflates to
+                try:
+                    meta = parse_json(data)
+                    text = meta.get(METADATA_KEY) if isinstance(meta, dict) else None
+                    if text is None:
+                        continue
+                    if not isinstance(text, str):
+                        raise ModelFileError(f"'{METADATA_KEY}' is not a JSON string")
+                    record = parse_json(text)
+                except ModelFileError as exc:
+                    raise ModelFileError(f"{path} has unreadable acnet metadata in {_json.display_name(name)} ({exc})") from None
+                return ModelInfo.from_dict(record, source=str(path))
+    except AcnetError:
+        raise
+    except _ZIP_ERRORS as exc:
+        raise ModelFileError(f"{path} is not a readable AOTInductor package ({first_line(exc)})") from None
     raise ModelFileError(f"{path} carries no acnet metadata; export it with `acnet export aoti`")
 
 

@@ -10,14 +10,31 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from acnet.errors import ModelFileError
+from acnet import _json
+from acnet._typed import SchemaViolation, check_schema, check_schema_rules
+from acnet.errors import InputError, ModelFileError
 from acnet.runtime.preprocess import Normalization, PreprocessConfig
 
 #: Prefix of every key acnet writes into ``metadata_props``.
 PREFIX = "acnet."
-#: Bumped when the meaning of a key changes.
-SCHEMA_VERSION = 1
+#: The rules for metadata and engine sidecars, shared with the C library (which compiles them in).
+SCHEMA_PATH = Path(__file__).with_name("metadata.schema.json")
+SCHEMA: dict = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+check_schema_rules(SCHEMA)
+#: Bumped when the meaning of a key changes; a newer one is refused (the schema's x-acnet-newer-than).
+SCHEMA_VERSION = SCHEMA["$defs"]["model_info"]["properties"]["schema_version"]["x-acnet-newer-than"]
+
+
+def parse_json(data: bytes | str) -> object:
+    """A metadata or sidecar document, read strictly under the schema's size and nesting limits.
+
+    Raises :class:`ModelFileError` ("invalid JSON at byte N: ...") as the C
+    library's reader does; the caller adds which file it was.
+    """
+    limits = SCHEMA["x-acnet-limits"]
+    return _json.loads(data, max_bytes=limits["max_bytes"], max_depth=limits["max_depth"])
 
 
 @dataclass(frozen=True)
@@ -52,9 +69,19 @@ class ModelInfo:
     quantization: dict | None = None
 
     def __post_init__(self) -> None:
+        """Each field's type and range (the schema), then the rules between fields, as the C library checks them."""
+        try:
+            check_schema(self.to_dict(), SCHEMA, "model_info")
+        except SchemaViolation as exc:
+            raise ModelFileError(f"metadata: {exc}") from None
         if len(self.class_names) != self.num_classes:
             raise ModelFileError(
                 f"metadata lists {len(self.class_names)} class names for {self.num_classes} classes"
+            )
+        last = self.class_id_offset + self.num_classes - 1
+        if not 0 <= self.class_id_offset <= last <= 255:
+            raise ModelFileError(
+                f"class ids {self.class_id_offset}..{last} (class_id_offset + channel) do not fit in 0..255"
             )
 
     @property
@@ -92,36 +119,51 @@ class ModelInfo:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "model") -> "ModelInfo":
+    def from_dict(cls, d: object, source: str = "model") -> "ModelInfo":
+        """Read metadata from a file's JSON; refuse what the C library refuses, in its words.
+
+        Each field is checked against the shared schema (types strictly: no
+        "2" for 2, no "false" for False), then the rules between fields;
+        anything wrong is one :class:`ModelFileError` naming ``source`` and
+        the field.
+        """
+        malformed = f"{source} has malformed acnet metadata: "
+        if not isinstance(d, dict):
+            raise ModelFileError(malformed + "not a JSON object")
         try:
-            version = int(d.get("schema_version", 1))
-            if version > SCHEMA_VERSION:
+            v = check_schema(d, SCHEMA, "model_info")
+        except SchemaViolation as exc:
+            if exc.kind == "missing":
+                raise ModelFileError(f"{source} has no acnet metadata field {exc.path!r}; was it exported by acnet?") from None
+            if exc.kind == "newer":
                 raise ModelFileError(
-                    f"{source} was written by a newer acnet (metadata schema {version}); upgrade acnet"
-                )
+                    f"{source} was written by a newer acnet (metadata schema {exc.version}); upgrade acnet"
+                ) from None
+            raise ModelFileError(malformed + str(exc)) from None
+        try:
+            norm = v["normalization"]
             return cls(
-                acnet_version=str(d["acnet_version"]),
-                backbone=str(d["backbone"]),
-                fusion=str(d.get("fusion", "acm")),
-                num_classes=int(d["num_classes"]),
-                class_names=tuple(str(n) for n in d["class_names"]),
-                input_height=int(d["input_height"]),
-                input_width=int(d["input_width"]),
-                normalization=Normalization.from_dict(d["normalization"]),
-                depth_unit=str(d.get("depth_unit", "m")),
-                output=str(d.get("output", "logits")),
-                precision=str(d.get("precision", "fp32")),
-                batch=int(d.get("batch", 1)),
-                dynamic_hw=bool(d.get("dynamic_hw", False)),
-                source_sha256=str(d.get("source_sha256", "")),
-                class_id_offset=int(d.get("class_id_offset", 1)),
-                quantization=None if d.get("quantization") is None else dict(d["quantization"]),
-                width=None if d.get("width") is None else float(d["width"]),
+                acnet_version=v["acnet_version"],
+                backbone=v["backbone"],
+                fusion=v["fusion"],
+                num_classes=v["num_classes"],
+                class_names=tuple(v["class_names"]),
+                input_height=v["input_height"],
+                input_width=v["input_width"],
+                normalization=Normalization(tuple(norm["rgb_mean"]), tuple(norm["rgb_std"]), norm["depth_mean"],
+                                            norm["depth_std"]),
+                depth_unit=v["depth_unit"],
+                output=v["output"],
+                precision=v["precision"],
+                batch=v["batch"],
+                dynamic_hw=v["dynamic_hw"],
+                source_sha256=v["source_sha256"],
+                class_id_offset=v["class_id_offset"],
+                quantization=v["quantization"],
+                width=v["width"],
             )
-        except KeyError as exc:
-            raise ModelFileError(f"{source} has no acnet metadata field {exc.args[0]!r}; was it exported by acnet?") from None
-        except (TypeError, ValueError) as exc:
-            raise ModelFileError(f"{source} has malformed acnet metadata: {exc}") from None
+        except (ModelFileError, InputError) as exc:
+            raise ModelFileError(malformed + str(exc)) from None
 
     def to_props(self) -> dict[str, str]:
         """Flat string map for ONNX ``metadata_props`` (values JSON-encoded)."""
@@ -129,11 +171,18 @@ class ModelInfo:
 
     @classmethod
     def from_props(cls, props: dict[str, str], source: str = "model") -> "ModelInfo":
-        ours = {k[len(PREFIX):]: v for k, v in props.items() if k.startswith(PREFIX)}
+        """Read metadata from ONNX ``metadata_props``: one JSON value per ``acnet.`` key."""
+        ours = {k[len(PREFIX):]: v for k, v in props.items() if isinstance(k, str) and k.startswith(PREFIX)}
         if not ours:
             raise ModelFileError(f"{source} carries no acnet metadata; export it with `acnet export onnx`")
-        try:
-            decoded = {k: json.loads(v) for k, v in ours.items()}
-        except json.JSONDecodeError as exc:
-            raise ModelFileError(f"{source} has malformed acnet metadata: {exc}") from None
+        decoded = {}
+        for key, text in ours.items():
+            if not isinstance(text, (str, bytes)):
+                raise ModelFileError(f"{source} has malformed acnet metadata: {PREFIX}{_json.display_name(key)} is not text")
+            try:
+                decoded[key] = parse_json(text)
+            except ModelFileError as exc:
+                raise ModelFileError(
+                    f"{source} has unreadable acnet metadata in {PREFIX}{_json.display_name(key)} ({exc})"
+                ) from None
         return cls.from_dict(decoded, source=source)

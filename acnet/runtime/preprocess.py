@@ -46,14 +46,26 @@ class Normalization:
     depth_std: float = NYUV2_DEPTH_STD  # metres
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rgb_mean", tuple(float(v) for v in self.rgb_mean))
-        object.__setattr__(self, "rgb_std", tuple(float(v) for v in self.rgb_std))
-        object.__setattr__(self, "depth_mean", float(self.depth_mean))
-        object.__setattr__(self, "depth_std", float(self.depth_std))
+        try:
+            object.__setattr__(self, "rgb_mean", tuple(float(v) for v in self.rgb_mean))
+            object.__setattr__(self, "rgb_std", tuple(float(v) for v in self.rgb_std))
+            object.__setattr__(self, "depth_mean", float(self.depth_mean))
+            object.__setattr__(self, "depth_std", float(self.depth_std))
+        except (TypeError, ValueError, OverflowError):
+            raise InputError("normalisation values must be numbers") from None
         if len(self.rgb_mean) != 3 or len(self.rgb_std) != 3:
             raise InputError("normalisation needs three RGB means and three RGB stds")
-        if min(self.rgb_std) <= 0 or self.depth_std <= 0:
+        if not all(s > 0 for s in (*self.rgb_std, self.depth_std)):  # NaN > 0 is False too
             raise InputError("normalisation standard deviations must be positive")
+        # Positive as a double is not enough: preprocessing computes in float32, where a std of
+        # 1e-320 is 0 and one of 1e39 infinite (the C library checks the same constants).
+        mean, inv_std, depth_mean, depth_inv_std = normalization_constants(self)
+        for name, values, reciprocal in (("rgb_mean", mean, False), ("rgb_std", inv_std, True),
+                                         ("depth_mean", [depth_mean], False), ("depth_std", [depth_inv_std], True)):
+            for i, v in enumerate(values):
+                if not np.isfinite(v) or (reciprocal and v == 0):
+                    where = f"[{i}]" if name.startswith("rgb") else ""
+                    raise InputError(f"'normalization.{name}{where}' is out of range for the float32 preprocessing")
 
     def to_dict(self) -> dict:
         return {
@@ -355,9 +367,21 @@ def normalize_rgb(rgb: np.ndarray, norm: Normalization) -> np.ndarray:
     return np.ascontiguousarray(_scale_rgb(rgb.astype(np.float32, copy=False), norm).transpose(2, 0, 1))
 
 
+def normalization_constants(norm: Normalization) -> tuple[np.ndarray, np.ndarray, np.float32, np.float32]:
+    """The float32 constants normalising computes with: RGB mean * 255 and 1 / (std * 255), depth mean and 1 / std.
+
+    One place for them, so the check that they are finite (Normalization) is
+    made on exactly what the arithmetic uses; the C library's
+    normalization_constants (model_info.cpp) computes the same.
+    """
+    with np.errstate(over="ignore", divide="ignore", under="ignore", invalid="ignore"):
+        mean = np.asarray(norm.rgb_mean, dtype=np.float32) * 255.0
+        inv_std = 1.0 / (np.asarray(norm.rgb_std, dtype=np.float32) * 255.0)
+        return mean, inv_std, np.float32(norm.depth_mean), np.float32(1.0 / norm.depth_std)
+
+
 def _scale_rgb(x: np.ndarray, norm: Normalization) -> np.ndarray:
-    mean = np.asarray(norm.rgb_mean, dtype=np.float32) * 255.0
-    inv_std = 1.0 / (np.asarray(norm.rgb_std, dtype=np.float32) * 255.0)
+    mean, inv_std, _, _ = normalization_constants(norm)
     return (x - mean) * inv_std
 
 
@@ -375,7 +399,8 @@ def depth_to_metres(depth: np.ndarray, depth_scale: float) -> np.ndarray:
 
 def normalize_depth(depth_m: np.ndarray, norm: Normalization) -> np.ndarray:
     """HxW metres -> 1xHxW float32, normalised."""
-    out = (depth_m.astype(np.float32, copy=False) - np.float32(norm.depth_mean)) * np.float32(1.0 / norm.depth_std)
+    _, _, mean, inv_std = normalization_constants(norm)
+    out = (depth_m.astype(np.float32, copy=False) - mean) * inv_std
     return out[None]
 
 

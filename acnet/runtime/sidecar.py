@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acnet._io import atomic_write_text
+from acnet._typed import SchemaViolation, check_schema
 from acnet.errors import ModelFileError
-from acnet.runtime.metadata import ModelInfo
+from acnet.runtime.metadata import SCHEMA, ModelInfo, parse_json
 
-#: Bumped when the meaning of a field changes.
-SIDECAR_SCHEMA = 1
+#: Bumped when the meaning of a field changes; a newer one is refused (metadata.schema.json).
+SIDECAR_SCHEMA = SCHEMA["$defs"]["sidecar"]["properties"]["schema_version"]["x-acnet-newer-than"]
 SIDECAR_SUFFIX = ".json"
 
 
@@ -40,7 +41,8 @@ class TensorShape:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TensorShape":
-        return cls(str(d["dtype"]), *(tuple(int(v) for v in d[k]) for k in ("min", "opt", "max")))
+        """From a record checked against the schema's tensor_shape."""
+        return cls(d["dtype"], *(tuple(d[k]) for k in ("min", "opt", "max")))
 
 
 @dataclass(frozen=True)
@@ -90,32 +92,35 @@ class EngineSidecar:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "sidecar") -> "EngineSidecar":
+    def from_dict(cls, d: object, source: str = "sidecar") -> "EngineSidecar":
+        """Read a sidecar's JSON: the shared schema's rules, then the model's metadata (ModelInfo.from_dict)."""
         if not isinstance(d, dict):
             raise ModelFileError(f"{source} is not an acnet engine sidecar (expected a JSON object)")
-        version = d.get("schema_version", 1)
-        if not isinstance(version, int) or version > SIDECAR_SCHEMA:
-            raise ModelFileError(f"{source} was written by a newer acnet (sidecar schema {version}); upgrade acnet")
         try:
-            return cls(
-                tensorrt_version=str(d["tensorrt_version"]),
-                gpu_name=str(d["gpu_name"]),
-                compute_capability=str(d["compute_capability"]),
-                precision=str(d["precision"]),
-                inputs={k: TensorShape.from_dict(v) for k, v in d["inputs"].items()},
-                outputs={k: TensorShape.from_dict(v) for k, v in d["outputs"].items()},
-                source_onnx=str(d.get("source_onnx", "")),
-                source_onnx_sha256=str(d.get("source_onnx_sha256", "")),
-                info=ModelInfo.from_dict(d["model_info"], source=source),
-                engine_size=int(d.get("engine_size", 0)),
-                engine_sha256=str(d.get("engine_sha256", "")),
-                acnet_version=str(d.get("acnet_version", "")),
-                build=dict(d.get("build", {})),
-            )
-        except KeyError as exc:
-            raise ModelFileError(f"{source} is incomplete: no {exc.args[0]!r} field") from None
-        except (TypeError, ValueError, AttributeError) as exc:
+            v = check_schema(d, SCHEMA, "sidecar")
+        except SchemaViolation as exc:
+            if exc.kind == "missing":
+                raise ModelFileError(f"{source} is incomplete: no {exc.path!r} field") from None
+            if exc.kind == "newer":
+                raise ModelFileError(
+                    f"{source} was written by a newer acnet (sidecar schema {exc.version}); upgrade acnet"
+                ) from None
             raise ModelFileError(f"{source} is malformed: {exc}") from None
+        return cls(
+            tensorrt_version=v["tensorrt_version"],
+            gpu_name=v["gpu_name"],
+            compute_capability=v["compute_capability"],
+            precision=v["precision"],
+            inputs={k: TensorShape.from_dict(s) for k, s in v["inputs"].items()},
+            outputs={k: TensorShape.from_dict(s) for k, s in v["outputs"].items()},
+            source_onnx=v["source_onnx"],
+            source_onnx_sha256=v["source_onnx_sha256"],
+            info=ModelInfo.from_dict(v["model_info"], source=source),
+            engine_size=v["engine_size"],
+            engine_sha256=v["engine_sha256"],
+            acnet_version=v["acnet_version"],
+            build=v["build"],
+        )
 
 
 def sidecar_path(engine_path: str | os.PathLike) -> Path:
@@ -146,12 +151,18 @@ def read_sidecar(engine_path: str | os.PathLike) -> EngineSidecar:
             f"engine {engine} has no sidecar {path.name}; build engines with `acnet export trt` "
             "(it records the TensorRT version, GPU and model metadata the runtime needs)"
         )
+    limit = SCHEMA["x-acnet-limits"]["max_bytes"]
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)  # no more than the limit, however large the file is
+        size = engine.stat().st_size
+    except OSError as exc:
+        raise ModelFileError(f"sidecar {path} is unreadable: {exc.strerror or exc}") from None
+    try:
+        record = parse_json(data)
+    except ModelFileError as exc:
         raise ModelFileError(f"sidecar {path} is unreadable: {exc}") from None
     sidecar = EngineSidecar.from_dict(record, source=f"sidecar {path}")
-    size = engine.stat().st_size
     if sidecar.engine_size and sidecar.engine_size != size:
         raise ModelFileError(
             f"sidecar {path.name} describes a {sidecar.engine_size}-byte engine but {engine.name} has {size} bytes; "
@@ -164,15 +175,28 @@ def read_sidecar(engine_path: str | os.PathLike) -> EngineSidecar:
 
 
 def parse_version(text: str) -> tuple[int, ...]:
-    """``"10.3.0.26"`` -> ``(10, 3, 0, 26)``; raises ModelFileError if there is no number."""
-    numbers = re.findall(r"\d+", str(text).split("+")[0])
-    if not numbers:
-        raise ModelFileError(f"cannot read a version number from {text!r}")
+    """``"10.3.0.26"`` -> ``(10, 3, 0, 26)``: the runs of digits before any "+" (the C library's version_numbers).
+
+    Raises ModelFileError if there is no number, or one of more than 9
+    digits (which no real version has, and int() could not read past 4300).
+    """
+    numbers = re.findall(r"[0-9]+", str(text).split("+")[0])
+    if not numbers or any(len(n) > 9 for n in numbers):
+        raise ModelFileError(f"cannot read a version number from {str(text)[:60]!r}")
     return tuple(int(n) for n in numbers)
 
 
+_SPACE = re.compile(r"[ \t\n\v\f\r]+")
+
+
+def _gpu_key(name: str) -> str:
+    """A GPU name without case or spacing, in ASCII terms as the C library compares them."""
+    lowered = name.translate({c: c + 32 for c in range(ord("A"), ord("Z") + 1)})
+    return " ".join(word for word in _SPACE.split(lowered) if word)
+
+
 def _same_gpu(a: str, b: str) -> bool:
-    return " ".join(a.lower().split()) == " ".join(b.lower().split())
+    return _gpu_key(a) == _gpu_key(b)
 
 
 def check_engine_compatible(

@@ -186,8 +186,12 @@ Device parse_device(const char* text) {
 }
 
 void check_servable(const ModelInfo& info, const std::string& source) {
+  if (info.depth_unit != "m") {
+    fail(ACNET_ERROR_UNSUPPORTED, source + " expects depth in '" + printable(info.depth_unit) +
+                                      "'; the C library feeds metres (millimetres / 1000), like the Python runtime");
+  }
   if (info.output != "logits" && info.output != "labels") {
-    fail(ACNET_ERROR_INVALID_ARTIFACT, source + ": unknown output kind '" + info.output + "' in its metadata");
+    fail(ACNET_ERROR_INVALID_ARTIFACT, source + ": unknown output kind '" + printable(info.output) + "' in its metadata");
   }
   if (info.batch > 1) {
     fail(ACNET_ERROR_UNSUPPORTED, source + " was exported for batches of " + std::to_string(info.batch) +
@@ -311,8 +315,9 @@ acnet_status acnet_class_name(const acnet_session* session, int class_id, const 
   return acnet::guarded(session, [&] {
     const acnet::ModelInfo& info = acnet::info_of(session);
     acnet::require(name, "name");
-    const int first = info.class_id_offset;
-    const int last = info.class_id_offset + info.num_classes - 1;
+    // In 64 bits: class_id is the caller's, anything from INT_MIN to INT_MAX.
+    const int64_t first = info.class_id_offset;
+    const int64_t last = first + info.num_classes - 1;
     if (class_id < first || class_id > last) {
       fail(ACNET_ERROR_INVALID_ARGUMENT, "class id " + std::to_string(class_id) + " is outside " +
                                              std::to_string(first) + ".." + std::to_string(last) +

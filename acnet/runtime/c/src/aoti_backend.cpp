@@ -42,7 +42,7 @@ std::string get(const std::unordered_map<std::string, std::string>& meta, const 
 void check_cpu_isa(const std::string& isa, const std::string& source) {
   const std::string token = missing_cpu_feature(isa, this_cpu_supports);
   if (!token.empty()) {
-    fail(ACNET_ERROR_UNSUPPORTED, source + " was compiled for CPUs with " + isa + " but this CPU lacks " + token +
+    fail(ACNET_ERROR_UNSUPPORTED, source + " was compiled for CPUs with " + printable(isa) + " but this CPU lacks " + printable(token) +
                                       "; export the package on (a machine like) the target");
   }
 }
@@ -66,7 +66,7 @@ class AotiBackend final : public Backend {
     info_ = model_info_from_text(info_json, path);
     check_servable(info_, path);
     if (info_.output != "logits") {
-      fail(ACNET_ERROR_INVALID_ARTIFACT, path + " metadata says it outputs '" + info_.output +
+      fail(ACNET_ERROR_INVALID_ARTIFACT, path + " metadata says it outputs '" + printable(info_.output) +
                                              "', but AOTInductor packages from acnet output logits");
     }
 
@@ -128,7 +128,7 @@ class AotiBackend final : public Backend {
 
   static std::string version_note(const std::string& exported_with) {
     if (exported_with.empty() || exported_with.rfind(TORCH_VERSION, 0) == 0) return "";
-    return "; it was exported with torch " + exported_with + " and this library is built against torch " +
+    return "; it was exported with torch " + printable(exported_with) + " and this library is built against torch " +
            TORCH_VERSION + ": re-export it with the same torch";
   }
 
@@ -136,14 +136,14 @@ class AotiBackend final : public Backend {
     const std::string machine = get(meta, "AOTI_MACHINE");
     struct utsname u {};
     if (!machine.empty() && uname(&u) == 0 && machine != u.machine) {
-      fail(ACNET_ERROR_UNSUPPORTED, path + " was compiled for " + machine + " but this machine is " + u.machine);
+      fail(ACNET_ERROR_UNSUPPORTED, path + " was compiled for " + printable(machine) + " but this machine is " + u.machine);
     }
   }
 
   static c10::Device resolve_device(const std::string& package_device, const Device& requested,
                                     const std::string& path) {
     if (package_device != "cpu" && package_device != "cuda") {
-      fail(ACNET_ERROR_UNSUPPORTED, path + " was compiled for device '" + package_device +
+      fail(ACNET_ERROR_UNSUPPORTED, path + " was compiled for device '" + printable(package_device) +
                                         "'; the C library runs cpu and cuda packages");
     }
     if (requested.kind == Device::Kind::Cpu && package_device != "cpu") {

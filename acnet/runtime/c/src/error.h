@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "acnet.h"
 
@@ -19,5 +20,21 @@ class Error : public std::runtime_error {
 };
 
 [[noreturn]] inline void fail(acnet_status status, const std::string& message) { throw Error(status, message); }
+
+// Text from an artefact, fit for a one-line message: control characters
+// become '?', and more than 100 bytes are cut (at a character boundary) to "...".
+inline std::string printable(std::string_view text) {
+  std::string out;
+  size_t n = text.size();
+  if (n > 100) {
+    n = 100;
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    out += c < 0x20 || c == 0x7F ? '?' : static_cast<char>(c);
+  }
+  return n < text.size() ? out + "..." : out;
+}
 
 }  // namespace acnet

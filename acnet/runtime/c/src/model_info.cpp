@@ -4,129 +4,99 @@
 #include <stdexcept>
 
 #include "error.h"
+#include "schema.h"
 
 namespace acnet {
 namespace {
 
-class Reader {
- public:
-  Reader(const json::Value& root, const std::string& source) : root_(root), source_(source) {}
+constexpr std::string_view kDef = "model_info";
 
-  [[noreturn]] void bad(const std::string& what) const {
-    fail(ACNET_ERROR_INVALID_ARTIFACT, source_ + " has malformed acnet metadata: " + what);
-  }
+const json::Value& field(const json::Value& root, std::string_view key) { return schema::member(root, kDef, key); }
 
-  const json::Value& required(const json::Value& obj, const std::string& key) const {
-    const json::Value* v = obj.find(key);
-    if (!v) {
-      fail(ACNET_ERROR_INVALID_ARTIFACT,
-           source_ + " has no acnet metadata field '" + key + "'; was it exported by acnet?");
-    }
-    return *v;
-  }
-
-  double number(const json::Value& v, const std::string& key) const {
-    if (!v.is_number()) bad("'" + key + "' must be a number");
-    return v.as_number();
-  }
-
-  int integer(const json::Value& v, const std::string& key) const {
-    double d = number(v, key);
-    if (d != std::floor(d) || d < -2147483648.0 || d > 2147483647.0) bad("'" + key + "' must be an integer");
-    return static_cast<int>(d);
-  }
-
-  std::string string(const json::Value& v, const std::string& key) const {
-    if (!v.is_string()) bad("'" + key + "' must be a string");
-    return v.as_string();
-  }
-
-  int integer_or(const std::string& key, int fallback) const {
-    const json::Value* v = root_.find(key);
-    return v ? integer(*v, key) : fallback;
-  }
-
-  std::string string_or(const std::string& key, const std::string& fallback) const {
-    const json::Value* v = root_.find(key);
-    return v ? string(*v, key) : fallback;
-  }
-
-  std::array<double, 3> triple(const json::Value& v, const std::string& key) const {
-    if (!v.is_array() || v.as_array().size() != 3) bad("'" + key + "' must list three numbers");
-    std::array<double, 3> out{};
-    for (size_t i = 0; i < 3; ++i) out[i] = number(v.as_array()[i], key);
-    return out;
-  }
-
-  const json::Value& root() const { return root_; }
-
- private:
-  const json::Value& root_;
-  const std::string& source_;
-};
+std::array<double, 3> triple(const json::Value& v) {
+  std::array<double, 3> out{};
+  for (size_t i = 0; i < 3; ++i) out[i] = v.as_array()[i].as_number();
+  return out;
+}
 
 }  // namespace
 
+NormalizationConstants normalization_constants(const Normalization& norm) {
+  // Conversions of out-of-range doubles to float give +-inf (IEEE 754, as
+  // numpy's float32 casts); the checks below look for exactly that.
+  NormalizationConstants k;
+  for (int c = 0; c < 3; ++c) {
+    k.rgb_mean255[c] = static_cast<float>(norm.rgb_mean[c]) * 255.0f;
+    k.rgb_inv_std255[c] = 1.0f / (static_cast<float>(norm.rgb_std[c]) * 255.0f);
+  }
+  k.depth_mean = static_cast<float>(norm.depth_mean);
+  k.depth_inv_std = static_cast<float>(1.0 / norm.depth_std);
+  return k;
+}
+
 ModelInfo model_info_from_json(const json::Value& value, const std::string& source) {
-  if (!value.is_object()) fail(ACNET_ERROR_INVALID_ARTIFACT, source + " metadata is not a JSON object");
-  Reader r(value, source);
-  const json::Value& root = r.root();
-
-  int schema = r.integer_or("schema_version", 1);
-  if (schema > kSchemaVersion) {
-    fail(ACNET_ERROR_INVALID_ARTIFACT, source + " was written by a newer acnet (metadata schema " +
-                                           std::to_string(schema) + "); upgrade the acnet C library");
+  const std::string malformed = source + " has malformed acnet metadata: ";
+  if (!value.is_object()) fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + "not a JSON object");
+  try {
+    schema::check(value, kDef);
+  } catch (const schema::Violation& v) {
+    switch (v.kind()) {
+      case schema::Violation::Kind::Missing:
+        fail(ACNET_ERROR_INVALID_ARTIFACT,
+             source + " has no acnet metadata field '" + v.path() + "'; was it exported by acnet?");
+      case schema::Violation::Kind::Newer:
+        fail(ACNET_ERROR_INVALID_ARTIFACT, source + " was written by a newer acnet (metadata schema " +
+                                               std::to_string(v.version()) + "); upgrade the acnet C library");
+      case schema::Violation::Kind::Invalid:
+        break;
+    }
+    fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + v.what());
   }
 
+  // Every field has its type and range now: the casts below are exact.
   ModelInfo info;
-  info.acnet_version = r.string(r.required(root, "acnet_version"), "acnet_version");
-  info.backbone = r.string(r.required(root, "backbone"), "backbone");
-  info.fusion = r.string_or("fusion", "acm");
-  info.num_classes = r.integer(r.required(root, "num_classes"), "num_classes");
-  const json::Value& names = r.required(root, "class_names");
-  if (!names.is_array()) r.bad("'class_names' must be a list");
-  for (const json::Value& n : names.as_array()) info.class_names.push_back(r.string(n, "class_names"));
-  info.input_height = r.integer(r.required(root, "input_height"), "input_height");
-  info.input_width = r.integer(r.required(root, "input_width"), "input_width");
+  info.acnet_version = field(value, "acnet_version").as_string();
+  info.backbone = field(value, "backbone").as_string();
+  info.fusion = field(value, "fusion").as_string();
+  info.num_classes = static_cast<int>(field(value, "num_classes").as_number());
+  for (const json::Value& n : field(value, "class_names").as_array()) info.class_names.push_back(n.as_string());
+  info.input_height = static_cast<int>(field(value, "input_height").as_number());
+  info.input_width = static_cast<int>(field(value, "input_width").as_number());
+  const json::Value& norm = field(value, "normalization");
+  info.normalization.rgb_mean = triple(*norm.find("rgb_mean"));
+  info.normalization.rgb_std = triple(*norm.find("rgb_std"));
+  info.normalization.depth_mean = norm.find("depth_mean")->as_number();
+  info.normalization.depth_std = norm.find("depth_std")->as_number();
+  info.depth_unit = field(value, "depth_unit").as_string();
+  info.output = field(value, "output").as_string();
+  info.precision = field(value, "precision").as_string();
+  info.batch = static_cast<int>(field(value, "batch").as_number());
+  info.dynamic_hw = field(value, "dynamic_hw").as_bool();
+  info.source_sha256 = field(value, "source_sha256").as_string();
+  info.class_id_offset = static_cast<int>(field(value, "class_id_offset").as_number());
 
-  const json::Value& norm = r.required(root, "normalization");
-  if (!norm.is_object()) r.bad("'normalization' must be an object");
-  info.normalization.rgb_mean = r.triple(r.required(norm, "rgb_mean"), "rgb_mean");
-  info.normalization.rgb_std = r.triple(r.required(norm, "rgb_std"), "rgb_std");
-  info.normalization.depth_mean = r.number(r.required(norm, "depth_mean"), "depth_mean");
-  info.normalization.depth_std = r.number(r.required(norm, "depth_std"), "depth_std");
-
-  info.depth_unit = r.string_or("depth_unit", "m");
-  info.output = r.string_or("output", "logits");
-  info.precision = r.string_or("precision", "fp32");
-  info.batch = r.integer_or("batch", 1);
-  if (const json::Value* d = root.find("dynamic_hw")) {
-    if (!d->is_bool()) r.bad("'dynamic_hw' must be true or false");
-    info.dynamic_hw = d->as_bool();
+  // The rules between fields, in the order Python meets them (Normalization, then ModelInfo.__post_init__).
+  const NormalizationConstants k = normalization_constants(info.normalization);
+  auto refuse = [&](const std::string& path) {
+    fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + "'normalization." + path +
+                                           "' is out of range for the float32 preprocessing");
+  };
+  for (int c = 0; c < 3; ++c) {
+    if (!std::isfinite(k.rgb_mean255[c])) refuse("rgb_mean[" + std::to_string(c) + "]");
   }
-  info.source_sha256 = r.string_or("source_sha256", "");
-  info.class_id_offset = r.integer_or("class_id_offset", 1);
-
-  // The checks metadata.py makes, plus what a uint8 label image needs.
-  if (info.num_classes < 1 || info.num_classes > 255) r.bad("num_classes must be in 1..255");
-  if (static_cast<int>(info.class_names.size()) != info.num_classes) {
-    fail(ACNET_ERROR_INVALID_ARTIFACT, source + " metadata lists " + std::to_string(info.class_names.size()) +
+  for (int c = 0; c < 3; ++c) {
+    if (!std::isfinite(k.rgb_inv_std255[c]) || k.rgb_inv_std255[c] == 0.0f) refuse("rgb_std[" + std::to_string(c) + "]");
+  }
+  if (!std::isfinite(k.depth_mean)) refuse("depth_mean");
+  if (!std::isfinite(k.depth_inv_std) || k.depth_inv_std == 0.0f) refuse("depth_std");
+  if (info.class_names.size() != static_cast<size_t>(info.num_classes)) {
+    fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + "metadata lists " + std::to_string(info.class_names.size()) +
                                            " class names for " + std::to_string(info.num_classes) + " classes");
   }
-  if (info.class_id_offset < 0 || info.class_id_offset + info.num_classes - 1 > 255) {
-    r.bad("class ids (class_id_offset + channel) must fit in 0..255");
-  }
-  if (info.input_height < 1 || info.input_width < 1 || info.input_height > 16384 || info.input_width > 16384) {
-    r.bad("input size must be in 1..16384");
-  }
-  for (double s : info.normalization.rgb_std) {
-    if (!(s > 0)) r.bad("normalisation standard deviations must be positive");
-  }
-  if (!(info.normalization.depth_std > 0)) r.bad("normalisation standard deviations must be positive");
-  if (info.batch < 0) r.bad("batch must be >= 0");
-  if (info.depth_unit != "m") {
-    fail(ACNET_ERROR_UNSUPPORTED, source + " expects depth in '" + info.depth_unit +
-                                      "'; the C library feeds metres (millimetres / 1000), like the Python runtime");
+  const int last = info.class_id_offset + info.num_classes - 1;  // both in range: no overflow
+  if (last > 255) {
+    fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + "class ids " + std::to_string(info.class_id_offset) + ".." +
+                                           std::to_string(last) + " (class_id_offset + channel) do not fit in 0..255");
   }
   return info;
 }
@@ -134,7 +104,7 @@ ModelInfo model_info_from_json(const json::Value& value, const std::string& sour
 ModelInfo model_info_from_text(std::string_view text, const std::string& source) {
   json::Value value;
   try {
-    value = json::parse(text);
+    value = schema::parse(text);
   } catch (const std::invalid_argument& e) {
     fail(ACNET_ERROR_INVALID_ARTIFACT, source + " has unreadable acnet metadata (" + e.what() + ")");
   }

@@ -1,5 +1,7 @@
 // The metadata every acnet artefact carries (acnet/runtime/metadata.py
-// ModelInfo.to_dict()), read from JSON and checked before a session uses it.
+// ModelInfo.to_dict()), read from JSON and checked before a session uses it:
+// each field's type and range by the shared schema (schema.h), then the
+// rules that tie fields together, as ModelInfo and Normalization do.
 #pragma once
 
 #include <array>
@@ -11,15 +13,25 @@
 
 namespace acnet {
 
-//: Newest metadata schema this library understands (metadata.py SCHEMA_VERSION).
-constexpr int kSchemaVersion = 1;
-
 struct Normalization {
   std::array<double, 3> rgb_mean{};
   std::array<double, 3> rgb_std{};
   double depth_mean = 0.0;  // metres
   double depth_std = 1.0;   // metres
 };
+
+// The float32 constants preprocessing computes with (preprocess.py
+// normalization_constants): mean * 255 and 1 / (std * 255) per RGB channel,
+// the depth mean and 1 / depth_std. Normalisation is valid when all of them
+// are finite and the reciprocals non-zero: a std that is positive as a
+// double can still be 0 or infinite in float32.
+struct NormalizationConstants {
+  std::array<float, 3> rgb_mean255{};
+  std::array<float, 3> rgb_inv_std255{};
+  float depth_mean = 0.0f;
+  float depth_inv_std = 1.0f;
+};
+NormalizationConstants normalization_constants(const Normalization& norm);
 
 struct ModelInfo {
   std::string acnet_version;
@@ -41,7 +53,8 @@ struct ModelInfo {
 
 // Build and validate a ModelInfo from the JSON of ModelInfo.to_dict().
 // Throws acnet::Error(ACNET_ERROR_INVALID_ARTIFACT) naming `source` and the
-// offending field.
+// offending field. Whether this library can serve the model (depth unit,
+// output kind, batch) is check_servable's question (backend.h).
 ModelInfo model_info_from_json(const json::Value& value, const std::string& source);
 ModelInfo model_info_from_text(std::string_view text, const std::string& source);
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+
+#include "error.h"
 
 namespace acnet {
 
@@ -36,12 +39,9 @@ std::vector<int64_t> nearest_indices(int src, int dst) {
 void preprocess_rgb(const uint8_t* rgb, int height, int width, int out_height, int out_width,
                     const Normalization& norm, float* out) {
   // normalize_rgb: mean and 1/std in float32, scaled to 0..255.
-  float mean[3];
-  float inv_std[3];
-  for (int c = 0; c < 3; ++c) {
-    mean[c] = static_cast<float>(norm.rgb_mean[c]) * 255.0f;
-    inv_std[c] = 1.0f / (static_cast<float>(norm.rgb_std[c]) * 255.0f);
-  }
+  const NormalizationConstants k = normalization_constants(norm);
+  const float* mean = k.rgb_mean255.data();
+  const float* inv_std = k.rgb_inv_std255.data();
   const size_t plane = static_cast<size_t>(out_height) * out_width;
   if (height == out_height && width == out_width) {
     for (size_t p = 0; p < plane; ++p) {
@@ -79,8 +79,9 @@ void preprocess_rgb(const uint8_t* rgb, int height, int width, int out_height, i
 void preprocess_depth(const uint16_t* depth_mm, int height, int width, int out_height, int out_width,
                       const Normalization& norm, float* out) {
   const float scale = static_cast<float>(0.001);  // default_depth_scale for uint16: millimetres
-  const float mean = static_cast<float>(norm.depth_mean);
-  const float inv_std = static_cast<float>(1.0 / norm.depth_std);
+  const NormalizationConstants k = normalization_constants(norm);
+  const float mean = k.depth_mean;
+  const float inv_std = k.depth_inv_std;
   const std::vector<int64_t> iy = nearest_indices(height, out_height);
   const std::vector<int64_t> ix = nearest_indices(width, out_width);
   for (int y = 0; y < out_height; ++y) {
@@ -133,6 +134,12 @@ struct ArgMax {
 
 void logits_to_labels(const float* logits, int channels, int height, int width, int out_height, int out_width,
                       int class_id_offset, uint8_t* labels) {
+  // The metadata checks guarantee this; checked again (without overflow)
+  // because a wrapped class id would be silently wrong.
+  if (channels < 1 || channels > 256 || class_id_offset < 0 || class_id_offset > 256 - channels) {
+    fail(ACNET_ERROR_INVALID_ARGUMENT, "class ids " + std::to_string(class_id_offset) + " + 0.." +
+                                           std::to_string(channels) + " - 1 do not fit in 0..255");
+  }
   const size_t plane = static_cast<size_t>(height) * width;
   if (height == out_height && width == out_width) {
     for (size_t p = 0; p < plane; ++p) {

@@ -7,19 +7,17 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <vector>
 
 #include "backend.h"
 #include "error.h"
-#include "json.h"
+#include "sidecar.h"
 
 namespace acnet {
 namespace {
@@ -52,21 +50,6 @@ void cuda_check(cudaError_t err, const char* what) {
   }
 }
 
-// "10.3.0.26" -> {10, 3, 0, 26}
-std::vector<int> version_numbers(const std::string& text) {
-  std::vector<int> out;
-  std::string digits;
-  for (char c : text.substr(0, text.find('+')) + ".") {
-    if (std::isdigit(static_cast<unsigned char>(c))) {
-      digits += c;
-    } else if (!digits.empty()) {
-      out.push_back(std::stoi(digits));
-      digits.clear();
-    }
-  }
-  return out;
-}
-
 // The TensorRT library loaded at run time, as "major.minor.patch".
 std::string runtime_trt_version() {
   const int v = getInferLibVersion();
@@ -75,16 +58,6 @@ std::string runtime_trt_version() {
   const int minor = v >= 100000 ? (v / 100) % 100 : (v / 100) % 10;
   const int patch = v % 100;
   return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
-}
-
-std::string normalised_name(const std::string& name) {
-  std::istringstream words(name);
-  std::string word, out;
-  while (words >> word) {
-    for (auto& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    out += (out.empty() ? "" : " ") + word;
-  }
-  return out;
 }
 
 std::string dims_text(const nvinfer1::Dims& d) {
@@ -138,7 +111,9 @@ class TensorRTBackend final : public Backend {
     }
     // File checks first: they need no GPU.
     const std::vector<char> blob = read_engine(path);
-    const json::Value sidecar = read_sidecar(path, blob.size());
+    const Sidecar sidecar = read_sidecar(path, blob.size());
+    info_ = sidecar.info;
+    check_servable(info_, "sidecar " + path + ".json");
 
     device_ = requested.index < 0 ? 0 : requested.index;
     int count = 0;
@@ -152,7 +127,8 @@ class TensorRTBackend final : public Backend {
     cuda_check(cudaSetDevice(device_), "cudaSetDevice");
     cudaDeviceProp prop{};
     cuda_check(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
-    check_compatible(path, sidecar, prop);
+    check_engine_compatible(sidecar, runtime_trt_version(), prop.name,
+                            std::to_string(prop.major) + "." + std::to_string(prop.minor), path);
 
     runtime_.reset(nvinfer1::createInferRuntime(logger_));
     if (!runtime_) fail(ACNET_ERROR_UNSUPPORTED, "cannot create a TensorRT runtime" + logger_.last());
@@ -213,78 +189,6 @@ class TensorRTBackend final : public Backend {
     return blob;
   }
 
-  // sidecar.py read_sidecar: the sidecar is there, readable, carries the
-  // model's metadata and describes this very engine file.
-  json::Value read_sidecar(const std::string& path, size_t engine_size) {
-    const std::string side = path + ".json";
-    std::ifstream f(side, std::ios::binary);
-    if (!f) {
-      fail(ACNET_ERROR_INVALID_ARTIFACT, "engine " + path + " has no sidecar " + side +
-                                             "; build engines with `acnet export trt` (it records the TensorRT "
-                                             "version, GPU and model metadata the runtime needs)");
-    }
-    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    json::Value root;
-    try {
-      root = json::parse(text);
-    } catch (const std::invalid_argument& e) {
-      fail(ACNET_ERROR_INVALID_ARTIFACT, "sidecar " + side + " is unreadable: " + e.what());
-    }
-    const std::string source = "sidecar " + side;
-    if (!root.is_object()) fail(ACNET_ERROR_INVALID_ARTIFACT, source + " is not an acnet engine sidecar");
-    if (const json::Value* schema = root.find("schema_version")) {
-      if (!schema->is_number() || schema->as_number() > 1) {
-        fail(ACNET_ERROR_INVALID_ARTIFACT, source + " was written by a newer acnet; upgrade the acnet C library");
-      }
-    }
-    for (const char* key : {"tensorrt_version", "gpu_name", "compute_capability"}) {
-      const json::Value* v = root.find(key);
-      if (!v || !v->is_string()) {
-        fail(ACNET_ERROR_INVALID_ARTIFACT, source + " is incomplete: no '" + std::string(key) + "' text field");
-      }
-    }
-    const json::Value* meta = root.find("model_info");
-    if (!meta) fail(ACNET_ERROR_INVALID_ARTIFACT, source + " is incomplete: no 'model_info' field");
-    info_ = model_info_from_json(*meta, source);
-    check_servable(info_, source);
-    if (const json::Value* size = root.find("engine_size"); size && size->is_number() && size->as_number() > 0 &&
-                                                             static_cast<size_t>(size->as_number()) != engine_size) {
-      fail(ACNET_ERROR_INVALID_ARTIFACT, source + " describes a " +
-                                             std::to_string(static_cast<size_t>(size->as_number())) +
-                                             "-byte engine but " + path + " has " + std::to_string(engine_size) +
-                                             " bytes; the engine was replaced: rebuild both with `acnet export trt`");
-    }
-    return root;
-  }
-
-  // sidecar.py check_engine_compatible: this TensorRT and this GPU are the
-  // ones the engine was built with.
-  static void check_compatible(const std::string& path, const json::Value& sidecar, const cudaDeviceProp& prop) {
-    std::vector<std::string> problems;
-    const std::string built = sidecar.find("tensorrt_version")->as_string();
-    const std::string here = runtime_trt_version();
-    std::vector<int> a = version_numbers(built), b = version_numbers(here);
-    a.resize(3, 0);
-    b.resize(3, 0);
-    if (!std::equal(a.begin(), a.begin() + 3, b.begin())) {
-      problems.push_back("TensorRT " + built + " (this machine has " + here + ")");
-    }
-    const std::string cc = std::to_string(prop.major) + "." + std::to_string(prop.minor);
-    const std::string built_cc = sidecar.find("compute_capability")->as_string();
-    if (built_cc != cc) problems.push_back("compute capability " + built_cc + " (this GPU has " + cc + ")");
-    const std::string gpu = sidecar.find("gpu_name")->as_string();
-    if (normalised_name(gpu) != normalised_name(prop.name)) {
-      problems.push_back("the GPU '" + gpu + "' (this one is '" + prop.name + "')");
-    }
-    if (!problems.empty()) {
-      std::string joined;
-      for (const auto& p : problems) joined += (joined.empty() ? "" : "; ") + p;
-      fail(ACNET_ERROR_UNSUPPORTED, "engine " + path + " was built for " + joined +
-                                        "; TensorRT engines run only with the TensorRT version and GPU they were "
-                                        "built on: rebuild it here with `acnet export trt`");
-    }
-  }
-
   // base.py resolve_signature: which input is RGB and which depth, which
   // output to read, and whether the shapes fit the metadata.
   void plan(const std::string& path) {
@@ -295,7 +199,7 @@ class TensorRTBackend final : public Backend {
           engine_->getTensorShape(name);
     }
     std::string described;
-    for (const auto& [n, d] : inputs) described += (described.empty() ? "" : ", ") + n + dims_text(d);
+    for (const auto& [n, d] : inputs) described += (described.empty() ? "" : ", ") + printable(n) + dims_text(d);
     if (inputs.size() != 2 || std::any_of(inputs.begin(), inputs.end(), [](auto& kv) { return kv.second.nbDims != 4; })) {
       fail(ACNET_ERROR_INVALID_ARTIFACT, path + " is not an RGB-D segmentation model: inputs " + described);
     }
@@ -313,12 +217,12 @@ class TensorRTBackend final : public Backend {
       const nvinfer1::Dims& d = inputs.at(t->name);
       const int64_t channels = t == &rgb_ ? 3 : 1;
       if ((d.d[1] != channels && d.d[1] != -1) || (d.d[2] != h && d.d[2] != -1) || (d.d[3] != w && d.d[3] != -1)) {
-        fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": input '" + t->name + "' has shape " + dims_text(d) +
+        fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": input '" + printable(t->name) + "' has shape " + dims_text(d) +
                                                " but its metadata says (N, " + std::to_string(channels) + ", " +
                                                std::to_string(h) + ", " + std::to_string(w) + ")");
       }
       if (d.d[0] != 1 && d.d[0] != -1) {
-        fail(ACNET_ERROR_UNSUPPORTED, path + ": input '" + t->name + "' has batch " + std::to_string(d.d[0]) +
+        fail(ACNET_ERROR_UNSUPPORTED, path + ": input '" + printable(t->name) + "' has batch " + std::to_string(d.d[0]) +
                                           "; the C library runs one frame at a time (build the engine for batch 1)");
       }
       const bool dynamic = std::any_of(d.d, d.d + 4, [](int64_t v) { return v < 0; });
@@ -328,7 +232,7 @@ class TensorRTBackend final : public Backend {
         const int64_t want[4] = {1, channels, h, w};
         for (int k = 0; k < 4; ++k) {
           if (lo.nbDims == 4 && hi.nbDims == 4 && (want[k] < lo.d[k] || want[k] > hi.d[k])) {
-            fail(ACNET_ERROR_UNSUPPORTED, path + ": the engine's profile for '" + t->name + "' allows " +
+            fail(ACNET_ERROR_UNSUPPORTED, path + ": the engine's profile for '" + printable(t->name) + "' allows " +
                                               dims_text(lo) + ".." + dims_text(hi) + ", not " +
                                               "(1, " + std::to_string(channels) + ", " + std::to_string(h) + ", " +
                                               std::to_string(w) + "); rebuild the engine");
@@ -337,7 +241,7 @@ class TensorRTBackend final : public Backend {
       }
       t->type = engine_->getTensorDataType(t->name.c_str());
       if (t->type != nvinfer1::DataType::kFLOAT && t->type != nvinfer1::DataType::kHALF) {
-        fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": input '" + t->name + "' is not float32 or float16");
+        fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": input '" + printable(t->name) + "' is not float32 or float16");
       }
       t->count = static_cast<size_t>(channels * h * w);
     }
@@ -352,11 +256,11 @@ class TensorRTBackend final : public Backend {
     const nvinfer1::Dims& o = outputs.at(out_.name);
     const int rank = info_.output == "logits" ? 4 : 3;
     if (o.nbDims != rank) {
-      fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": output '" + out_.name + "' has shape " + dims_text(o) +
+      fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": output '" + printable(out_.name) + "' has shape " + dims_text(o) +
                                              ", expected rank " + std::to_string(rank) + " " + info_.output);
     }
     if (rank == 4 && o.d[1] != info_.num_classes && o.d[1] != -1) {
-      fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": output '" + out_.name + "' has " + std::to_string(o.d[1]) +
+      fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": output '" + printable(out_.name) + "' has " + std::to_string(o.d[1]) +
                                              " classes but its metadata lists " +
                                              std::to_string(info_.num_classes) + " class names");
     }
@@ -365,7 +269,7 @@ class TensorRTBackend final : public Backend {
                                                   : (out_.type == nvinfer1::DataType::kFLOAT ||
                                                      out_.type == nvinfer1::DataType::kHALF);
     if (!ok_type) {
-      fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": output '" + out_.name + "' has an unexpected data type for " +
+      fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": output '" + printable(out_.name) + "' has an unexpected data type for " +
                                              info_.output);
     }
     out_.count = static_cast<size_t>(h * w) * (rank == 4 ? static_cast<size_t>(info_.num_classes) : 1);
@@ -383,15 +287,16 @@ class TensorRTBackend final : public Backend {
       d.d[2] = h;
       d.d[3] = w;
       if (!context_->setInputShape(t->name.c_str(), d)) {
-        fail(ACNET_ERROR_INVALID_ARTIFACT, path + " does not accept '" + t->name + "' of shape " + dims_text(d) +
+        fail(ACNET_ERROR_INVALID_ARTIFACT, path + " does not accept '" + printable(t->name) + "' of shape " + dims_text(d) +
                                                logger_.last());
       }
     }
     const nvinfer1::Dims o = context_->getTensorShape(out_.name.c_str());
     size_t n = 1;
-    for (int k = 0; k < o.nbDims; ++k) n *= o.d[k] < 0 ? 0 : static_cast<size_t>(o.d[k]);
-    if (n != out_.count) {
-      fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": output '" + out_.name + "' has shape " + dims_text(o) +
+    bool overflow = false;
+    for (int k = 0; k < o.nbDims; ++k) overflow |= __builtin_mul_overflow(n, o.d[k] < 0 ? 0 : o.d[k], &n);
+    if (overflow || n != out_.count) {
+      fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": output '" + printable(out_.name) + "' has shape " + dims_text(o) +
                                              " for a single frame, which does not match its metadata");
     }
     cuda_check(cudaStreamCreate(&stream_), "cudaStreamCreate");
@@ -400,7 +305,7 @@ class TensorRTBackend final : public Backend {
       cuda_check(cudaMalloc(&t->device, bytes), "cudaMalloc");
       cuda_check(cudaMallocHost(&t->host, bytes), "cudaMallocHost");
       if (!context_->setTensorAddress(t->name.c_str(), t->device)) {
-        fail(ACNET_ERROR_INVALID_ARTIFACT, "TensorRT refused the buffer of '" + t->name + "'" + logger_.last());
+        fail(ACNET_ERROR_INVALID_ARTIFACT, "TensorRT refused the buffer of '" + printable(t->name) + "'" + logger_.last());
       }
     }
   }

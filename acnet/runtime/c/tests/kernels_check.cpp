@@ -1,8 +1,11 @@
 // Drives the library's internal C++ code (metadata parsing, preprocessing,
 // label postprocessing) on raw files so tests/test_capi.py can compare it
-// with acnet/runtime/preprocess.py bit for bit. Not installed.
+// with acnet/runtime/preprocess.py bit for bit, and tests/
+// test_metadata_cases.py the metadata and sidecar readers with Python's.
+// Not installed.
 //
 //   kernels_check info INFO.json
+//   kernels_check cases CASES.json     one line per case: NAME<TAB>ok<TAB>JSON or NAME<TAB>STATUS<TAB>MESSAGE
 //   kernels_check preprocess INFO.json RGB.u8 DEPTH.u16 H W OUT_RGB.f32 OUT_DEPTH.f32
 //   kernels_check labels LOGITS.f32 C h w H W OUT.u8
 //   kernels_check resize-labels LABELS.i32 h w H W OUT.u8
@@ -16,8 +19,10 @@
 #include <vector>
 
 #include "error.h"
+#include "json.h"
 #include "model_info.h"
 #include "preprocess.h"
+#include "sidecar.h"
 
 namespace {
 
@@ -43,6 +48,94 @@ void write_raw(const std::string& path, const std::vector<T>& data) {
   if (!f) throw std::runtime_error("cannot write " + path);
 }
 
+// ---- what a reader made of a document, as JSON, for Python to compare with its own
+
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string number(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
+}
+
+std::string summary(const acnet::ModelInfo& m) {
+  std::string names;
+  for (const auto& n : m.class_names) names += (names.empty() ? "" : ",") + quoted(n);
+  std::string triples[2];
+  for (int k = 0; k < 2; ++k) {
+    const auto& v = k == 0 ? m.normalization.rgb_mean : m.normalization.rgb_std;
+    triples[k] = "[" + number(v[0]) + "," + number(v[1]) + "," + number(v[2]) + "]";
+  }
+  return "{\"acnet_version\":" + quoted(m.acnet_version) + ",\"backbone\":" + quoted(m.backbone) +
+         ",\"fusion\":" + quoted(m.fusion) + ",\"num_classes\":" + std::to_string(m.num_classes) +
+         ",\"class_names\":[" + names + "],\"input_height\":" + std::to_string(m.input_height) +
+         ",\"input_width\":" + std::to_string(m.input_width) + ",\"normalization\":{\"rgb_mean\":" + triples[0] +
+         ",\"rgb_std\":" + triples[1] + ",\"depth_mean\":" + number(m.normalization.depth_mean) +
+         ",\"depth_std\":" + number(m.normalization.depth_std) + "},\"depth_unit\":" + quoted(m.depth_unit) +
+         ",\"output\":" + quoted(m.output) + ",\"precision\":" + quoted(m.precision) +
+         ",\"batch\":" + std::to_string(m.batch) + ",\"dynamic_hw\":" + (m.dynamic_hw ? "true" : "false") +
+         ",\"source_sha256\":" + quoted(m.source_sha256) + ",\"class_id_offset\":" + std::to_string(m.class_id_offset) +
+         "}";
+}
+
+std::string summary(const acnet::Sidecar& s) {
+  return "{\"tensorrt_version\":" + quoted(s.tensorrt_version) + ",\"gpu_name\":" + quoted(s.gpu_name) +
+         ",\"compute_capability\":" + quoted(s.compute_capability) + ",\"precision\":" + quoted(s.precision) +
+         ",\"engine_size\":" + std::to_string(s.engine_size) + ",\"model_info\":" + summary(s.info) + "}";
+}
+
+std::string one_line(const std::string& s) {
+  std::string out = s;
+  for (char& c : out) {
+    if (c == '\n' || c == '\t') c = ' ';
+  }
+  return out;
+}
+
+// Each case: {"name", "reader": "model_info" | "sidecar", "path", and for a
+// sidecar "runtime": {"tensorrt", "gpu", "cc"}} (the engine is `path`).
+int run_cases(const std::string& file) {
+  const acnet::json::Value cases = acnet::json::parse(read_text(file), 64);
+  for (const acnet::json::Value& c : cases.as_array()) {
+    const std::string& name = c.find("name")->as_string();
+    const std::string& reader = c.find("reader")->as_string();
+    const std::string& path = c.find("path")->as_string();
+    std::string result;
+    try {
+      if (reader == "model_info") {
+        result = "ok\t" + summary(acnet::model_info_from_text(read_text(path), "metadata"));
+      } else {
+        const acnet::json::Value& rt = *c.find("runtime");
+        const acnet::Sidecar s = acnet::read_sidecar(path, read_text(path).size());
+        acnet::check_engine_compatible(s, rt.find("tensorrt")->as_string(), rt.find("gpu")->as_string(),
+                                       rt.find("cc")->as_string(), path);
+        result = "ok\t" + summary(s);
+      }
+    } catch (const acnet::Error& e) {
+      result = std::string(acnet_status_name(e.status())) + "\t" + one_line(e.what());
+    } catch (const std::exception& e) {
+      result = std::string("ACNET_ERROR_INTERNAL\tinternal error: ") + one_line(e.what());
+    }
+    std::cout << name << "\t" << result << "\n";
+  }
+  return 0;
+}
+
 int run(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "info" && argc == 3) {
@@ -56,6 +149,7 @@ int run(int argc, char** argv) {
     }
     return 0;
   }
+  if (cmd == "cases" && argc == 3) return run_cases(argv[2]);
   if (cmd == "preprocess" && argc == 9) {
     acnet::ModelInfo info = acnet::model_info_from_text(read_text(argv[2]), "metadata");
     const int h = std::atoi(argv[5]), w = std::atoi(argv[6]);
