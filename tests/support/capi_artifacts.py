@@ -154,6 +154,27 @@ def capi_build(factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return _once("build", make, factory)
 
 
+def fuzz_module():
+    """acnet/runtime/c/tests/fuzz/fuzz.py, which builds and runs the fuzzers (it lives beside them)."""
+    import importlib.util
+
+    import acnet
+
+    script = Path(acnet.__file__).parent / "runtime" / "c" / "tests" / "fuzz" / "fuzz.py"
+    spec = importlib.util.spec_from_file_location("acnet_fuzz", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fuzz_build(factory: pytest.TempPathFactory) -> Path:
+    """The fuzzers and capi_trt_check (acnet/runtime/c/tests/fuzz), built once with Clang: their folder."""
+    fuzz = fuzz_module()
+    if shutil.which("cmake") is None or fuzz.clang() is None:
+        pytest.skip("the fuzzers need cmake and Clang with libFuzzer (Debian: clang libclang-rt-dev; .ci/run installs them)")
+    return _once("fuzz-build", lambda: fuzz.build(factory.mktemp("fuzz-build")), factory)
+
+
 # --------------------------------------------------------------------------- netpbm files
 
 
