@@ -27,6 +27,27 @@ check_schema_rules(SCHEMA)
 SCHEMA_VERSION = SCHEMA["$defs"]["model_info"]["properties"]["schema_version"]["x-acnet-newer-than"]
 
 
+def check_document(d: dict, definition: str, source: str) -> dict:
+    """``d`` checked against the schema's ``definition`` ("model_info" or "sidecar"), defaults filled in.
+
+    A violation is one :class:`ModelFileError` in the words of that
+    document's readers, the C library's too (schema.cpp check_document).
+    """
+    sidecar = definition == "sidecar"
+    try:
+        return check_schema(d, SCHEMA, definition)
+    except SchemaViolation as exc:
+        if exc.kind == "missing":
+            message = (f"{source} is incomplete: no {exc.path!r} field" if sidecar else
+                       f"{source} has no acnet metadata field {exc.path!r}; was it exported by acnet?")
+        elif exc.kind == "newer":
+            message = (f"{source} was written by a newer acnet ({'sidecar' if sidecar else 'metadata'} schema "
+                       f"{exc.version}); upgrade acnet")
+        else:
+            message = f"{source}{' is malformed' if sidecar else ' has malformed acnet metadata'}: {exc}"
+        raise ModelFileError(message) from None
+
+
 def parse_json(data: bytes | str) -> object:
     """A metadata or sidecar document, read strictly under the schema's size and nesting limits.
 
@@ -130,16 +151,7 @@ class ModelInfo:
         malformed = f"{source} has malformed acnet metadata: "
         if not isinstance(d, dict):
             raise ModelFileError(malformed + "not a JSON object")
-        try:
-            v = check_schema(d, SCHEMA, "model_info")
-        except SchemaViolation as exc:
-            if exc.kind == "missing":
-                raise ModelFileError(f"{source} has no acnet metadata field {exc.path!r}; was it exported by acnet?") from None
-            if exc.kind == "newer":
-                raise ModelFileError(
-                    f"{source} was written by a newer acnet (metadata schema {exc.version}); upgrade acnet"
-                ) from None
-            raise ModelFileError(malformed + str(exc)) from None
+        v = check_document(d, "model_info", source)
         try:
             norm = v["normalization"]
             return cls(

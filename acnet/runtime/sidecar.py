@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from acnet._io import atomic_write_text
-from acnet._typed import SchemaViolation, check_schema
 from acnet.errors import ModelFileError
-from acnet.runtime.metadata import SCHEMA, ModelInfo, parse_json
+from acnet.runtime.metadata import SCHEMA, ModelInfo, check_document, parse_json
 
 #: Bumped when the meaning of a field changes; a newer one is refused (metadata.schema.json).
 SIDECAR_SCHEMA = SCHEMA["$defs"]["sidecar"]["properties"]["schema_version"]["x-acnet-newer-than"]
@@ -96,16 +95,7 @@ class EngineSidecar:
         """Read a sidecar's JSON: the shared schema's rules, then the model's metadata (ModelInfo.from_dict)."""
         if not isinstance(d, dict):
             raise ModelFileError(f"{source} is not an acnet engine sidecar (expected a JSON object)")
-        try:
-            v = check_schema(d, SCHEMA, "sidecar")
-        except SchemaViolation as exc:
-            if exc.kind == "missing":
-                raise ModelFileError(f"{source} is incomplete: no {exc.path!r} field") from None
-            if exc.kind == "newer":
-                raise ModelFileError(
-                    f"{source} was written by a newer acnet (sidecar schema {exc.version}); upgrade acnet"
-                ) from None
-            raise ModelFileError(f"{source} is malformed: {exc}") from None
+        v = check_document(d, "sidecar", source)
         return cls(
             tensorrt_version=v["tensorrt_version"],
             gpu_name=v["gpu_name"],

@@ -37,21 +37,7 @@ NormalizationConstants normalization_constants(const Normalization& norm) {
 ModelInfo model_info_from_json(const json::Value& value, const std::string& source) {
   const std::string malformed = source + " has malformed acnet metadata: ";
   if (!value.is_object()) fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + "not a JSON object");
-  try {
-    schema::check(value, kDef);
-  } catch (const schema::Violation& v) {
-    switch (v.kind()) {
-      case schema::Violation::Kind::Missing:
-        fail(ACNET_ERROR_INVALID_ARTIFACT,
-             source + " has no acnet metadata field '" + v.path() + "'; was it exported by acnet?");
-      case schema::Violation::Kind::Newer:
-        fail(ACNET_ERROR_INVALID_ARTIFACT, source + " was written by a newer acnet (metadata schema " +
-                                               std::to_string(v.version()) + "); upgrade the acnet C library");
-      case schema::Violation::Kind::Invalid:
-        break;
-    }
-    fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + v.what());
-  }
+  schema::check_document(value, kDef, source);
 
   // Every field has its type and range now: the casts below are exact.
   ModelInfo info;

@@ -1,6 +1,8 @@
 #include "schema.h"
 
 #include <cmath>
+
+#include "error.h"
 #include <string>
 #include <vector>
 
@@ -287,6 +289,28 @@ const Limits& limits() { return schema().limits; }
 
 void check(const json::Value& value, std::string_view definition) {
   check_value(value, definition_of(definition), "");
+}
+
+void check_document(const json::Value& value, std::string_view definition, const std::string& source) {
+  const bool sidecar = definition == "sidecar";
+  try {
+    check(value, definition);
+  } catch (const Violation& v) {
+    switch (v.kind()) {
+      case Violation::Kind::Missing:
+        fail(ACNET_ERROR_INVALID_ARTIFACT, sidecar ? source + " is incomplete: no '" + v.path() + "' field"
+                                                   : source + " has no acnet metadata field '" + v.path() +
+                                                         "'; was it exported by acnet?");
+      case Violation::Kind::Newer:
+        fail(ACNET_ERROR_INVALID_ARTIFACT, source + " was written by a newer acnet (" +
+                                               (sidecar ? "sidecar" : "metadata") + " schema " +
+                                               std::to_string(v.version()) + "); upgrade the acnet C library");
+      case Violation::Kind::Invalid:
+        break;
+    }
+    fail(ACNET_ERROR_INVALID_ARTIFACT,
+         source + (sidecar ? " is malformed: " : " has malformed acnet metadata: ") + v.what());
+  }
 }
 
 const json::Value& member(const json::Value& object, std::string_view definition, std::string_view key) {

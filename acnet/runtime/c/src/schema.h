@@ -46,6 +46,14 @@ class Violation : public std::runtime_error {
 // throws Violation for the first problem, in the schema's order.
 void check(const json::Value& value, std::string_view definition);
 
+// check(), with a violation turned into acnet::Error(ACNET_ERROR_INVALID_ARTIFACT)
+// in the words of that document's readers (as metadata.py check_document):
+//   model_info  "SOURCE has no acnet metadata field 'x'; was it exported by acnet?",
+//               "SOURCE has malformed acnet metadata: 'x' must be ...";
+//   sidecar     "SOURCE is incomplete: no 'x' field", "SOURCE is malformed: 'x' must be ...";
+//   both        "SOURCE was written by a newer acnet (<kind> schema N); upgrade the acnet C library".
+void check_document(const json::Value& value, std::string_view definition, const std::string& source);
+
 // Member `key` of an object that passed check(value, definition), or the
 // default the schema gives it. Throws std::logic_error when the schema
 // names no such property or gives it no default (an acnet bug).

@@ -57,20 +57,7 @@ Sidecar sidecar_from_text(std::string_view text, const std::string& source) {
     fail(ACNET_ERROR_INVALID_ARTIFACT, source + " is unreadable: " + e.what());
   }
   if (!root.is_object()) fail(ACNET_ERROR_INVALID_ARTIFACT, source + " is not an acnet engine sidecar (expected a JSON object)");
-  try {
-    schema::check(root, kDef);
-  } catch (const schema::Violation& v) {
-    switch (v.kind()) {
-      case schema::Violation::Kind::Missing:
-        fail(ACNET_ERROR_INVALID_ARTIFACT, source + " is incomplete: no '" + v.path() + "' field");
-      case schema::Violation::Kind::Newer:
-        fail(ACNET_ERROR_INVALID_ARTIFACT, source + " was written by a newer acnet (sidecar schema " +
-                                               std::to_string(v.version()) + "); upgrade the acnet C library");
-      case schema::Violation::Kind::Invalid:
-        break;
-    }
-    fail(ACNET_ERROR_INVALID_ARTIFACT, source + " is malformed: " + v.what());
-  }
+  schema::check_document(root, kDef, source);
   Sidecar s;
   s.tensorrt_version = root.find("tensorrt_version")->as_string();
   s.gpu_name = root.find("gpu_name")->as_string();
