@@ -15,7 +15,7 @@ NYU_SAMPLES = SHARED_DATA / "nyuv2-samples"
 #: starts last and leaves the other worker idle; the rest follow in their usual order. test_quickstart
 #: makes its own artefacts; test_capi makes those the next four share (tests/support/capi_artifacts.py).
 SLOW_FILES_FIRST = ("test_quickstart.py", "test_capi.py", "test_error_promise.py", "test_gpu_run.py", "test_aoti.py",
-                    "test_bench_gpu_paths.py")
+                    "test_bench_gpu_paths.py", "test_fuzz.py")
 
 
 #: pytest-xdist workers when no -n is given: the suite is sized for two cores.

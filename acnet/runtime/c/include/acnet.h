@@ -78,14 +78,17 @@ typedef enum acnet_status {
     ACNET_ERROR_BUFFER_TOO_SMALL = 2,
     /** The artefact file does not exist or cannot be read. */
     ACNET_ERROR_NOT_FOUND = 3,
-    /** The file is not an acnet artefact, is corrupt, or its metadata is missing or does not match the model. */
+    /**
+     * The file is not an acnet artefact, is corrupt, or its metadata is missing, malformed (against
+     * acnet/runtime/metadata.schema.json: the message names the field) or does not match the model.
+     */
     ACNET_ERROR_INVALID_ARTIFACT = 4,
     /** The artefact needs a backend, device or CPU feature this build or machine does not have. */
     ACNET_ERROR_UNSUPPORTED = 5,
     /** The backend failed while running the model. */
     ACNET_ERROR_INFERENCE = 6,
     ACNET_ERROR_OUT_OF_MEMORY = 7,
-    /** A bug in acnet; please report it with the message. */
+    /** A bug in acnet, never bad input; please report it with the message. */
     ACNET_ERROR_INTERNAL = 8
 } acnet_status;
 
