@@ -183,6 +183,46 @@ def test_read_package_info_refuses_foreign_files(tmp_path):
         read_package_info(empty)
 
 
+def _package_with(path, metadata: bytes, *, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression) as z:
+        z.writestr("m/data/aotinductor/model/x_metadata.json", metadata)
+    return path
+
+
+def test_read_package_info_raises_only_acnet_errors_on_corrupt_packages(tmp_path):
+    """What issue 27 found escaping read_package_info: zlib.error, NotImplementedError, TypeError,
+    AttributeError and UnicodeDecodeError, each now one ModelFileError."""
+    from acnet.export.aoti import read_package_info
+
+    good = json.dumps({"acnet.model_info": json.dumps({"num_classes": 2})}).encode()
+    deflated = _package_with(tmp_path / "deflated.pt2", good * 50, compression=zipfile.ZIP_DEFLATED)
+    data = bytearray(deflated.read_bytes())
+    start = data.index(b"x_metadata.json") + len("x_metadata.json")  # the entry's deflate stream
+    data[start] = 0b111  # the last block, of the reserved type 3: zlib.error "invalid block type"
+    (tmp_path / "zlib.pt2").write_bytes(bytes(data))
+    method = bytearray(_package_with(tmp_path / "m.pt2", good).read_bytes())
+    for offset in (8, method.index(b"PK\x01\x02") + 10):  # compression method 99 in both headers
+        method[offset:offset + 2] = (99).to_bytes(2, "little")
+    (tmp_path / "method.pt2").write_bytes(bytes(method))
+    cases = {
+        "zlib.pt2": "not a readable AOTInductor package",
+        "method.pt2": "not a readable AOTInductor package",
+        "number.pt2": "'acnet.model_info' is not a JSON string",
+        "list.pt2": "'acnet.model_info' is not a JSON string",
+        "list-text.pt2": "has malformed acnet metadata: not a JSON object",
+        "latin1.pt2": "invalid UTF-8 at byte",
+        "deep.pt2": "nested deeper than 64 levels",
+    }
+    _package_with(tmp_path / "number.pt2", b'{"acnet.model_info": 5}')
+    _package_with(tmp_path / "list.pt2", b'{"acnet.model_info": ["a"]}')
+    _package_with(tmp_path / "list-text.pt2", b'{"acnet.model_info": "[1, 2]"}')
+    _package_with(tmp_path / "latin1.pt2", '{"acnet.model_info": "caf\u00e9"}'.encode("latin-1"))
+    _package_with(tmp_path / "deep.pt2", b'{"acnet.model_info": ' + b"[" * 100000 + b"]" * 100000 + b"}")
+    for name, message in cases.items():
+        with pytest.raises(ModelFileError, match=message):
+            read_package_info(tmp_path / name)
+
+
 def test_fp16_wrapper_takes_and_returns_float32(tiny_config):
     """What an --fp16 package computes (compiled for CUDA only; checked here in eager mode)."""
     import torch

@@ -120,6 +120,10 @@ def test_parse_version():
     assert parse_version("11.0.0+cuda13") == (11, 0, 0)
     with pytest.raises(ModelFileError):
         parse_version("unknown")
+    # Numbers no version has (int() refuses more than 4300 digits with a ValueError): a ModelFileError.
+    for text in ("10.3.0." + "9" * 5000, "10.3.0.99999999999"):
+        with pytest.raises(ModelFileError, match="cannot read a version number"):
+            parse_version(text)
 
 
 def test_sidecar_module_imports_neither_torch_nor_tensorrt():
