@@ -42,3 +42,24 @@ def test_missing_or_foreign_metadata_is_refused():
 def test_class_count_mismatch_is_refused():
     with pytest.raises(ModelFileError, match="2 class names for 3 classes"):
         _info(class_names=("a", "b"))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("num_classes", float("inf")), ("num_classes", float("nan")), ("num_classes", 10**400), ("batch", -float("inf")),
+    ("class_id_offset", 2**31 - 1), ("dynamic_hw", "false"), ("class_names", "abc"),
+])
+def test_from_dict_checks_python_values_too(field, value):
+    """A dict that never was JSON (OverflowError, ValueError and coercions before): one ModelFileError."""
+    record = {**_info().to_dict(), field: value}
+    with pytest.raises(ModelFileError, match=f"'{field}' must be"):
+        ModelInfo.from_dict(record, source="x")
+
+
+def test_constructing_metadata_out_of_range_is_refused():
+    """Export code builds ModelInfo directly: what a reader would refuse is refused there already."""
+    with pytest.raises(ModelFileError, match="'num_classes' must be an integer in 1..255"):
+        _info(num_classes=300, class_names=tuple("x" * 300))
+    with pytest.raises(ModelFileError, match=r"class ids 254\.\.256"):
+        _info(class_id_offset=254)
+    with pytest.raises(Exception, match=r"'normalization.depth_std' is out of range for the float32 preprocessing"):
+        Normalization(depth_std=1e-310)

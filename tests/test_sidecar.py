@@ -86,6 +86,17 @@ def test_malformed_sidecars(engine, text, message):
         read_sidecar(engine)
 
 
+def test_sidecar_values_that_never_were_json_are_refused():
+    """from_dict on Python values: infinite shapes and sizes were an OverflowError before."""
+    record = _sidecar().to_dict()
+    record["inputs"]["rgb"]["min"] = [float("inf"), 3, 480, 640]
+    with pytest.raises(ModelFileError, match=r"'inputs.rgb.min\[0\]' must be an integer in -1..2147483647"):
+        EngineSidecar.from_dict(record)
+    record = {**_sidecar().to_dict(), "engine_size": float("inf")}
+    with pytest.raises(ModelFileError, match="'engine_size' must be an integer in 0..9007199254740991"):
+        EngineSidecar.from_dict(record)
+
+
 def test_sidecar_of_another_engine_is_refused(engine):
     write_sidecar(engine, _sidecar(engine_size=1234))
     with pytest.raises(ModelFileError, match="1234-byte engine.*6 bytes"):
