@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -293,8 +294,12 @@ class TensorRTBackend final : public Backend {
     }
     const nvinfer1::Dims o = context_->getTensorShape(out_.name.c_str());
     size_t n = 1;
-    bool overflow = false;
-    for (int k = 0; k < o.nbDims; ++k) overflow |= __builtin_mul_overflow(n, o.d[k] < 0 ? 0 : o.d[k], &n);
+    bool overflow = false;  // an engine's dimensions are untrusted too: no wrapped product may match
+    for (int k = 0; k < o.nbDims; ++k) {
+      const size_t d = o.d[k] < 0 ? 0 : static_cast<size_t>(o.d[k]);
+      overflow = overflow || (d != 0 && n > SIZE_MAX / d);
+      n *= d;
+    }
     if (overflow || n != out_.count) {
       fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": output '" + printable(out_.name) + "' has shape " + dims_text(o) +
                                              " for a single frame, which does not match its metadata");
