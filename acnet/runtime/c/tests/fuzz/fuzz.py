@@ -69,8 +69,9 @@ def build(build_dir: Path, tensorrt_headers: Path | None = None, jobs: int = 2) 
     return build_dir / "tests" / "fuzz"
 
 
-def seed_dirs(target: str) -> list[Path]:
-    """The committed seeds and regression inputs of ``target``, and the shared metadata cases as its inputs."""
+def seed_dirs(target: str, scratch: Path) -> list[Path]:
+    """The committed seeds and regression inputs of ``target``, and the shared metadata cases written
+    as its inputs into ``scratch``."""
     dirs = [d for d in (HERE / "corpus" / target, HERE / "regressions" / target) if d.is_dir()]
     sys.path.insert(0, str(HERE))
     import case_table
@@ -78,10 +79,10 @@ def seed_dirs(target: str) -> list[Path]:
     if case_table.TABLE.is_file():
         cases = case_table.fuzz_inputs(case_table.load()).get(target, [])
         if cases:
-            folder = Path(tempfile.mkdtemp(prefix=f"acnet-{target}-cases-"))
+            scratch.mkdir(parents=True, exist_ok=True)
             for name, data in cases:
-                (folder / name).write_bytes(data)
-            dirs.append(folder)
+                (scratch / name).write_bytes(data)
+            dirs.append(scratch)
     return dirs
 
 
@@ -94,22 +95,23 @@ def run(binaries: Path | None, target: str, seconds: int, corpus: Path | None = 
     """Fuzz ``target`` for ``seconds`` (0: run the seeds once); (exit status, the one-line summary or the finding)."""
     corpus = corpus or Path(tempfile.mkdtemp(prefix=f"acnet-{target}-"))
     corpus.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **SANITIZER_ENV, "TMPDIR": scratch_dir()}
     # No single allocation above 128 MB: the fake GPU holds 64 MB, and a reader must not allocate
     # what a header promises before the bytes arrive (issue 27's 24-byte PPM asking for 1.6 GB).
     common = [f"-max_total_time={seconds}" if seconds > 0 else "-runs=0", "-timeout=20", "-rss_limit_mb=3072", "-print_final_stats=1",
               *([] if target == "python" else ["-malloc_limit_mb=128"]),
               f"-artifact_prefix={corpus}/", "-close_fd_mask=3" if target == "fuzz_segment" else "-close_fd_mask=0"]
-    if target == "python":
-        command = [sys.executable, str(HERE / "fuzz_python.py"), *common, str(corpus), *map(str, seed_dirs(target))]
-    else:
-        binary = Path(binaries or "") / target
-        if not binary.is_file():
-            return 2, f"{target}: not built ({binary} missing)"
-        command = [str(binary), *common, str(corpus), *map(str, seed_dirs(target))]
-    start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, errors="replace", env=env)
-    elapsed = time.perf_counter() - start
+    binary = Path(binaries or "") / target
+    if target != "python" and not binary.is_file():
+        return 2, f"{target}: not built ({binary} missing)"
+    # The harnesses' files and the cases live in one folder, gone after the run.
+    with tempfile.TemporaryDirectory(prefix=f"acnet-{target}-", dir=scratch_dir()) as scratch:
+        seeds = [str(d) for d in seed_dirs(target, Path(scratch) / "cases")]
+        env = {**os.environ, **SANITIZER_ENV, "TMPDIR": scratch}
+        program = [sys.executable, str(HERE / "fuzz_python.py")] if target == "python" else [str(binary)]
+        start = time.perf_counter()
+        proc = subprocess.run([*program, *common, str(corpus), *seeds], capture_output=True, text=True,
+                              errors="replace", env=env)
+        elapsed = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     runs = re.findall(r"stat::number_of_executed_units:\s*(\d+)", log) or re.findall(r"Done (\d+) runs", log)
     executed = int(runs[-1]) if runs else 0

@@ -41,6 +41,14 @@ bool write_file(const std::string& path, const uint8_t* data, size_t size) {
   return std::fclose(f) == 0 && ok;
 }
 
+std::string g_dir;
+
+void remove_files() {
+  std::remove((g_engine + ".json").c_str());
+  std::remove(g_engine.c_str());
+  rmdir(g_dir.c_str());
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -48,7 +56,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   char dir[4096];
   std::snprintf(dir, sizeof dir, "%s/acnet-fuzz-capi-XXXXXX", tmp && *tmp ? tmp : "/tmp");
   if (!mkdtemp(dir)) broken("mkdtemp", dir);
-  g_engine = std::string(dir) + "/model.engine";
+  g_dir = dir;
+  g_engine = g_dir + "/model.engine";
+  std::atexit(remove_files);
   return 0;
 }
 

@@ -14,7 +14,9 @@ accepted is in range.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -27,6 +29,7 @@ with atheris.instrument_imports(include=["acnet", "zipfile", "json"]):
     from acnet.runtime.sidecar import read_sidecar
 
 WORK = tempfile.mkdtemp(prefix="acnet-fuzz-python-", dir=os.environ.get("TMPDIR") or None)
+atexit.register(shutil.rmtree, WORK, True)
 ENGINE = os.path.join(WORK, "model.engine")
 PACKAGE = os.path.join(WORK, "model.pt2")
 

@@ -88,12 +88,23 @@ static void write_all(const char* path, const uint8_t* data, size_t size) {
     if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0) abort();
 }
 
+static void remove_files(void) {
+    static const char* const names[] = {"rgb.ppm", "depth.pgm", "labels.pgm", "logits.f32"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; ++i) {
+        snprintf(path, sizeof path, "%s/%s", g_dir, names[i]);
+        remove(path);
+    }
+    remove(g_dir);
+}
+
 int LLVMFuzzerInitialize(int* argc, char*** argv) {
     (void)argc;
     (void)argv;
     const char* tmp = getenv("TMPDIR");
     snprintf(g_dir, sizeof g_dir, "%s/acnet-fuzz-segment-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(g_dir)) abort();
+    atexit(remove_files);
     return 0;
 }
 

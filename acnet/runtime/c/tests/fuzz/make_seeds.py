@@ -53,7 +53,13 @@ def write(folder: str, name: str, data: bytes) -> None:
 def main() -> None:
     for sub in ("tests", "tests/support"):  # the test helpers, wherever they live
         sys.path.insert(0, str(REPO / sub))
+    with tempfile.TemporaryDirectory(prefix="acnet-seeds-") as tmp:
+        make(Path(tmp))
+
+
+def make(tmp: Path) -> None:
     import numpy as np
+    import onnx
     from PIL import Image
     from trained import trained_looking_checkpoint
 
@@ -63,7 +69,6 @@ def main() -> None:
     from acnet.runtime.preprocess import Normalization
     from acnet.training.config import ModelConfig
 
-    tmp = Path(tempfile.mkdtemp(prefix="acnet-seeds-"))
     config = ModelConfig(backbone="resnet18", num_classes=5, fusion="acm", width=0.25)
     names = ["wall", "floor", "chair é", "table 🚀", 'say "hi"']
     norm = Normalization(rgb_mean=(0.485, 0.416, 0.398), rgb_std=(0.264, 0.273, 0.283), depth_mean=2.84, depth_std=0.99)
@@ -71,8 +76,6 @@ def main() -> None:
 
     onnx_path = tmp / "tiny.onnx"
     export_onnx(ckpt, onnx_path, OnnxExportOptions())
-    import onnx
-
     props = {p.key: p.value for p in onnx.load(str(onnx_path)).metadata_props}
     package = compile_package(ckpt, tmp / "tiny.pt2", AotiExportOptions()).output
     with zipfile.ZipFile(package) as archive:
