@@ -40,7 +40,7 @@ ISSUE_27 = {
     "model_info-class_id_offset_int_max", "sidecar-engine_size_1e300", "sidecar-tensorrt_version_huge_build",
     "sidecar-engine_size_negative", "sidecar-engine_size_string", "sidecar-tensorrt_version_two_numbers",
     "sidecar-schema_version_negative_fraction", "sidecar-schema_version_true", "sidecar-schema_version_half",
-    "model_info-num_classes_leading_zero", "model_info-invalid_utf8_byte", "model_info-utf8_encoded_surrogate",
+    "model_info-num_classes_leading_zero", "model_info-depth_mean_leading_zeros", "model_info-invalid_utf8_byte", "model_info-utf8_encoded_surrogate",
     "model_info-class_names_nul", "model_info-depth_mean_underflows_to_zero", "model_info-rgb_std_subnormal_double",
     "model_info-rgb_std_above_float32", "model_info-depth_std_subnormal_double", "model_info-rgb_mean_huge",
     "model_info-num_classes_infinity", "model_info-num_classes_1e400", "model_info-nested_100000",
