@@ -63,3 +63,17 @@ def test_constructing_metadata_out_of_range_is_refused():
         _info(class_id_offset=254)
     with pytest.raises(Exception, match=r"'normalization.depth_std' is out of range for the float32 preprocessing"):
         Normalization(depth_std=1e-310)
+
+
+@pytest.mark.parametrize("rule", [
+    {"type": "string", "pattern": "^a"},  # a JSON Schema keyword the C side and check_schema do not enforce
+    {"type": "integer", "minimum": 0.5},
+    {"$ref": "#/$defs/x", "type": "object"},
+    {"type": "object", "required": ["a"], "properties": {}},
+])
+def test_the_schema_may_use_only_what_both_sides_enforce(rule):
+    """A rule neither reader would enforce must fail at import, never be ignored silently (schema.cpp checks the same)."""
+    from acnet._typed import check_schema_rules
+
+    with pytest.raises(ValueError, match="metadata schema"):
+        check_schema_rules({"$defs": {"x": rule}})
