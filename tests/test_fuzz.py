@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from capi_artifacts import fuzz_build, fuzz_module
+from support.capi_artifacts import fuzz_build, fuzz_module
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from capi_artifacts import fuzz_module
+from support.capi_artifacts import fuzz_module
 
 pytestmark = pytest.mark.slow
 

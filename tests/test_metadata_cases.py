@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from capi_artifacts import capi_build, fuzz_build
+from support.capi_artifacts import capi_build, fuzz_build
 
 import acnet
 from acnet.errors import AcnetError, ModelFileError
@@ -241,9 +241,9 @@ CLI_CASES = ("class_id_offset_int_max", "rgb_std_subnormal_double", "dynamic_hw_
 def test_the_installed_cli_refuses_bad_metadata_in_one_line(tmp_path):
     """`acnet infer` on an ONNX model carrying a case's metadata: one `acnet: error:` line, exit 2."""
     import onnx
-    from installed import assert_one_line_error, run_acnet
+    from support.installed import assert_one_line_error, run_acnet
     from PIL import Image
-    from runtime_models import frame, make_onnx
+    from support.runtime_models import frame, make_onnx
 
     rgb, depth = frame(32, 64)
     Image.fromarray(rgb).save(tmp_path / "rgb.png")

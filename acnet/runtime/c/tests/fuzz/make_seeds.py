@@ -51,8 +51,7 @@ def write(folder: str, name: str, data: bytes) -> None:
 
 
 def main() -> None:
-    for sub in ("tests", "tests/support"):  # the test helpers, wherever they live
-        sys.path.insert(0, str(REPO / sub))
+    sys.path.insert(0, str(REPO / "tests"))  # the test helpers: tests/support
     with tempfile.TemporaryDirectory(prefix="acnet-seeds-") as tmp:
         make(Path(tmp))
 
@@ -61,7 +60,7 @@ def make(tmp: Path) -> None:
     import numpy as np
     import onnx
     from PIL import Image
-    from trained import trained_looking_checkpoint
+    from support.trained import trained_looking_checkpoint
 
     from acnet.export.aoti import AotiExportOptions, compile_package
     from acnet.export.onnx import OnnxExportOptions, export_onnx
