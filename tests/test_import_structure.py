@@ -30,8 +30,11 @@ HEAVY = {"torch", "torchvision", "onnx", "tensorrt"}
 
 
 def _modules() -> dict[str, Path]:
+    """Every module of the package; scripts in data folders (runtime/c/tests/fuzz: no __init__.py) are no modules."""
     out = {}
     for path in PACKAGE.rglob("*.py"):
+        if any(not (folder / "__init__.py").is_file() for folder in path.parents if folder.is_relative_to(PACKAGE)):
+            continue
         parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
         out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return out
