@@ -20,14 +20,18 @@ backend module plus one entry here.
 
 Torch variants are named ``torch[-tf32|-fp16|-bf16][-compile]``:
 
-- ``torch``: eager FP32 in the default NCHW layout with PyTorch's default
-  settings and TF32 off, the baseline every speed-up is quoted against;
+- ``torch``: eager FP32 in the default NCHW layout with TF32 off, the
+  baseline every speed-up is quoted against;
 - ``-tf32``: the same with cuDNN allowed to use TF32 (CUDA only; FP32
   storage, 10-bit-mantissa products on the matrix units);
 - ``-fp16`` / ``-bf16``: autocast to that type with channels_last weights
-  and inputs, and ``cudnn.benchmark`` on CUDA (FP16 needs CUDA);
+  and inputs (FP16 needs CUDA);
 - ``-compile``: ``torch.compile``; on CUDA with mode ``reduce-overhead``,
   which replays CUDA graphs, on CPU the default Inductor mode.
+
+On CUDA every variant, the baseline included, runs with ``cudnn.benchmark``
+on (cuDNN picks its fastest algorithm per shape during the warm-up), so a
+speed-up measures precision, layout and compilation, not autotuning.
 
 AOTInductor packages (``.pt2``, backends ``aoti`` and ``aoti-fp16``) need
 libtorch; applications run them through the C library (``acnet/runtime/c``,
@@ -53,7 +57,7 @@ import numpy as np
 
 from acnet.benchmarks.runtime_timer import RuntimeTimer
 from acnet.benchmarks.timing import Skip, Timer
-from acnet.benchmarks.torch_timer import TorchTimer, host_tensor
+from acnet.benchmarks.torch_timer import TorchTimer, host_logits, host_tensor
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
 from acnet.export.aoti import MAX_DYNAMIC_BATCH, read_package_info
 from acnet.runtime.backends.base import BatchLimits, Device
@@ -129,8 +133,8 @@ class TorchBackend:
         model = model.to(self.torch_device).eval()
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        #: cuDNN autotuning, set per call (a context, not a global switch).
-        self.cudnn_benchmark = self.cuda and (self.precision in AUTOCAST or self.compiled)
+        #: cuDNN autotuning for every CUDA variant, set per call (a context, not a global switch).
+        self.cudnn_benchmark = self.cuda
         self.model = model
         self._fn = self._build()
 
@@ -171,7 +175,7 @@ class TorchBackend:
         torch = self.torch
         with torch.inference_mode():
             rgb, depth = host_tensor(torch, rgb).to(self.torch_device), host_tensor(torch, depth).to(self.torch_device)
-            return self.forward(rgb, depth).cpu().numpy()
+            return host_logits(torch, self.forward(rgb, depth), self.torch_device)
 
     def details(self) -> dict:
         torch = self.torch
