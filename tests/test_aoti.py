@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import subprocess
 import sys
@@ -120,6 +121,41 @@ def test_options_refuse_what_cannot_work():
         AotiExportOptions(batch=-1)
     with pytest.raises(ConfigError, match="multiple of 32"):
         AotiExportOptions(height=100)
+    with pytest.raises(ConfigError, match="max_batch must be 2..1024"):
+        AotiExportOptions(batch=0, max_batch=1)
+    with pytest.raises(ConfigError, match="--max-batch bounds a dynamic batch"):
+        AotiExportOptions(batch=4, max_batch=16)
+
+
+def test_a_dynamic_batch_is_bounded_by_max_batch_and_the_package_says_so(tmp_path):
+    """--max-batch 16 (the GPU run's bound, so Inductor keeps 32-bit indexing) reaches torch.export and the package."""
+    from acnet.export.aoti import (MAX_BATCH_KEY, METADATA_KEY, AotiExportOptions, batch_dynamic_shapes, package_metadata,
+                                   read_package_batch_range)
+    from acnet.runtime.metadata import ModelInfo
+
+    options = AotiExportOptions(batch=0, max_batch=16)
+    rgb, depth = batch_dynamic_shapes(options)
+    assert rgb[0] is depth[0] and (rgb[0].min, rgb[0].max) == (1, 16)  # one symbol for both inputs
+    assert batch_dynamic_shapes(AotiExportOptions(batch=2)) is None
+    info = ModelInfo("0.1.0", "resnet18", 2, ("a", "b"), HEIGHT, WIDTH, batch=0)
+    metadata = package_metadata(info, options, "2.11.0+cu130")
+    assert metadata[MAX_BATCH_KEY] == "16" and metadata["acnet.torch_version"] == "2.11.0"
+    assert MAX_BATCH_KEY not in package_metadata(info, AotiExportOptions(batch=1), "2.11.0")
+
+    def forged(name: str, meta: dict) -> Path:
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("m/data/aotinductor/model/x_metadata.json", json.dumps(meta))
+        return path
+
+    assert read_package_batch_range(forged("bounded.pt2", metadata)) == (1, 16)
+    older = {k: v for k, v in metadata.items() if k != MAX_BATCH_KEY}  # made before --max-batch: 1..1024
+    assert read_package_batch_range(forged("older.pt2", older)) == (1, 1024)
+    fixed = dataclasses.replace(info, batch=1)
+    assert read_package_batch_range(forged("fixed.pt2", package_metadata(fixed, AotiExportOptions(), "2.11"))) == (1, 1)
+    with pytest.raises(ModelFileError, match="not a batch size"):
+        read_package_batch_range(forged("bad.pt2", {**metadata, MAX_BATCH_KEY: "many"}))
+    assert json.loads(metadata[METADATA_KEY])["batch"] == 0
 
 
 @pytest.mark.parametrize(
@@ -135,6 +171,7 @@ def test_options_refuse_what_cannot_work():
         (["-o", "{tmp}/m.pt2", "--width", "-64"], "Invalid value for '--width': '-64' is not a positive multiple of 32"),
         (["-o", "{tmp}/m.pt2", "--batch", "0"], "Invalid value for '--batch': 0 is not in the range 1<=x<=1024"),
         (["-o", "{tmp}/m.pt2", "--batch", "4096"], "Invalid value for '--batch': 4096 is not in the range 1<=x<=1024"),
+        (["-o", "{tmp}/m.pt2", "--max-batch", "16"], "--max-batch bounds a dynamic batch: give it with --dynamic-batch"),
     ],
 )
 def test_cli_refuses_bad_options_in_one_line(args, message, ckpt, tmp_path):

@@ -59,7 +59,7 @@ from acnet.benchmarks.runtime_timer import RuntimeTimer
 from acnet.benchmarks.timing import Skip, Timer
 from acnet.benchmarks.torch_timer import TorchTimer, host_logits, host_tensor
 from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError
-from acnet.export.aoti import MAX_DYNAMIC_BATCH, read_package_info
+from acnet.export.aoti import read_package_batch_range, read_package_info
 from acnet.runtime.backends.base import BatchLimits, Device
 from acnet.runtime.backends.ort import choose_providers
 from acnet.runtime.segmenter import Segmenter
@@ -267,8 +267,7 @@ class AotiBackend(TorchBackend):
         if threads is not None and not self.cuda:
             torch.set_num_threads(int(threads))
         self.torch_device = torch.device(str(self.device))
-        batch = self.info.batch
-        self.limits = BatchLimits(1, MAX_DYNAMIC_BATCH) if batch == 0 else BatchLimits(batch, batch)
+        self.limits = BatchLimits(*read_package_batch_range(self.path))
         start = time.perf_counter()
         self.runner = torch._inductor.aoti_load_package(str(self.path), device_index=self.device.index if self.cuda else -1)
         self.load_s = time.perf_counter() - start

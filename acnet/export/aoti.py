@@ -62,7 +62,9 @@ log = logging.getLogger(__name__)
 METADATA_KEY = "acnet.model_info"
 #: Package metadata key holding the torch version that compiled it.
 TORCH_VERSION_KEY = "acnet.torch_version"
-#: Upper bound of a dynamic batch dimension (as the ONNX export).
+#: Package metadata key holding the largest batch of a dynamic-batch package (absent: MAX_DYNAMIC_BATCH).
+MAX_BATCH_KEY = "acnet.max_batch"
+#: Upper bound of a dynamic batch dimension (as the ONNX export), unless ``--max-batch`` lowers it.
 MAX_DYNAMIC_BATCH = 1024
 #: Oldest torch with what this module calls: ``aoti_compile_and_package``
 #: without example inputs (2.6, pytorch#140991), the ``aot_inductor.metadata``
@@ -91,9 +93,13 @@ class AotiExportOptions:
     fp16: bool = False
     height: int | None = None
     width: int | None = None
-    #: Fixed batch size, or 0 for a dynamic batch (1..MAX_DYNAMIC_BATCH).
+    #: Fixed batch size, or 0 for a dynamic batch (1..max_batch).
     #: The C library runs one frame at a time: it takes batch 1 or 0.
     batch: int = 1
+    #: Largest batch of a dynamic-batch package. A smaller bound lets Inductor prove
+    #: that every tensor's index fits 32 bits (at 480x640, 1024 frames do not), so
+    #: its CUDA kernels keep 32-bit indexing.
+    max_batch: int = MAX_DYNAMIC_BATCH
     #: Run the package and PyTorch on the same frame; refuse a disagreement.
     verify: bool = True
 
@@ -103,6 +109,10 @@ class AotiExportOptions:
         check_input_size(self.height or STRIDE, self.width or STRIDE)  # None: the checkpoint's
         object.__setattr__(self, "batch", int_in_range(self.batch, "batch", 0, MAX_DYNAMIC_BATCH,
                                                        f"0 (dynamic) or 1..{MAX_DYNAMIC_BATCH}"))
+        object.__setattr__(self, "max_batch", int_in_range(self.max_batch, "max_batch", 2, MAX_DYNAMIC_BATCH,
+                                                           f"2..{MAX_DYNAMIC_BATCH}"))
+        if self.batch != 0 and self.max_batch != MAX_DYNAMIC_BATCH:
+            raise ConfigError("--max-batch bounds a dynamic batch: give it with --dynamic-batch")
         if self.fp16 and not device.is_cuda:
             raise ConfigError("--fp16 needs --device cuda: inductor's CPU kernels run FP16 slower than FP32")
 
@@ -119,10 +129,12 @@ class AotiExport:
     report_path: Path | None
     seconds: float
     size_bytes: int
+    #: Largest batch it takes (its own batch when fixed).
+    max_batch: int = 1
 
     def summary(self) -> str:
         info = self.info
-        batch = "dynamic batch" if info.batch == 0 else f"batch {info.batch}"
+        batch = f"dynamic batch 1..{self.max_batch}" if info.batch == 0 else f"batch {info.batch}"
         lines = [
             f"wrote {self.output} (AOTInductor, {self.device}, {info.precision}, {batch}, "
             f"{info.input_height}x{info.input_width}, {self.size_bytes / 2**20:.1f} MiB) in {self.seconds:.1f} s"
@@ -211,10 +223,7 @@ def compile_package(
     target.eval()
     batch = 2 if options.batch == 0 else options.batch
     example = (torch.zeros(batch, 3, height, width, device=str(device)), torch.zeros(batch, 1, height, width, device=str(device)))
-    dynamic_shapes = None
-    if options.batch == 0:
-        dim = torch.export.Dim("batch", min=1, max=MAX_DYNAMIC_BATCH)
-        dynamic_shapes = ({0: dim}, {0: dim})
+    dynamic_shapes = batch_dynamic_shapes(options)
 
     log.info("exporting %s (%s, %d classes) at %dx%d for %s", Path(checkpoint).name, ckpt.model_config.backbone, info.num_classes, height, width, device)
     with torch.no_grad():
@@ -223,7 +232,7 @@ def compile_package(
         except Exception as exc:  # torch.export raises many internal types
             raise ModelFileError(f"torch.export failed: {first_line(exc)}") from exc
 
-    metadata = {METADATA_KEY: json.dumps(info.to_dict()), TORCH_VERSION_KEY: torch.__version__.split("+")[0]}
+    metadata = package_metadata(info, options, torch.__version__)
     # Compiled in the temporary folder, not beside the output: when the output's disk fills, torch's zip
     # writer aborts the whole process (its destructor throws c10::Error); a Python copy fails cleanly.
     with tempfile.TemporaryDirectory(prefix="acnet-aoti-") as work:
@@ -276,7 +285,26 @@ def compile_package(
         report_path=report if verification is not None else None,
         seconds=time.perf_counter() - start,
         size_bytes=size,
+        max_batch=options.max_batch if options.batch == 0 else options.batch,
     )
+
+
+def batch_dynamic_shapes(options: AotiExportOptions):
+    """``torch.export``'s dynamic shapes of (rgb, depth): batch 1..max_batch, or None for a fixed batch."""
+    import torch
+
+    if options.batch != 0:
+        return None
+    dim = torch.export.Dim("batch", min=1, max=options.max_batch)
+    return ({0: dim}, {0: dim})
+
+
+def package_metadata(info: ModelInfo, options: AotiExportOptions, torch_version: str) -> dict[str, str]:
+    """The string map a package carries: its ModelInfo, the torch that compiled it, a dynamic batch's bound."""
+    metadata = {METADATA_KEY: json.dumps(info.to_dict()), TORCH_VERSION_KEY: torch_version.split("+")[0]}
+    if options.batch == 0:
+        metadata[MAX_BATCH_KEY] = str(options.max_batch)
+    return metadata
 
 
 def fold_transposed_batchnorms(model):
@@ -359,7 +387,29 @@ def read_package_info(path: str | os.PathLike) -> ModelInfo:
     The package is untrusted: a corrupt archive, an oversized or malformed
     metadata file or bad metadata is one :class:`ModelFileError`.
     """
-    path = Path(path)
+    return _acnet_metadata(Path(path))[0]
+
+
+def read_package_batch_range(path: str | os.PathLike) -> tuple[int, int]:
+    """(smallest, largest) batch an acnet ``.pt2`` package takes, read without torch.
+
+    A dynamic-batch package made before ``--max-batch`` existed takes 1..MAX_DYNAMIC_BATCH.
+    """
+    info, metadata = _acnet_metadata(Path(path))
+    if info.batch != 0:
+        return info.batch, info.batch
+    value = metadata.get(MAX_BATCH_KEY, str(MAX_DYNAMIC_BATCH))
+    try:
+        largest = int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else 0
+    except ValueError:  # more digits than int() takes
+        largest = 0
+    if not 1 <= largest <= MAX_DYNAMIC_BATCH:
+        raise ModelFileError(f"{path}: {MAX_BATCH_KEY} is {str(value)[:40]!r}, not a batch size 1..{MAX_DYNAMIC_BATCH}")
+    return 1, largest
+
+
+def _acnet_metadata(path: Path) -> tuple[ModelInfo, dict]:
+    """The package's model description and the metadata map that holds acnet's keys."""
     if not path.is_file():
         raise ModelFileError(f"package {path} not found")
     limit = SCHEMA["x-acnet-limits"]["max_bytes"]
@@ -381,7 +431,7 @@ def read_package_info(path: str | os.PathLike) -> ModelInfo:
                     record = parse_json(text)
                 except ModelFileError as exc:
                     raise ModelFileError(f"{path} has unreadable acnet metadata in {_json.display_name(name)} ({exc})") from None
-                return ModelInfo.from_dict(record, source=str(path))
+                return ModelInfo.from_dict(record, source=str(path)), meta
     except AcnetError:
         raise
     except _ZIP_ERRORS as exc:
@@ -398,15 +448,20 @@ def read_package_info(path: str | os.PathLike) -> ModelInfo:
 @click.option("--height", type=InputSide(STRIDE), help=f"Input height (multiple of {STRIDE}); default: the checkpoint's.")
 @click.option("--width", type=InputSide(STRIDE), help=f"Input width (multiple of {STRIDE}); default: the checkpoint's.")
 @click.option("--batch", type=click.IntRange(1, MAX_DYNAMIC_BATCH), default=None, help="Fixed batch size (default 1; the C library runs batch 1).")
-@click.option("--dynamic-batch", is_flag=True, help=f"Symbolic batch dimension (1..{MAX_DYNAMIC_BATCH}).")
+@click.option("--dynamic-batch", is_flag=True, help=f"Symbolic batch dimension (1..{MAX_DYNAMIC_BATCH}, or --max-batch).")
+@click.option("--max-batch", type=click.IntRange(2, MAX_DYNAMIC_BATCH), default=None,
+              help="Largest batch of a --dynamic-batch package; a small bound keeps CUDA kernels on 32-bit indexing.")
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Compare the package with PyTorch.")
-def aoti_command(checkpoint, output, device, fp16, height, width, batch, dynamic_batch, verify):
+def aoti_command(checkpoint, output, device, fp16, height, width, batch, dynamic_batch, max_batch, verify):
     """Compile CHECKPOINT into an AOTInductor package for the C library (acnet capi)."""
     if batch is not None and dynamic_batch:
         raise ConfigError("give either --batch or --dynamic-batch, not both")
+    if max_batch is not None and not dynamic_batch:
+        raise ConfigError("--max-batch bounds a dynamic batch: give it with --dynamic-batch")
     if output.suffix != ".pt2":
         raise ConfigError(f"-o/--output: an AOTInductor package must be named *.pt2, got {output.name}")
     options = AotiExportOptions(
-        device=device, fp16=fp16, height=height, width=width, batch=0 if dynamic_batch else (batch or 1), verify=verify
+        device=device, fp16=fp16, height=height, width=width, batch=0 if dynamic_batch else (batch or 1),
+        max_batch=max_batch or MAX_DYNAMIC_BATCH, verify=verify,
     )
     click.echo(compile_package(checkpoint, output, options).summary())
