@@ -35,6 +35,7 @@ from click.testing import CliRunner
 import acnet
 from acnet.cli import main
 from acnet.errors import ConfigError
+from acnet.runtime.capi import rpath_environment, without_torch_lib
 from acnet.runtime.metadata import ModelInfo
 from acnet.runtime.postprocess import postprocess_logits
 from acnet.runtime.preprocess import Normalization, PreprocessConfig, preprocess, resize_nearest
@@ -64,11 +65,25 @@ def segmenter(tmp_path_factory, tiny_config):
 
 
 def run(*args, check: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}  # the rpath must be enough
+    env = rpath_environment(os.environ)  # the rpath must be enough to find libtorch
     proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args[0]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def test_the_rpath_check_keeps_the_drivers_folders_on_the_library_path():
+    """Only torch's own lib folder leaves LD_LIBRARY_PATH: the GPU machines' driver lives under /usr/local/nvidia."""
+    torch_lib = "/opt/torch/.venv/lib/python3.12/site-packages/torch/lib"
+    value = os.pathsep.join(["/usr/local/nvidia/lib64", torch_lib, "", "/usr/local/cuda/lib64", torch_lib + "/",
+                             "/x/site-packages/torch/lib/../lib", "/opt/torch/.venv/lib", "/opt/mytorch/lib"])
+    # /x/site-packages/torch/lib/../lib is /x/site-packages/torch/lib; /opt/torch/.venv/lib and mytorch are not torch's lib
+    assert without_torch_lib(value) == os.pathsep.join(["/usr/local/nvidia/lib64", "/usr/local/cuda/lib64",
+                                                        "/opt/torch/.venv/lib", "/opt/mytorch/lib"])
+    assert without_torch_lib(torch_lib) is None and without_torch_lib("") is None and without_torch_lib(None) is None
+    env = rpath_environment({"PATH": "/bin", "LD_LIBRARY_PATH": os.pathsep.join(["/usr/local/nvidia/lib64", torch_lib])})
+    assert env == {"PATH": "/bin", "LD_LIBRARY_PATH": "/usr/local/nvidia/lib64"}
+    assert rpath_environment({"PATH": "/bin", "LD_LIBRARY_PATH": torch_lib}) == {"PATH": "/bin"}
 
 
 def segment_example(build: Path, package: Path, rgb: np.ndarray, depth: np.ndarray, tmp: Path, *extra):

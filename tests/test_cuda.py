@@ -183,11 +183,12 @@ def test_cuda_package_bench_backend_at_two_batch_sizes(ckpt, cuda_package, loade
 def test_c_library_runs_the_cuda_package_like_the_python_runtime(cuda_package, tmp_path_factory, tmp_path):
     from acnet.benchmarks.backends import AotiBackend, segmenter_around
     from acnet.export.verify import synthetic_frame
+    from acnet.runtime.capi import rpath_environment
 
     package = cuda_package[0]
     build = capi_build(tmp_path_factory)[0]
     seg = segmenter_around(AotiBackend("aoti-fp16", package, "cuda"), 1)
-    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    env = rpath_environment(os.environ)  # libtorch through the rpath; the driver's folders stay
     for i, (h, w) in enumerate(((HEIGHT, WIDTH), (120, 160))):
         rgb, depth = synthetic_frame(h, w, seed=20 + i)
         rgb_path, depth_path = write_ppm(tmp_path / f"f{i}.ppm", rgb), write_pgm16(tmp_path / f"f{i}.pgm", depth)

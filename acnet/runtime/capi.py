@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Mapping
 
 import click
 
@@ -178,6 +179,33 @@ def example_path(build_dir: str | os.PathLike = DEFAULT_BUILD_DIR) -> Path:
     if not path.is_file():
         raise ConfigError(f"{path} not found; build the C library first with `acnet capi build --build-dir {build_dir}`")
     return path
+
+
+def without_torch_lib(library_path: str | None) -> str | None:
+    """``LD_LIBRARY_PATH`` less its folders inside a torch installation (``.../torch/lib``); None if nothing is left.
+
+    A program linked against libacnet finds libtorch through the library's
+    rpath; running it with torch's own folder off the search path proves
+    that. Every other entry stays: on GPU machines the driver's libcuda is
+    often found only through it (``/usr/local/nvidia/lib64`` in containers),
+    and without it the program sees no GPU. Empty entries, which the loader
+    reads as the current folder, are dropped.
+    """
+    kept = []
+    for entry in (library_path or "").split(os.pathsep):
+        parts = Path(os.path.normpath(entry)).parts if entry else ()
+        if parts and not any(parts[i : i + 2] == ("torch", "lib") for i in range(len(parts) - 1)):
+            kept.append(entry)
+    return os.pathsep.join(kept) or None
+
+
+def rpath_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``environ`` whose ``LD_LIBRARY_PATH`` leaves libtorch to the rpath (:func:`without_torch_lib`)."""
+    env = {k: v for k, v in environ.items() if k != "LD_LIBRARY_PATH"}
+    kept = without_torch_lib(environ.get("LD_LIBRARY_PATH"))
+    if kept is not None:
+        env["LD_LIBRARY_PATH"] = kept
+    return env
 
 
 @click.group("capi")
