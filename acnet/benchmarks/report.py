@@ -12,14 +12,14 @@ def _ms(value: float) -> str:
     return f"{value:.2f}" if value < 100 else f"{value:.1f}" if value < 1000 else f"{value:.0f}"
 
 
-def _grid(header: list[str], rows: list[list[str]], markdown: bool = False) -> list[str]:
-    """Aligned text columns, or a markdown table."""
+def grid(header: list[str], rows: list[list[str]], markdown: bool = False, left: tuple[int, ...] = (0,)) -> list[str]:
+    """Aligned text columns (those in ``left`` flush left, numbers flush right), or a markdown table."""
     if markdown:
         cell = lambda c: str(c).replace("|", "\\|")
         lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
         return lines + ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    fmt = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    fmt = lambda r: "  ".join(str(c).ljust(w) if i in left else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
 
 
@@ -128,7 +128,7 @@ def bench_legend(report) -> list[str]:
 def bench_table(report) -> str:
     header, rows, notes = bench_rows(report)
     lines = bench_head(report) + [""]
-    lines += _grid(header, rows) if rows else ["(nothing measured)"]
+    lines += grid(header, rows) if rows else ["(nothing measured)"]
     lines += [""] + bench_legend(report)
     if notes:
         lines += [""] + notes
@@ -138,7 +138,7 @@ def bench_table(report) -> str:
 def bench_markdown(report) -> str:
     header, rows, notes = bench_rows(report)
     lines = ["# acnet bench", ""] + [f"- {line}" for line in bench_head(report)] + [""]
-    lines += _grid(header, rows, markdown=True) if rows else ["(nothing measured)"]
+    lines += grid(header, rows, markdown=True) if rows else ["(nothing measured)"]
     lines += [""] + [f"- {line}" for line in bench_legend(report)]
     if notes:
         lines += ["", "Not measured:", ""] + [f"- {n}" for n in notes]
@@ -216,7 +216,7 @@ PARITY_LEGEND = (
 
 def parity_table(report) -> str:
     header, rows = parity_rows(report)
-    lines = parity_head(report) + [""] + _grid(header, rows) + ["", PARITY_LEGEND] + _parity_notes(report)
+    lines = parity_head(report) + [""] + grid(header, rows) + ["", PARITY_LEGEND] + _parity_notes(report)
     lines.append("PASSED" if report.passed else "FAILED: at least one model is outside its gate")
     return "\n".join(lines)
 
@@ -224,7 +224,7 @@ def parity_table(report) -> str:
 def parity_markdown(report) -> str:
     header, rows = parity_rows(report)
     lines = ["# acnet parity", ""] + [f"- {line}" for line in parity_head(report)] + [""]
-    lines += _grid(header, rows, markdown=True) + ["", PARITY_LEGEND, ""] + [f"- {n}" for n in _parity_notes(report)]
+    lines += grid(header, rows, markdown=True) + ["", PARITY_LEGEND, ""] + [f"- {n}" for n in _parity_notes(report)]
     lines += ["", "**PASSED**" if report.passed else "**FAILED**: at least one model is outside its gate"]
     return "\n".join(lines) + "\n"
 
