@@ -264,9 +264,9 @@ def test_parity_of_torch_precisions_on_cuda(ckpt, tmp_path_factory, tiny_config)
 
 
 def test_gpu_run_ceilings_are_measured_and_checked():
-    spec = importlib.util.spec_from_file_location("gpu_run", REPO / "benchmarks" / "gpu" / "gpu_run.py")
-    gpu_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_run)
-    c = gpu_run.measure_ceilings("cuda", matmul_n=2048, copy_mib=256)
+    spec = importlib.util.spec_from_file_location("gpu_probes", REPO / "benchmarks" / "gpu" / "gpu_probes.py")
+    gpu_probes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_probes)
+    c = gpu_probes.measure_ceilings("cuda", matmul_n=2048, copy_mib=256)
     assert c["matmul_bf16"]["passed"] and c["copy"]["passed"], c
     assert c["matmul_bf16"]["tflops"] > 1 and c["copy"]["gb_per_s"] > 50
