@@ -304,7 +304,7 @@ def short_table(report: dict) -> str:
         lines += ["", "not measured: " + "; ".join(problems)[:1500]]
     lines += [""] + grid(["target", "measured", "met"],
                          [[t["target"], t["measured"] or "-", MET[t["met"]]] for t in report["targets"]], left=(0, 1))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def markdown(report: dict) -> str:
