@@ -283,6 +283,21 @@ def test_results_files_are_named_after_the_gpu():
     assert gpu_report.results_stem(report) == "gpu-h200-run"
 
 
+def test_the_env_step_says_whether_the_driver_is_found():
+    """`grep libcuda` also lists libcudart: only libcuda.so itself says the driver is there."""
+    def env(lines):
+        item = {"value": "x"}
+        environment = {"gpu": item, "cuda": item, "driver": item, "packages": {"torch": item}}
+        ceilings = {"matmul_bf16": {"tflops": 800.0}, "copy": {"gb_per_s": 3000.0}}
+        return {"name": "env", "result": {"ceilings": ceilings, "environment": environment,
+                                          "library_paths": {"ldconfig_libcuda": lines}}}
+
+    runtime_only = ["libcudart.so.13 (libc6,x86-64) => /usr/local/cuda/lib64/libcudart.so.13"]
+    assert gpu_report.key_figure(env(runtime_only)).endswith("the driver's libcuda.so in ldconfig: NO")
+    driver = runtime_only + ["libcuda.so.1 (libc6,x86-64) => /usr/local/nvidia/lib64/libcuda.so.1"]
+    assert gpu_report.key_figure(env(driver)).endswith("the driver's libcuda.so in ldconfig: yes")
+
+
 def test_the_call_is_checked_and_written_out_here(tmp_path):
     """`gpu_run.py call`: a clean tree under 64 MiB, the commit in both device calls, the rerun ready to send."""
     git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]

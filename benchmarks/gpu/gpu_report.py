@@ -250,11 +250,12 @@ def key_figure(step: dict) -> str:
             c = r["ceilings"]
             q = ((r.get("nvidia_smi_after") or {}).get("query") or {})
             gpu = (r.get("gpu_properties") or {}).get("name") or r["environment"]["gpu"].get("value") or "no GPU"
-            libcuda = (r.get("library_paths") or {}).get("ldconfig_libcuda")
+            # the driver itself, not libcudart (which `grep libcuda` lists too)
+            libcuda = any(line.startswith("libcuda.so") for line in (r.get("library_paths") or {}).get("ldconfig_libcuda") or [])
             return (f"{gpu}, torch {r['environment']['packages']['torch']['value']}, CUDA {_item(r['environment']['cuda'])}, "
                     f"driver {_item(r['environment']['driver'])}; bf16 matmul {c['matmul_bf16']['tflops']:.1f} TFLOP/s, "
                     f"copy {c['copy']['gb_per_s']:.0f} GB/s" + (f"; SM clock {q.get('clocks.sm')}" if q else "")
-                    + f"; libcuda in ldconfig: {'yes' if libcuda else 'no'}")
+                    + f"; the driver's libcuda.so in ldconfig: {'yes' if libcuda else 'NO'}")
         if name == "tests" and r:
             return f"{r['passed']} passed, {r['failed']} failed, {r['errors']} errors, {r['skipped']} skipped"
         if name == "export" and r:
@@ -318,7 +319,7 @@ def markdown(report: dict) -> str:
         lines += [f"- {line}" for line in environment_lines(env)]
     paths = ((steps.get("env") or {}).get("result") or {}).get("library_paths")
     if paths:
-        lines.append(f"- LD_LIBRARY_PATH `{paths.get('LD_LIBRARY_PATH') or ''}`; libcuda in `ldconfig -p`: "
+        lines.append(f"- LD_LIBRARY_PATH `{paths.get('LD_LIBRARY_PATH') or ''}`; `ldconfig -p | grep libcuda`: "
                      + ("; ".join(f"`{x}`" for x in paths.get("ldconfig_libcuda") or []) or "none"))
     lines += ["", "## Steps", ""]
     lines += grid(["step", "status", "seconds", "budget", "key figure", "reason"],
