@@ -13,7 +13,7 @@ from support.installed import assert_one_line_error, run_acnet
 
 
 def quickstart_test_config(out, seed: int = 0, threads: int = 2) -> QuickstartConfig:
-    """The run the test makes (also run with other seeds by benchmarks/results/bar_margins.py)."""
+    """The run the test makes (also run with other seeds by benchmarks/bar_margins.py)."""
     return QuickstartConfig(out_dir=out, train_frames=64, test_frames=8, epochs=40, infer_frames=2,
                             bench_iters=3, progress=False, seed=seed, threads=threads)
 

@@ -7,7 +7,7 @@ Robust by construction rather than by a tight bar: fixed seed, deterministic ker
 threads (``deterministic_torch``), and checks relative to where training started (the loss) and
 to the constant-class baseline (mIoU), with wide margins.
 
-Measured (``python benchmarks/results/bar_margins.py overfit SEED``, the test's own run with
+Measured (``python benchmarks/bar_margins.py overfit SEED``, the test's own run with
 another seed; benchmarks/results/bar-margins.jsonl), against the bars loss ratio < 0.25,
 mIoU > baseline + 0.5, pixel accuracy > 0.8:
 
@@ -46,7 +46,7 @@ def constant_guess_miou(dataset) -> tuple[float, int]:
 
 
 def overfit_config(out_dir, seed: int = 0) -> TrainConfig:
-    """The run the test makes (also run with other seeds by benchmarks/results/bar_margins.py)."""
+    """The run the test makes (also run with other seeds by benchmarks/bar_margins.py)."""
     return TrainConfig(
         data=SCENES, val_data=SCENES, model=ModelConfig("resnet18", 9, width=0.25),
         input_height=64, input_width=64, epochs=STEPS, batch_size=4, lr=0.1, weight_decay=0.0, loss="ce",

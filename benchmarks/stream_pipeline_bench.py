@@ -1,6 +1,6 @@
 """Pipelined runner against a plain loop, over one RealSense recording of 480x640 frames.
 
-    python benchmarks/results/stream_pipeline_bench.py MODEL.onnx OUT.json [--frames 60] [--markdown OUT.md]
+    python benchmarks/stream_pipeline_bench.py MODEL.onnx OUT.json [--frames 60] [--markdown OUT.md]
 
 Makes a RealSense recording (librealsense's software device and recorder)
 of the six real NYUv2 frames repeated to ``--frames`` (480x640, depth in
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.stream_recordings import nyu_frames, record_realsense  # noqa: E402
@@ -158,7 +158,7 @@ def main() -> None:
     seg.close()
 
     record = {
-        "command": " ".join(["python", "benchmarks/results/stream_pipeline_bench.py", *sys.argv[1:]]),
+        "command": " ".join(["python", "benchmarks/stream_pipeline_bench.py", *sys.argv[1:]]),
         "model": args.model,
         "model_input": list(seg.input_size),
         "frames": args.frames,

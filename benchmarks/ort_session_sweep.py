@@ -1,6 +1,6 @@
 """Profile ONNX Runtime CPU session options on an acnet ONNX model (same input throughout).
 
-    python benchmarks/results/ort_session_sweep.py MODEL.onnx OUT.json [--iters 5]
+    python benchmarks/ort_session_sweep.py MODEL.onnx OUT.json [--iters 5]
 
 Times ``session.run`` (median of ``--iters`` after 2 warm-up runs) for the
 options that matter on CPU, then profiles the best setting with ONNX

@@ -5,9 +5,9 @@ tests/test_train_overfit.py and tests/test_quickstart.py), with the
 ``deterministic_torch`` fixture's settings (two threads, deterministic
 kernels), one seed at a time. Each run appends one JSON line to the output:
 
-    python benchmarks/results/bar_margins.py overfit 0 1 2 3 4 >> benchmarks/results/bar-margins.jsonl
-    python benchmarks/results/bar_margins.py quickstart 0 1 >> benchmarks/results/bar-margins.jsonl
-    python benchmarks/results/bar_margins.py --threads 1 quickstart 0 1 >> ...   # as beside another pytest-xdist worker
+    python benchmarks/bar_margins.py overfit 0 1 2 3 4 >> benchmarks/results/bar-margins.jsonl
+    python benchmarks/bar_margins.py quickstart 0 1 >> benchmarks/results/bar-margins.jsonl
+    python benchmarks/bar_margins.py --threads 1 quickstart 0 1 >> ...   # as beside another pytest-xdist worker
 
 The quickstart run stops after its evaluation (step 2 of 8): the bars are on
 training and evaluation only, and the exports, parity, benchmark and AOTI
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 

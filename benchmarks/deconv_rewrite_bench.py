@@ -1,6 +1,6 @@
 """Eager PyTorch FP32 against ONNX Runtime with and without the ConvTranspose rewrite, in one run.
 
-    python benchmarks/results/deconv_rewrite_bench.py CKPT REWRITTEN.onnx KEPT.onnx OUT.json \
+    python benchmarks/deconv_rewrite_bench.py CKPT REWRITTEN.onnx KEPT.onnx OUT.json \
         [--markdown OUT.md] [--iters 5] [--warmup 2] [--threads 2]
 
 ``REWRITTEN.onnx`` is ``acnet export onnx CKPT -o REWRITTEN.onnx`` (the default,
@@ -57,7 +57,7 @@ def main() -> None:
     peaks = cpu_info().peaks(clock["ghz"], 2)
     report = BenchReport(
         config={"device": "cpu", "iters": args.iters, "warmup": args.warmup, "threads": args.threads,
-                "command": "benchmarks/results/deconv_rewrite_bench.py"},
+                "command": "benchmarks/deconv_rewrite_bench.py"},
         model={"checkpoint": str(args.checkpoint), "onnx": str(args.rewritten), "onnx_convtranspose": str(args.kept),
                "height": h, "width": w, "description": f"ACNet {info.backbone}, {info.num_classes} classes, {h}x{w}"},
         environment=collect_environment(load_at_start),

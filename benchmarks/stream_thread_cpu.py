@@ -1,13 +1,13 @@
 """CPU time per thread while the pipeline runs, against the capture alone (Linux /proc).
 
-    python benchmarks/results/stream_thread_cpu.py MODEL.onnx
+    python benchmarks/stream_thread_cpu.py MODEL.onnx
 
 Shows how much of a core librealsense's decoding thread gets: alone, and
 inside ``Pipeline`` beside the workers.
 """
 import sys, time, tempfile, os
 from pathlib import Path
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from support.stream_recordings import nyu_frames, record_realsense
 from acnet.runtime import Segmenter

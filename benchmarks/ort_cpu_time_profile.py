@@ -1,6 +1,6 @@
 """CPU seconds per ONNX Runtime run of two models, one thread, and each one's operator shares.
 
-    python benchmarks/results/ort_cpu_time_profile.py A.onnx B.onnx OUT.json [--iters 4]
+    python benchmarks/ort_cpu_time_profile.py A.onnx B.onnx OUT.json [--iters 4]
 
 On a machine shared with other work, wall-clock times swing with the load;
 the CPU time a single-threaded run consumes barely does (the scheduler's
@@ -70,7 +70,7 @@ def main() -> None:
             cpu[p].append(time.process_time() - c0)
     feeds = {"rgb": rgb, "depth": depth}
     result = {
-        "command": "benchmarks/results/ort_cpu_time_profile.py",
+        "command": "benchmarks/ort_cpu_time_profile.py",
         "load_average": {"start": load_start, "end": load_average()},
         "cpu_s": cpu,
         "median_cpu_s": {p: float(np.median(v)) for p, v in cpu.items()},

@@ -1,6 +1,6 @@
 """Postprocessing (bilinear logits to the frame's size, then argmax), before and after, at camera size.
 
-    python benchmarks/results/postprocess_bench.py OUT.json [--before 9db02ff] [--repeats 15]
+    python benchmarks/postprocess_bench.py OUT.json [--before 9db02ff] [--repeats 15]
 
 Times ``acnet.runtime.postprocess.postprocess_logits`` of this checkout
 against the same function at git revision ``--before`` (loaded from that
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CASES = [((9, 96, 128), (480, 640)), ((40, 120, 160), (480, 640))]
 
 
@@ -59,7 +59,7 @@ def main() -> None:
     before = load_revision(args.before)
     load_start = os.getloadavg()
     rng = np.random.default_rng(0)
-    record = {"command": " ".join(["python", "benchmarks/results/postprocess_bench.py", *sys.argv[1:]]),
+    record = {"command": " ".join(["python", "benchmarks/postprocess_bench.py", *sys.argv[1:]]),
               "before": args.before, "after": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                                              capture_output=True, text=True).stdout.strip(),
               "cases": []}

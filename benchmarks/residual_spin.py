@@ -1,6 +1,6 @@
 """CPU milliseconds this process burns in the 200 ms after one call of each backend: residual spin-waiting.
 
-    python benchmarks/results/residual_spin.py CKPT
+    python benchmarks/residual_spin.py CKPT
 
 A thread pool that spins after its work is done keeps a core busy while the
 next backend runs; CPU time over an idle sleep measures it regardless of load.

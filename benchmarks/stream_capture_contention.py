@@ -1,6 +1,6 @@
 """What slows the RealSense capture beside other work: one background thread of each kind.
 
-    python benchmarks/results/stream_capture_contention.py MODEL.onnx
+    python benchmarks/stream_capture_contention.py MODEL.onnx
 
 Reads a 150-frame RealSense recording of the six NYUv2 frames (as
 ``stream_pipeline_bench.py`` makes it) while one other thread loops on one
@@ -11,7 +11,7 @@ callback, which needs the GIL; its decoder is one thread. Prints ms per frameset
 import sys, time, tempfile, os, threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from support.stream_recordings import nyu_frames, record_realsense
 from acnet.runtime import Segmenter
