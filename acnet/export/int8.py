@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 TARGETS = ("cpu", "tensorrt")
 METHODS = ("minmax", "entropy", "percentile")
-#: Chosen by measurement on trained models (see the README's INT8 section):
+#: Chosen by measurement on trained models (see docs/export.md, INT8):
 #: min-max on 32 frames was as accurate as entropy and percentile calibration
 #: within noise, and calibrates several times faster (no histograms).
 DEFAULT_METHOD = "minmax"
@@ -62,7 +62,7 @@ DEFAULT_SPLIT = "train"
 #: agreement per FLOP in the per-stage measurement, for 0.1 % of the work.
 DEFAULT_EXCLUDE: tuple[str, ...] = ("decoder.final_deconv",)
 
-#: Export verification gate (share of pixels agreeing with PyTorch FP32); see the README's INT8 section.
+#: Export verification gate (share of pixels agreeing with PyTorch FP32); see docs/export.md, INT8.
 DEFAULT_MIN_AGREEMENT = MIN_AGREEMENT["int8"]
 
 #: Weighted operators; TensorRT quantizes their inputs.

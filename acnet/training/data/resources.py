@@ -1,6 +1,6 @@
 """Facts shipped as package data: NYUDv2/SUN RGB-D class names, split, class map, loss weights.
 
-Provenance of each file is given in the project README ("Data sources").
+Provenance of each file is given in README.md beside them (acnet/training/resources/).
 """
 
 from __future__ import annotations
