@@ -22,6 +22,13 @@ CLI, 113 API), 632 s by hand (benchmarks/results/error-sweep.jsonl holds that
 run; the script is in the history at a53d0ce). Here it keeps one case per
 distinct code path. Left out, and why:
 
+- ``acnet ros2``: its bad input at start (model, parameters, topic names,
+  ``--ros-args``, no rclpy) is tests/test_ros2.py's
+  test_bad_model_parameter_or_topic_at_start_is_one_error_line and
+  test_without_rclpy_the_error_names_both_ways, the same installed-command
+  check, because every process that may start DDS runs in a private network
+  namespace there; bad messages never stop the node and are counted instead.
+
 - Exact repeats of tests/test_error_promise.py (same command, same failure):
   acnet/misspelt-command; train/config-model-not-mapping-yaml,
   config-lr-list-yaml, focal-gamma-negative, label-above-class-count-workers,
