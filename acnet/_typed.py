@@ -229,19 +229,22 @@ def _types(rule: Mapping) -> list[str]:
     return [] if kind is None else [kind] if isinstance(kind, str) else list(kind)
 
 
+def _bounds(lo, hi, both: str, low: str, high: str) -> str:
+    """The words for a range with either end optional (the templates take ``{lo}`` and ``{hi}``)."""
+    if lo is not None and hi is not None:
+        return both.format(lo=lo, hi=hi)
+    if lo is not None:
+        return low.format(lo=lo)
+    return "" if hi is None else high.format(hi=hi)
+
+
 def _describe(rule: Mapping) -> str:
     """What a value of ``rule`` must be: "an integer in 1..255", "a list of 3 items", ... (schema.cpp describe)."""
     kinds = []
     for kind in _types(rule):
         if kind in ("integer", "number"):
             text = "an integer" if kind == "integer" else "a number"
-            lo, hi = rule.get("minimum"), rule.get("maximum")
-            if lo is not None and hi is not None:
-                text += f" in {lo}..{hi}"
-            elif lo is not None:
-                text += f" >= {lo}"
-            elif hi is not None:
-                text += f" <= {hi}"
+            text += _bounds(rule.get("minimum"), rule.get("maximum"), " in {lo}..{hi}", " >= {lo}", " <= {hi}")
             if "exclusiveMinimum" in rule:
                 text += f" greater than {rule['exclusiveMinimum']}"
         elif kind == "string":
@@ -256,14 +259,8 @@ def _describe(rule: Mapping) -> str:
         elif kind == "array":
             text = "a list"
             lo, hi = rule.get("minItems"), rule.get("maxItems")
-            if lo is not None and lo == hi:
-                text += f" of {lo} items"
-            elif lo is not None and hi is not None:
-                text += f" of {lo} to {hi} items"
-            elif lo is not None:
-                text += f" of at least {lo} items"
-            elif hi is not None:
-                text += f" of at most {hi} items"
+            both = " of {lo} items" if lo is not None and lo == hi else " of {lo} to {hi} items"
+            text += _bounds(lo, hi, both, " of at least {lo} items", " of at most {hi} items")
         elif kind == "object":
             text = "an object"
             if "minProperties" in rule:
