@@ -15,7 +15,7 @@ from acnet._options import POSITIVE, FiniteFloat
 
 from acnet._io import atomic_write_text, check_writable
 from acnet.benchmarks.bench import BenchConfig, run_bench
-from acnet.benchmarks.parity import Candidate, DEFAULT_GATES, Gate, ParityConfig, run_parity
+from acnet.benchmarks.parity import CAMERA_GATE, Candidate, DEFAULT_GATES, Gate, ParityConfig, run_parity
 from acnet.benchmarks.plot import plot_bench
 from acnet.benchmarks.report import bench_markdown, parity_markdown
 from acnet.errors import ConfigError
@@ -133,13 +133,16 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
               help="Least per-pixel agreement (%) for INT8 models.")
 @click.option("--int8-dmiou", type=FiniteFloat(min=0.0), default=DEFAULT_GATES["int8"].max_delta_miou_points, show_default=True,
               help="Largest |ΔmIoU| (points) for INT8 models.")
+@click.option("--camera-agreement", type=FiniteFloat(0.0, 100.0), default=CAMERA_GATE.min_agreement_pct, show_default=True,
+              help="Least per-pixel agreement (%) of an FP32 camera-native model (--io camera) whose camera size is "
+                   "the network's; every other difference must be an argmax tie.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where an ONNX export made for the check is kept.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as JSON.")
 @click.option("--report", "markdown_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as markdown.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def parity(checkpoint, onnx_paths, fp16_paths, int8_paths, engines, packages, torch_variants, data, split, limit, device,
            reference_device, threads, fp32_agreement, fp32_dmiou, fp16_agreement, fp16_dmiou, int8_agreement, int8_dmiou,
-           cache_dir, json_out, markdown_out, progress):
+           camera_agreement, cache_dir, json_out, markdown_out, progress):
     """Compare exported models of CHECKPOINT with PyTorch FP32 on a dataset.
 
     Reports max/mean logits error, per-pixel agreement and mIoU against the
@@ -159,7 +162,7 @@ def parity(checkpoint, onnx_paths, fp16_paths, int8_paths, engines, packages, to
         checkpoint=checkpoint, data=data, candidates=candidates, split=split, limit=limit, device=device,
         reference_device=reference_device, threads=threads, cache_dir=cache_dir, progress=progress,
         gates={"fp32": Gate(fp32_agreement, fp32_dmiou), "fp16": Gate(fp16_agreement, fp16_dmiou),
-               "int8": Gate(int8_agreement, int8_dmiou)},
+               "int8": Gate(int8_agreement, int8_dmiou), "camera": Gate(camera_agreement, fp32_dmiou)},
     )
     report = run_parity(config)
     click.echo(report.table())

@@ -141,6 +141,54 @@ def onnx_model(factory: pytest.TempPathFactory, config) -> Path:
     return _once("onnx", make, factory)
 
 
+#: The camera of the camera-native CLI export: another size than the network's, so its heads resize.
+CAMERA_HEIGHT, CAMERA_WIDTH = 72, 112
+
+
+def camera_onnx(factory: pytest.TempPathFactory, config) -> tuple[Path, str]:
+    """``acnet export onnx --io camera --camera-size 72x112`` of :func:`checkpoint`: (path, CLI stdout)."""
+
+    def make():
+        out = factory.mktemp("camera-onnx") / "camera.onnx"
+        proc = acnet_cli("export", "onnx", str(checkpoint(factory, config)), "-o", str(out), "--io", "camera",
+                         "--camera-size", f"{CAMERA_HEIGHT}x{CAMERA_WIDTH}")
+        return out, proc.stdout
+
+    return _once("camera-onnx", make, factory)
+
+
+def camera_variant(factory: pytest.TempPathFactory, config, size: tuple[int, int] | None = None, depth: str = "uint16",
+                   scale: float = 0.001, fault: str | None = None) -> Path:
+    """A camera-native model of :func:`onnx_model`'s network, its heads joined here (seconds, not a new trace).
+
+    ``size`` None: the network's own (no resize). ``fault``: a head broken on
+    purpose (``trained.break_camera_head_on_purpose``), the metadata still right.
+    """
+
+    def make() -> Path:
+        import onnx
+
+        from acnet.export.camera import attach_heads
+        from acnet.export.graph import read_metadata, set_metadata
+        from acnet.runtime.metadata import CameraIO
+        from trained import break_camera_head_on_purpose
+
+        network = onnx.load(onnx_model(factory, config))
+        info = read_metadata(network)
+        camera = CameraIO(*(size or (info.input_height, info.input_width)), depth, 1.0 if depth == "float32" else scale)
+        info = info.with_(camera=camera, output="labels")
+        if fault is None:
+            model = set_metadata(attach_heads(network, info, 18), info)
+        else:
+            model = break_camera_head_on_purpose(network, info, fault)
+        out = factory.mktemp("camera-variant") / f"camera-{fault or 'ok'}.onnx"
+        onnx.save(model, out)
+        return out
+
+    key = f"camera-{size}-{depth}-{scale}-{fault}".replace(" ", "")
+    return _once(key, make, factory)
+
+
 def capi_build(factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """``acnet capi build --tests`` into a temporary folder: (build dir, CLI stdout)."""
     if shutil.which("cmake") is None or shutil.which("c++") is None and shutil.which("g++") is None:
