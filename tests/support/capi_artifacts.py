@@ -157,6 +157,18 @@ def camera_onnx(factory: pytest.TempPathFactory, config) -> tuple[Path, str]:
     return _once("camera-onnx", make, factory)
 
 
+def camera_package(factory: pytest.TempPathFactory, config) -> tuple[Path, str]:
+    """``acnet export aoti --io camera --camera-size 72x112`` of :func:`checkpoint`: (path, CLI stdout)."""
+
+    def make():
+        out = factory.mktemp("camera-aoti") / "camera.pt2"
+        proc = acnet_cli("export", "aoti", str(checkpoint(factory, config)), "-o", str(out), "--io", "camera",
+                         "--camera-size", f"{CAMERA_HEIGHT}x{CAMERA_WIDTH}")
+        return out, proc.stdout
+
+    return _once("camera-aoti", make, factory)
+
+
 def camera_variant(factory: pytest.TempPathFactory, config, size: tuple[int, int] | None = None, depth: str = "uint16",
                    scale: float = 0.001, fault: str | None = None) -> Path:
     """A camera-native model of :func:`onnx_model`'s network, its heads joined here (seconds, not a new trace).
