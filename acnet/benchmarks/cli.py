@@ -62,6 +62,8 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--aoti", "aoti_path", type=click.Path(path_type=Path, dir_okay=False),
               help="AOTInductor package (.pt2) for the aoti or aoti-fp16 backend (default: compiled from the checkpoint).")
 @click.option("--int8-onnx", type=click.Path(path_type=Path, dir_okay=False), help="INT8 ONNX model (acnet export onnx --int8) for the onnxruntime-int8 backend.")
+@click.option("--camera-onnx", type=click.Path(path_type=Path, dir_okay=False),
+              help="Camera-native ONNX model (acnet export onnx --io camera) for the onnxruntime-camera backend.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where ONNX exports, engines and packages made for benchmarking are kept (default ~/.cache/acnet/bench).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic frames every backend gets.")
 @click.option("--cpu-clock-ghz", type=FiniteFloat(min=0.0, min_open=True), help="Core clock for the CPU's peaks (default: measured with a dependent-add chain; "
@@ -72,7 +74,8 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path, dir_okay=False), help="Draw latency vs batch and latency distributions (PNG).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def bench(model, backends, batch_text, height, width, warmup, iters, duration, device, threads, checkpoint, onnx_path,
-          engine, aoti_path, int8_onnx, cache_dir, seed, cpu_clock_ghz, fma_units, json_out, markdown_out, plot_out, progress):
+          engine, aoti_path, int8_onnx, camera_onnx, cache_dir, seed, cpu_clock_ghz, fma_units, json_out, markdown_out, plot_out,
+          progress):
     """Measure latency and throughput of MODEL (checkpoint, .onnx, .engine or .pt2) per backend.
 
     Every backend gets the same frames. Figures follow trtexec: compute
@@ -86,7 +89,8 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
         if out:
             check_writable(out)
     config = BenchConfig(
-        model=model, checkpoint=checkpoint, onnx=onnx_path, engine=engine, aoti=aoti_path, int8_onnx=int8_onnx, backends=backends,
+        model=model, checkpoint=checkpoint, onnx=onnx_path, engine=engine, aoti=aoti_path, int8_onnx=int8_onnx,
+        camera_onnx=camera_onnx, backends=backends,
         batches=_batches(batch_text), height=height, width=width, warmup=warmup, iters=iters, duration_s=duration,
         device=device, threads=threads, cache_dir=cache_dir, seed=seed, cpu_clock_ghz=cpu_clock_ghz,
         fma_units=fma_units, progress=progress,

@@ -59,11 +59,11 @@ from acnet.benchmarks.artefacts import cached_onnx_export, check_precision, chec
 from acnet.benchmarks.backends import AotiBackend, TorchBackend, backend_for_precision, package_device, segmenter_around
 from acnet.benchmarks.environment import collect_environment, load_average
 from acnet.benchmarks.report import parity_markdown, parity_summary, parity_table
-from acnet.benchmarks.timing import Skip
+from acnet.benchmarks.timing import Skip, as_camera_frame
 from acnet.errors import ConfigError, ModelFileError
 from acnet.export.aoti import read_package_info
 from acnet.runtime.postprocess import postprocess_logits
-from acnet.runtime.preprocess import resize_bilinear, resize_nearest
+from acnet.runtime.preprocess import resize_nearest
 from acnet.runtime.segmenter import Segmenter
 from acnet.training.data.spec import open_dataset
 from acnet.training.device import resolve_device
@@ -308,25 +308,6 @@ def _camera_text(camera) -> str:
     return f"{camera.height}x{camera.width}, {depth}"
 
 
-def camera_frame(rgb: np.ndarray, depth_m: np.ndarray, label: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A dataset frame as ``camera`` would give it: (uint8 RGB, raw depth, labels) at its size.
-
-    A frame of another size is resized first (bilinear RGB rounded to uint8,
-    nearest-exact depth and labels, the runtime's resizing); depth becomes
-    uint16 in the camera's units (rounded, clipped to 0..65535) or stays
-    float32 metres.
-    """
-    h, w = camera.size
-    if rgb.shape[:2] != (h, w):
-        rgb = np.clip(np.rint(resize_bilinear(rgb, h, w)), 0, 255).astype(np.uint8)
-        depth_m, label = resize_nearest(depth_m, h, w), resize_nearest(label, h, w)
-    if camera.depth_dtype == "uint16":
-        depth = np.clip(np.rint(depth_m.astype(np.float64) / camera.depth_scale), 0, 65535).astype(np.uint16)
-    else:
-        depth = depth_m.astype(np.float32, copy=False)
-    return np.ascontiguousarray(rgb), np.ascontiguousarray(depth), label
-
-
 @dataclass(frozen=True)
 class ParityReport:
     config: dict
@@ -475,7 +456,7 @@ def compare(opened: _Opened, dataset, count: int, progress: bool) -> _Tally:
         ref_nearest = None
         raw = {}
         for camera, camera_acc in tally.cameras.items():
-            rgb, depth, truth = camera_frame(frame.rgb, frame.depth, frame.label, camera)
+            rgb, depth, truth = as_camera_frame(frame.rgb, frame.depth, frame.label, camera)
             logits = opened.reference.logits(rgb, depth, camera.depth_scale)
             camera_labels = postprocess_logits(logits, *camera.size)
             raw[camera] = (rgb, depth, truth, logits, camera_labels)
