@@ -180,6 +180,23 @@ class ModelInfo:
         """Whether the model takes camera buffers and returns uint8 labels and confidence."""
         return self.camera is not None
 
+    def io_bytes(self) -> dict[str, int]:
+        """Bytes of one frame's inputs and outputs, from the I/O shapes: what crosses between host and device.
+
+        A float model: normalised float32 RGB and depth and its output (float32
+        logits, or int32 class ids) at the input size; the rest happens on the
+        host. A camera-native model: uint8 RGB, uint16 (or float32) depth,
+        uint8 labels and confidence at its camera's size.
+        """
+        if self.camera is not None:
+            pixels = self.camera.height * self.camera.width
+            depth = 2 if self.camera.depth_dtype == "uint16" else 4
+            return {"rgb": 3 * pixels, "depth": depth * pixels, "labels": pixels, "confidence": pixels,
+                    "total": (3 + depth + 2) * pixels}
+        pixels = self.input_height * self.input_width
+        out = 4 * pixels * (self.num_classes if self.output == "logits" else 1)
+        return {"rgb": 12 * pixels, "depth": 4 * pixels, self.output: out, "total": 16 * pixels + out}
+
     @property
     def preprocess_config(self) -> PreprocessConfig:
         return PreprocessConfig(self.input_height, self.input_width, self.normalization)
