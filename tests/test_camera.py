@@ -216,6 +216,22 @@ def test_segmenter_hands_the_callers_buffers_to_onnx_runtime(tmp_path_factory, t
         monkeypatch.undo()
 
 
+def test_the_pipeline_passes_the_models_labels_and_confidence_through(tmp_path_factory, tiny_config):
+    """Pipeline (acnet stream's and the ROS 2 node's runner) on a camera-native model: each result holds the
+    model's own labels and confidence, with no work of the runtime's around them."""
+    from acnet.runtime.pipeline import Pipeline
+    from acnet.runtime.sources import Frame
+
+    seg = Segmenter(camera_variant(tmp_path_factory, tiny_config))
+    frames = [_raw_frame(seg.info, seed) for seed in range(3)]
+    source = [Frame(rgb, depth, 0.001, float(i), i, f"f{i}") for i, (rgb, depth) in enumerate(frames)]
+    results = list(Pipeline(seg, source, confidence=True))
+    assert len(results) == 3
+    for (rgb, depth), r in zip(frames, results):
+        labels, confidence = seg.segment_with_confidence(rgb, depth)
+        assert np.array_equal(r.labels, labels) and np.array_equal(r.confidence, confidence)
+
+
 class _Recording:
     """An onnxruntime session that records the arrays it is fed."""
 
