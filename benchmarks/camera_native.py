@@ -272,6 +272,9 @@ def main() -> None:
             c_results[case] = {name: c_example(segment, pt2[name], rgb, depth, args.work, args.repeat, args.threads,
                                                args.device) for name in names}
 
+    from acnet.benchmarks.environment import cpu_info
+
+    cpu = cpu_info()
     infos = {name: _info(path) for name, path in models.items()}
     resnet50 = infos["float"].with_(num_classes=40, class_names=tuple(f"c{i}" for i in range(40)))
     transfers = {"float (this model)": infos["float"].io_bytes(), "float (ACNet-ResNet50, 40 classes)": resnet50.io_bytes(),
@@ -294,7 +297,7 @@ def main() -> None:
         "c_example": c_results,
         "bytes_per_frame": transfers,
         "environment": {"load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
-                        "cpu": _cpu_name(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                        "cpu": f"{cpu.model} ({cpu.signature})", "cpu_count": cpu.usable_cpus, "python": platform.python_version(),
                         "threads": args.threads, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     }
     if stream_skipped:
@@ -313,16 +316,6 @@ def _info(path: Path) -> "ModelInfo":  # noqa: F821
     from acnet.export.graph import read_metadata
 
     return read_metadata(onnx.load(str(path), load_external_data=False), source=str(path))
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def markdown(record: dict) -> str:

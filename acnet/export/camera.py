@@ -73,6 +73,18 @@ def _taps(src: int, dst: int, axis: int, rank: int):
     return torch.from_numpy(i0), torch.from_numpy(i1), torch.from_numpy(w1).reshape(shape)
 
 
+def _register_resize(module: nn.Module, src: tuple[int, int], dst: tuple[int, int], axes: tuple[int, int]) -> bool:
+    """Register the bilinear taps from ``src`` to ``dst`` (height, width) along ``axes`` as buffers; False if equal."""
+    if src == dst:
+        return False
+    for name, s, d, axis in (("y", src[0], dst[0], axes[0]), ("x", src[1], dst[1], axes[1])):
+        i0, i1, w = _taps(s, d, axis, 4)
+        module.register_buffer(f"{name}0", i0, persistent=False)
+        module.register_buffer(f"{name}1", i1, persistent=False)
+        module.register_buffer(f"w{name}", w, persistent=False)
+    return True
+
+
 def _lerp(x: torch.Tensor, axis: int, i0: torch.Tensor, i1: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``a + (b - a) * w`` along ``axis``: the float32 formula of :func:`acnet.runtime.preprocess.resize_bilinear`."""
     a = x.index_select(axis, i0)
@@ -91,13 +103,8 @@ class CameraInput(nn.Module):
     def __init__(self, camera: CameraIO, height: int, width: int, normalization) -> None:
         super().__init__()
         ch, cw = camera.size
-        self.resize = (ch, cw) != (height, width)
+        self.resize = _register_resize(self, camera.size, (height, width), (1, 2))  # NHWC
         if self.resize:
-            for name, (src, dst, axis) in (("y", (ch, height, 1)), ("x", (cw, width, 2))):
-                i0, i1, w = _taps(src, dst, axis, 4)
-                self.register_buffer(f"{name}0", i0, persistent=False)
-                self.register_buffer(f"{name}1", i1, persistent=False)
-                self.register_buffer(f"w{name}", w, persistent=False)
             self.register_buffer("depth_rows", torch.from_numpy(nearest_indices(ch, height)), persistent=False)
             self.register_buffer("depth_cols", torch.from_numpy(nearest_indices(cw, width)), persistent=False)
         mean, inv_std, depth_mean, depth_inv_std = normalization_constants(normalization)
@@ -134,14 +141,7 @@ class CameraOutput(nn.Module):
 
     def __init__(self, num_classes: int, height: int, width: int, camera: CameraIO, class_id_offset: int) -> None:
         super().__init__()
-        ch, cw = camera.size
-        self.resize = (ch, cw) != (height, width)
-        if self.resize:
-            for name, (src, dst, axis) in (("y", (height, ch, 2)), ("x", (width, cw, 3))):
-                i0, i1, w = _taps(src, dst, axis, 4)
-                self.register_buffer(f"{name}0", i0, persistent=False)
-                self.register_buffer(f"{name}1", i1, persistent=False)
-                self.register_buffer(f"w{name}", w, persistent=False)
+        self.resize = _register_resize(self, (height, width), camera.size, (2, 3))  # NCHW
         # Channel c scores C - c where it holds the maximum: the highest score is the lowest such channel.
         scores = torch.arange(num_classes, 0, -1, dtype=torch.float32).reshape(1, num_classes, 1, 1)
         self.register_buffer("scores", scores, persistent=False)

@@ -145,28 +145,26 @@ def onnx_model(factory: pytest.TempPathFactory, config) -> Path:
 CAMERA_HEIGHT, CAMERA_WIDTH = 72, 112
 
 
-def camera_onnx(factory: pytest.TempPathFactory, config) -> tuple[Path, str]:
-    """``acnet export onnx --io camera --camera-size 72x112`` of :func:`checkpoint`: (path, CLI stdout)."""
+def _camera_export(factory: pytest.TempPathFactory, config, target: str, suffix: str) -> tuple[Path, str]:
+    """``acnet export TARGET --io camera --camera-size 72x112`` of :func:`checkpoint`: (path, CLI stdout)."""
 
     def make():
-        out = factory.mktemp("camera-onnx") / "camera.onnx"
-        proc = acnet_cli("export", "onnx", str(checkpoint(factory, config)), "-o", str(out), "--io", "camera",
+        out = factory.mktemp(f"camera-{target}") / f"camera{suffix}"
+        proc = acnet_cli("export", target, str(checkpoint(factory, config)), "-o", str(out), "--io", "camera",
                          "--camera-size", f"{CAMERA_HEIGHT}x{CAMERA_WIDTH}")
         return out, proc.stdout
 
-    return _once("camera-onnx", make, factory)
+    return _once(f"camera-{target}", make, factory)
+
+
+def camera_onnx(factory: pytest.TempPathFactory, config) -> tuple[Path, str]:
+    """The camera-native ONNX export (camera 72x112): (path, CLI stdout)."""
+    return _camera_export(factory, config, "onnx", ".onnx")
 
 
 def camera_package(factory: pytest.TempPathFactory, config) -> tuple[Path, str]:
-    """``acnet export aoti --io camera --camera-size 72x112`` of :func:`checkpoint`: (path, CLI stdout)."""
-
-    def make():
-        out = factory.mktemp("camera-aoti") / "camera.pt2"
-        proc = acnet_cli("export", "aoti", str(checkpoint(factory, config)), "-o", str(out), "--io", "camera",
-                         "--camera-size", f"{CAMERA_HEIGHT}x{CAMERA_WIDTH}")
-        return out, proc.stdout
-
-    return _once("camera-aoti", make, factory)
+    """The camera-native AOTInductor package (camera 72x112), for the C library: (path, CLI stdout)."""
+    return _camera_export(factory, config, "aoti", ".pt2")
 
 
 def camera_variant(factory: pytest.TempPathFactory, config, size: tuple[int, int] | None = None, depth: str = "uint16",
