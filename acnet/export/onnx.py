@@ -126,7 +126,6 @@ class OnnxExportOptions:
         if not MIN_OPSET <= self.opset <= newest:
             raise ConfigError(f"opset must be between {MIN_OPSET} and {newest}, got {self.opset}")
 
-
     def _check_io(self) -> None:
         if self.io not in IO_KINDS:
             raise ConfigError(f"io must be one of {', '.join(IO_KINDS)}, got {self.io!r}")
