@@ -292,7 +292,7 @@ def test_parity_passes_the_exports_and_fails_heads_broken_on_purpose(tmp_path_fa
     """acnet parity on raw camera frames: the CLI export (resizing heads) and a same-size model pass, the latter at
     the camera gate (99.99 %, differences only at argmax ties, counted); a wrong RGB mean, a wrong depth scale and
     swapped R and B each fail it."""
-    from trained import CAMERA_FAULTS
+    from support.trained import CAMERA_FAULTS
 
     from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
 

@@ -12,7 +12,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from capi_artifacts import (CAMERA_HEIGHT, CAMERA_WIDTH, aoti_package, camera_onnx, camera_package, capi_build, checkpoint,
+from support.capi_artifacts import (CAMERA_HEIGHT, CAMERA_WIDTH, aoti_package, camera_onnx, camera_package, capi_build, checkpoint,
                             read_pgm8, write_pgm16, write_ppm)
 
 from acnet.errors import ModelFileError

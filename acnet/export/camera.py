@@ -53,8 +53,11 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from acnet.errors import ModelFileError
+from acnet.export.fp16 import _topological
+from acnet.export.graph import EXPORTER_LOGGERS, graph_sources, quiet_loggers, with_outputs
+from acnet.export.verify import MIN_AGREEMENT, compare_labels, run_onnx, synthetic_frame
 from acnet.runtime.metadata import CameraIO, ModelInfo
-from acnet.runtime.preprocess import linear_taps, nearest_indices, normalization_constants
+from acnet.runtime.preprocess import linear_taps, nearest_indices, normalization_constants, preprocess
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +232,6 @@ class _Heads(nn.Module):
 
 def _export_heads(info: ModelInfo, batch: int, dynamic_batch: bool, opset: int) -> onnx.ModelProto:
     """The two heads as one ONNX graph: rgb, depth, logits -> net_rgb, net_depth, labels, confidence."""
-    from acnet.export.onnx import _EXPORTER_LOGGERS, quiet_loggers
-
     camera = _camera(info)
     heads = _Heads(CameraInput(camera, info.input_height, info.input_width, info.normalization),
                    CameraOutput(info.num_classes, info.input_height, info.input_width, camera, info.class_id_offset))
@@ -241,7 +242,7 @@ def _export_heads(info: ModelInfo, batch: int, dynamic_batch: bool, opset: int) 
     if dynamic_batch:
         dim = torch.export.Dim("batch", min=1, max=1024)
         shapes = {name: {0: dim} for name in inputs}
-    with warnings.catch_warnings(), quiet_loggers(*_EXPORTER_LOGGERS), torch.no_grad():
+    with warnings.catch_warnings(), quiet_loggers(*EXPORTER_LOGGERS), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
             program = torch.onnx.export(heads.eval(), (rgb, depth, logits), None, dynamo=True, opset_version=opset,
@@ -275,9 +276,6 @@ def attach_heads(network: onnx.ModelProto, info: ModelInfo, opset: int) -> onnx.
     prefixed :data:`INPUT_PREFIX` (the nodes the camera's inputs reach) and
     :data:`OUTPUT_PREFIX` (those ``logits`` reaches).
     """
-    from acnet.export.fp16 import _topological
-    from acnet.export.graph import graph_sources
-
     _camera(info)
     inits = {init.name for init in network.graph.initializer}
     net_inputs = [i.name for i in network.graph.input if i.name not in inits]
@@ -424,8 +422,6 @@ class CameraCheck:
 
 def camera_frame(info: ModelInfo, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic camera frame as the model takes it: uint8 RGB and depth of its type and scale."""
-    from acnet.export.verify import synthetic_frame
-
     camera = _camera(info)
     rgb, depth_mm = synthetic_frame(*camera.size, seed=seed)
     metres = depth_mm.astype(np.float32) * np.float32(0.001)
@@ -441,8 +437,6 @@ def _frames(info: ModelInfo, batch: int) -> tuple[list, np.ndarray, np.ndarray]:
 
 def _compare(logits: np.ndarray, labels: np.ndarray, confidence: np.ndarray):
     """:func:`acnet.export.verify.compare_labels` over a batch."""
-    from acnet.export.verify import compare_labels
-
     result = None
     for k in range(len(logits)):
         one = compare_labels(logits[k], labels[k], confidence[k])
@@ -461,10 +455,6 @@ def check_heads(model: bytes, network: bytes, info: ModelInfo, batch: int) -> Ca
     :func:`acnet.export.verify.compare_labels`), and the confidence within
     one level (exp and the sum may round differently).
     """
-    from acnet.export.graph import with_outputs
-    from acnet.export.verify import run_onnx
-    from acnet.runtime.preprocess import preprocess
-
     camera = _camera(info)
     frames, rgb, depth = _frames(info, batch)
     inner = [INPUT_PREFIX + _NET_RGB, INPUT_PREFIX + _NET_DEPTH]
@@ -488,9 +478,6 @@ def check_package(package, model: nn.Module, info: ModelInfo, device, batch: int
     The package must agree on the share of pixels of its precision's gate
     (``acnet.export.verify.MIN_AGREEMENT``); an FP32 one may differ at ties only.
     """
-    from acnet.export.verify import MIN_AGREEMENT
-    from acnet.runtime.preprocess import preprocess
-
     camera = _camera(info)
     frames, rgb, depth = _frames(info, batch)
     inputs = [preprocess(r, d, info.preprocess_config, camera.depth_scale) for r, d in frames]

@@ -11,7 +11,6 @@ is faster (0.4 s against 4 s for the test model) but deprecated, and leaves
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -35,6 +34,7 @@ from acnet.export.verify import Verification
 from acnet.runtime.metadata import CAMERA_DEPTH_TYPES, CameraIO, ModelInfo
 from acnet.training.config import STRIDE, check_input_size
 from acnet.export import graph as g, int8 as q, verify as v
+from acnet.export.graph import EXPORTER_LOGGERS, quiet_loggers
 from acnet.export.deconv import rewrite_transposed_convs
 from acnet.export.fp16 import convert_to_fp16
 
@@ -244,7 +244,7 @@ def trace_to_onnx(model, height: int, width: int, options: OnnxExportOptions):
         dims[2] = 32 * Dim("h32", min=1, max=MAX_DYNAMIC_SIDE // 32)
         dims[3] = 32 * Dim("w32", min=1, max=MAX_DYNAMIC_SIDE // 32)
     dynamic_shapes = {"rgb": dict(dims), "depth": dict(dims)} if dims else None
-    with warnings.catch_warnings(), quiet_loggers(*_EXPORTER_LOGGERS), torch.no_grad():
+    with warnings.catch_warnings(), quiet_loggers(*EXPORTER_LOGGERS), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
             program = torch.onnx.export(
@@ -265,24 +265,6 @@ def trace_to_onnx(model, height: int, width: int, options: OnnxExportOptions):
     proto = program.model_proto
     _rename_dims(proto, {"32*h32": "height", "32*w32": "width"})
     return proto
-
-
-#: Loggers of the exporter's passes, which report every rewrite at INFO.
-_EXPORTER_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "torch._export")
-
-
-@contextlib.contextmanager
-def quiet_loggers(*names: str, level: int = logging.WARNING):
-    """Raise these loggers to ``level`` for the block (exporters and compilers report every pass below it)."""
-    loggers = [logging.getLogger(n) for n in names]
-    before = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(max(level, lg.getEffectiveLevel()))
-    try:
-        yield
-    finally:
-        for lg, lvl in zip(loggers, before):
-            lg.setLevel(lvl)
 
 
 def _rename_dims(proto, names: dict[str, str]) -> None:

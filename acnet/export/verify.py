@@ -27,7 +27,8 @@ import numpy as np
 from acnet._io import atomic_write_text
 from acnet.errors import ModelFileError, first_line
 from acnet.runtime.metadata import ModelInfo
-from acnet.runtime.preprocess import preprocess
+from acnet.runtime.postprocess import CLASS_ID_OFFSET, logits_to_class_ids, top_probability
+from acnet.runtime.preprocess import preprocess, resize_bilinear_chw
 
 if TYPE_CHECKING:
     import onnx
@@ -342,8 +343,6 @@ def compare_labels(logits: np.ndarray, labels: np.ndarray, confidence: np.ndarra
     class within ``tolerance`` of its own (relative to the pixel's largest
     |logit|, at least 1).
     """
-    from acnet.runtime.preprocess import CLASS_ID_OFFSET, logits_to_class_ids, resize_bilinear_chw, top_probability
-
     height, width = labels.shape
     ref_logits = resize_bilinear_chw(logits, height, width)
     ref_labels = logits_to_class_ids(ref_logits)

@@ -181,7 +181,7 @@ def camera_variant(factory: pytest.TempPathFactory, config, size: tuple[int, int
         from acnet.export.camera import attach_heads
         from acnet.export.graph import read_metadata, set_metadata
         from acnet.runtime.metadata import CameraIO
-        from trained import break_camera_head_on_purpose
+        from support.trained import break_camera_head_on_purpose
 
         network = onnx.load(onnx_model(factory, config))
         info = read_metadata(network)
