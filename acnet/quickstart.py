@@ -293,15 +293,6 @@ def _camera_step(config: QuickstartConfig, out: Path, checkpoint: Path, onnx_pat
     resizes back. Its labels are compared with the float model's through the
     numpy runtime on the same files; parity runs it on raw camera frames.
     """
-    import numpy as np
-    from PIL import Image
-
-    from acnet._io import atomic_write_text
-    from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
-    from acnet.export.onnx import OnnxExportOptions, export_onnx
-    from acnet.runtime import Segmenter, read_depth, read_rgb
-    from acnet.runtime.cli import infer
-
     h, w = config.scene_size
     camera_path = out / "acnet_camera.onnx"
     report = export_onnx(checkpoint, camera_path, OnnxExportOptions(io="camera", camera_size=(h, w)))

@@ -17,7 +17,7 @@ import pytest
 from support.capi_artifacts import CAMERA_HEIGHT, CAMERA_WIDTH, camera_onnx, camera_variant, checkpoint, folder_dataset, onnx_model
 from onnx import TensorProto
 
-from acnet.errors import ConfigError, InputError, ModelFileError
+from acnet.errors import ConfigError, InputError
 from acnet.runtime import Segmenter
 from acnet.runtime.metadata import CameraIO, ModelInfo
 from support.installed import run_acnet

@@ -16,7 +16,6 @@ from support.capi_artifacts import (CAMERA_HEIGHT, CAMERA_WIDTH, aoti_package, c
                             read_pgm8, write_pgm16, write_ppm)
 
 from acnet.runtime import Segmenter
-from acnet.runtime.metadata import ModelInfo
 
 pytestmark = pytest.mark.slow
 
