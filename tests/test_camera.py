@@ -330,3 +330,17 @@ def test_infer_and_stream_run_camera_native_models(tmp_path, exported):
         expected = seg.segment(read_rgb(tmp_path / "in" / "rgb" / f"f{i}.png"), read_depth(tmp_path / "in" / "depth" / f"f{i}.png"))
         assert np.array_equal(np.asarray(Image.open(tmp_path / "infer" / f"f{i}_labels.png")), expected)
         assert np.array_equal(np.asarray(Image.open(tmp_path / "stream" / "labels" / f"f{i}.png")), expected)
+
+
+def test_bench_times_the_camera_model_on_raw_frames_beside_the_float_model(tmp_path_factory, tiny_config, float_model):
+    """acnet bench --camera-onnx: the onnxruntime-camera row runs the camera-native model on the benchmark's
+    frames as its camera gives them, in the same run as the float model's row, with the runtime's overhead."""
+    from acnet.benchmarks.bench import BenchConfig, run_bench
+
+    camera = camera_variant(tmp_path_factory, tiny_config)  # camera = the network's 64x96
+    report = run_bench(BenchConfig(model=float_model, camera_onnx=camera, backends=("onnxruntime", "onnxruntime-camera"),
+                                   warmup=1, iters=2, device="cpu", threads=1, progress=False))
+    rows = {r.backend: r for r in report.results}
+    assert set(rows) == {"onnxruntime", "onnxruntime-camera"} and all(r.status == "ok" for r in rows.values()), rows
+    assert rows["onnxruntime-camera"].network_ms.median > 0 and rows["onnxruntime-camera"].overhead_ms is not None
+    assert report.to_dict()["model"]["camera_onnx"] == str(camera)
