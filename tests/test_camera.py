@@ -1,6 +1,6 @@
 """Camera-native models (``--io camera``): camera buffers in, uint8 labels and confidence out.
 
-The network is the session's tiny trained-looking ACNet (tests/capi_artifacts.py):
+The network is the session's tiny trained-looking ACNet (tests/support/capi_artifacts.py):
 one model is exported with the CLI (camera 72x112, so its heads resize); the
 other variants join the heads around the same exported network, which takes
 seconds instead of a new trace. The reference is always the numpy runtime

@@ -1,6 +1,6 @@
 """Camera-native models in the C library: the AOTInductor package carries the heads, the library none.
 
-One package is compiled with `acnet export aoti --io camera` (tests/capi_artifacts.py) for the same
+One package is compiled with `acnet export aoti --io camera` (tests/support/capi_artifacts.py) for the same
 camera as the ONNX export there; the library and its programs are the ones test_capi.py builds.
 """
 

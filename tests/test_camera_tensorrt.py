@@ -3,7 +3,7 @@
 What TensorRT accepts is read from NVIDIA's own bindings and headers
 (tests/tensorrt_bindings.py): ``DataType`` has UINT8 but no unsigned (or any)
 16-bit integer type, and UINT8 converts to and from float32 and float16 only.
-The fake (tests/trt_fake.py) holds those rules, so the engines built here are
+The fake (tests/support/trt_fake.py) holds those rules, so the engines built here are
 built from ONNX graphs the real parser would take: uint16 depth as its bytes,
 class ids cast from float32. Engines run through the runtime's backend over
 a fake CUDA runtime, executing the parsed graph in ONNX Runtime.

@@ -60,7 +60,7 @@ distinct code path. Left out, and why:
 Added for issue 21: camera-native models (``--io camera``): export options that do not
 go together, a checkpoint without normalisation, and frames of another size,
 depth type or depth scale than the model's camera (hand-built models with a
-camera-native model's I/O, tests/error_sweep_files.py).
+camera-native model's I/O, tests/support/error_sweep_files.py).
 
 Added for issue 25: damaged bags and RealSense recordings, the labels bag's
 topic, a symlink loop and a device as --rgb, parity and bench given another
