@@ -71,6 +71,26 @@ class InputSide(click.ParamType):
         return number
 
 
+class CameraSize(click.ParamType):
+    """A camera frame size ``HxW`` (e.g. 720x1280): two positive integers up to 16384."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        parts = str(value).lower().replace(" ", "").split("x")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            self.fail(f"{value!r} is not a size HxW (e.g. 480x640)", param, ctx)
+        h, w = (int(p) for p in parts)
+        if not (1 <= h <= 16384 and 1 <= w <= 16384):
+            self.fail(f"{value!r}: height and width must be 1..16384", param, ctx)
+        return h, w
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "HxW"
+
+
 class DeviceName(click.ParamType):
     """``cpu``, ``cuda`` or ``cuda:N``, returned in its canonical spelling."""
 

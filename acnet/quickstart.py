@@ -2,8 +2,9 @@
 
 It trains a small ACNet on procedurally generated RGB-D rooms, evaluates it,
 exports it to ONNX (FP32 and FP16), segments a few frames with the torch-free
-runtime through ``acnet infer``, checks parity of both exports against
-PyTorch, compiles an AOTInductor package and segments the same frames with
+runtime through ``acnet infer``, exports a camera-native model (camera frames
+in, labels and confidence out) and runs it on the same frames, checks parity
+of the exports against PyTorch, compiles an AOTInductor package and segments the same frames with
 the C library's example (where CMake and a C++ compiler are found),
 benchmarks PyTorch against ONNX Runtime, then quantizes to INT8 (calibrated
 on training scenes), checks its parity and benchmarks it against FP32 ONNX
@@ -99,7 +100,7 @@ def run_quickstart(config: QuickstartConfig) -> dict:
         torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     make_dir(out)
-    total = 8
+    total = 9
     summary: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
     started = time.perf_counter()
 
@@ -168,8 +169,13 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     click.echo(f"  again: acnet infer {onnx_path} --rgb {frames_dir / 'rgb'} --depth {frames_dir / 'depth'} -o {infer_dir}")
     summary["infer"] = {"out_dir": str(infer_dir), "frames": config.infer_frames}
 
-    # 5. parity ----------------------------------------------------------------------
-    _step(5, total, "parity of the exports against PyTorch FP32 (logits, pixel agreement, mIoU)")
+    # 5. camera-native ------------------------------------------------------------------
+    h, w = config.scene_size
+    _step(5, total, f"a camera-native model: {h}x{w} camera frames in, labels and confidence out, every step in the graph")
+    summary["camera"] = _camera_step(config, out, checkpoint, onnx_path, frames_dir, test_spec)
+
+    # 6. parity ----------------------------------------------------------------------
+    _step(6, total, "parity of the exports against PyTorch FP32 (logits, pixel agreement, mIoU)")
     parity = run_parity(ParityConfig(
         checkpoint=checkpoint, data=test_spec,
         candidates=(Candidate("onnx", onnx_path, "onnxruntime"), Candidate("onnx-fp16", fp16_path, "onnxruntime")),
@@ -179,12 +185,12 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     atomic_write_text(out / "parity.json", parity.to_json())
     summary["parity"] = {"passed": parity.passed, "json": str(out / "parity.json")}
 
-    # 6. AOTInductor and the C library ---------------------------------------------------
-    _step(6, total, "compile an AOTInductor package (verified against PyTorch) and segment the frames from C")
+    # 7. AOTInductor and the C library ---------------------------------------------------
+    _step(7, total, "compile an AOTInductor package (verified against PyTorch) and segment the frames from C")
     summary["aoti"] = _aoti_and_c_example(config, checkpoint, onnx_path, frames_dir, out)
 
-    # 7. bench -----------------------------------------------------------------------
-    _step(7, total, "benchmark PyTorch eager against ONNX Runtime on this CPU")
+    # 8. bench -----------------------------------------------------------------------
+    _step(8, total, "benchmark PyTorch eager against ONNX Runtime on this CPU")
     bench = run_bench(BenchConfig(
         model=checkpoint, onnx=onnx_path, backends=("torch", "onnxruntime"), batches=(1,), warmup=3,
         iters=config.bench_iters, device="cpu", threads=config.threads, progress=config.progress,
@@ -193,8 +199,8 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     atomic_write_text(out / "bench.json", bench.to_json())
     summary["bench"] = {"json": str(out / "bench.json"), "speedups": bench.speedups()}
 
-    # 8. INT8 -------------------------------------------------------------------------
-    _step(8, total, "INT8 for ONNX Runtime on this CPU: calibrate, verify, check parity, benchmark against FP32")
+    # 9. INT8 -------------------------------------------------------------------------
+    _step(9, total, "INT8 for ONNX Runtime on this CPU: calibrate, verify, check parity, benchmark against FP32")
     summary["int8"] = _int8_step(config, out, checkpoint, onnx_path, train_spec, test_spec)
 
     summary["seconds"] = round(time.perf_counter() - started, 1)
@@ -202,6 +208,10 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     click.secho("\nsummary", bold=True)
     click.echo(f"  mIoU (synthetic test scenes): {100 * miou:.1f}%")
     click.echo("  " + parity.summary().replace("\n", "\n  "))
+    camera = summary["camera"]
+    click.echo(f"  camera-native model: labels equal the float model's on {100 * camera['agreement']:.3f}% of pixels, "
+               f"parity {'passed' if camera['parity_passed'] else 'FAILED'}; {camera['bytes']['camera'] / 1e3:.0f} kB "
+               f"cross to a GPU and back per frame instead of {camera['bytes']['float'] / 1e3:.0f} kB")
     c_example = summary["aoti"]["c_example"]
     click.echo(f"  AOTInductor package: agreement {100 * summary['aoti']['agreement']:.3f}% with PyTorch; C library: "
                + (f"skipped ({c_example['skipped']})" if "skipped" in c_example
@@ -272,6 +282,48 @@ def _aoti_and_c_example(config: QuickstartConfig, checkpoint: Path, onnx_path: P
     result["c_example"] = {"agreement": agreement, "frames": frames, "pixels": pixels, "build_dir": str(build_dir),
                            "build_seconds": round(build_seconds, 1), "out_dir": str(c_dir)}
     return result
+
+
+def _camera_step(config: QuickstartConfig, out: Path, checkpoint: Path, onnx_path: Path, frames_dir: Path,
+                 test_spec: str) -> dict:
+    """Export a camera-native model for the frames' camera, segment them with it, check its parity.
+
+    The frames are the written PNGs (``scene_size``, larger than the
+    network's input), so the model's input head resizes and its output head
+    resizes back. Its labels are compared with the float model's through the
+    numpy runtime on the same files; parity runs it on raw camera frames.
+    """
+    h, w = config.scene_size
+    camera_path = out / "acnet_camera.onnx"
+    report = export_onnx(checkpoint, camera_path, OnnxExportOptions(io="camera", camera_size=(h, w)))
+    click.echo(report.summary())
+    click.echo(f"  again: acnet export onnx {checkpoint} -o {camera_path} --io camera --camera-size {h}x{w}")
+    infer_dir = out / "infer_camera"
+    infer.main([str(camera_path), "--rgb", str(frames_dir / "rgb"), "--depth", str(frames_dir / "depth"), "-o", str(infer_dir)]
+               + (["--threads", str(config.threads)] if config.threads else []), standalone_mode=False)
+    pixels = agree = 0
+    with Segmenter(onnx_path, threads=config.threads) as seg:
+        sizes = {"float": seg.info.io_bytes()["total"], "camera": report.info.io_bytes()["total"]}
+        fh, fw = seg.input_size
+        for rgb_path in sorted((frames_dir / "rgb").glob("*.png")):
+            expected = seg.segment(read_rgb(rgb_path), read_depth(frames_dir / "depth" / rgb_path.name))
+            with Image.open(infer_dir / f"{rgb_path.stem}_labels.png") as im:
+                got = np.asarray(im)
+            pixels, agree = pixels + got.size, agree + int((got == expected).sum())
+    agreement = agree / max(pixels, 1)
+    click.echo(f"acnet infer {camera_path.name}: labels equal the float model's (numpy pre- and postprocessing) on "
+               f"{100 * agreement:.3f}% of {pixels} pixels; in {infer_dir}")
+    # 8 scenes (150k pixels): the float model's parity runs on every test scene; this one's heads are what is new.
+    parity = run_parity(ParityConfig(checkpoint=checkpoint, data=test_spec, limit=min(8, config.test_frames),
+                                     candidates=(Candidate("onnx-camera", camera_path, "onnxruntime"),),
+                                     threads=config.threads, progress=config.progress))
+    click.echo(parity.table())
+    atomic_write_text(out / "parity_camera.json", parity.to_json())
+    click.echo(f"per {h}x{w} frame, {sizes['camera'] / 1e3:.0f} kB cross to a GPU and back (uint8 RGB, uint16 depth, uint8 "
+               f"labels and confidence) where the float model moves {sizes['float'] / 1e3:.0f} kB at its "
+               f"{fh}x{fw} input (float32 tensors and logits)")
+    return {"path": str(camera_path), "agreement": agreement, "parity_passed": parity.passed,
+            "parity_json": str(out / "parity_camera.json"), "infer_dir": str(infer_dir), "bytes": sizes}
 
 
 def _int8_step(config: QuickstartConfig, out: Path, checkpoint: Path, onnx_path: Path, train_spec: str,

@@ -64,6 +64,11 @@ distinct code path. Left out, and why:
   parity --fp16-onnx given an FP32 model: the same check as --int8-onnx
   (both in tests/test_parity.py).
 
+Added for issue 21: camera-native models (``--io camera``): export options that do not
+go together, a checkpoint without normalisation, and frames of another size,
+depth type or depth scale than the model's camera (hand-built models with a
+camera-native model's I/O, tests/support/error_sweep_files.py).
+
 Added for issue 25: damaged bags and RealSense recordings, the labels bag's
 topic, a symlink loop and a device as --rgb, parity and bench given another
 network or a model of another precision, and the Python API's untyped errors.
@@ -281,6 +286,18 @@ def _export(c: list[Case]) -> None:
     cli("output-read-only", "export onnx {ck} -o {W}/ro/m.onnx", "{W}/ro", "read-only", needs="mount")
     cli("failed-int8-keeps-previous", "export onnx {ck} -o {W}/exp/prev.onnx --int8 --calib-data folder:{W}/nope",
         "{W}/nope", keep=["{W}/exp/prev.onnx"], no_new_files=["{W}/exp"])
+    cam = f"{eo} --io camera"
+    cli("camera-checkpoint-without-normalisation", f"export onnx {{W}}/bad/missingkeys.pt -o {out} --io camera",
+        "normalization", "--io camera puts the checkpoint's normalisation into the graph", absent=[out])
+    cli("camera-size-without-io-camera", f"{eo} --camera-size 480x640", "--camera-size", "--io camera", absent=[out])
+    cli("camera-depth-scale-without-io-camera", f"{eo} --depth-scale 0.001", "--depth-scale", absent=[out])
+    cli("camera-size-garbage", f"{cam} --camera-size 480by640", "--camera-size", "480by640", absent=[out])
+    cli("camera-size-zero", f"{cam} --camera-size 0x640", "--camera-size", absent=[out])
+    cli("camera-and-argmax", f"{cam} --argmax", "--argmax and --io camera", absent=[out])
+    cli("camera-and-dynamic-hw", f"{cam} --dynamic-hw", "--dynamic-hw and --io camera", absent=[out])
+    cli("camera-float32-depth-with-scale", f"{cam} --camera-depth float32 --depth-scale 0.001", "float32 camera depth is metres",
+        absent=[out])
+    cli("camera-depth-scale-beyond-any-sensor", f"{cam} --depth-scale 1", "beyond any sensor", absent=[out])
 
     trt = lambda *a, **k: _cli(c, "export trt", *a, **k)  # noqa: E731
     eng = "{W}/exp/m.engine"
@@ -303,6 +320,7 @@ def _export(c: list[Case]) -> None:
     aoti("batch-and-dynamic-batch", f"export aoti {{ck}} -o {pt2} --batch 2 --dynamic-batch", "--dynamic-batch")
     aoti("height-not-multiple-of-32", f"export aoti {{ck}} -o {pt2} --height 40", "--height", "40")
     aoti("output-under-a-file", "export aoti {ck} -o {W}/afile/m.pt2", "{W}/afile")
+    aoti("camera-size-without-io-camera", f"export aoti {{ck}} -o {pt2} --camera-size 480x640", "--camera-size")
 
 
 def _infer(c: list[Case]) -> None:
@@ -355,6 +373,15 @@ def _infer(c: list[Case]) -> None:
     cli("backend-tensorrt-for-onnx", inf("{onnx}", f"{pair} --backend tensorrt"), "model.onnx", "TensorRT backend")
     cli("device-tpu9", inf("{onnx}", f"{pair} --device tpu9"), "tpu9")
     cli("device-cuda-without-gpu", inf("{onnx}", f"{pair} --device cuda"), "cuda")
+    # Camera-native models (64x64 camera): frames the model was not exported for.
+    cli("camera-frame-of-another-size", inf("{W}/camera.onnx", "--rgb {W}/big/rgb.png --depth {W}/big/depth.png -o {W}/io"),
+        "takes 64x64 frames, got a 96x128 frame", "--camera-size 96x128")
+    cli("camera-uint16-depth-where-metres-are-expected", inf("{W}/camera_metres.onnx"),
+        "depth is uint16 but this camera-native model takes float32 metres")
+    cli("camera-metres-where-uint16-is-expected", inf("{W}/camera.onnx", with_depth("{W}/bad/metres.npy")),
+        "depth is float32 but this camera-native model takes uint16 depth")
+    cli("camera-depth-scale-of-another-sensor", inf("{W}/camera.onnx", f"{pair} --depth-scale 0.0001"),
+        "exported for 0.001 m per unit", "--depth-scale 0.0001")
     cli("device-cuda-x", inf("{onnx}", f"{pair} --device cuda:x"), "cuda:x")
     cli("output-under-a-file", inf("{onnx}", "--rgb {W}/img/rgb.png --depth {W}/img/depth.png -o {W}/afile/sub"),
         "{W}/afile")

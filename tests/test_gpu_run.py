@@ -35,7 +35,8 @@ import gpu_steps  # noqa: E402
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 #: The order the first call runs in: what it exists for first, train last, the CUDA tests only when asked.
-RUN_ORDER = ["env", "checkpoint", "export", "capi-build", "compile-warm", "bench", "bench-compile", "capi", "parity", "train"]
+RUN_ORDER = ["env", "checkpoint", "export", "capi-build", "compile-warm", "bench", "bench-compile", "capi", "parity", "train",
+             "camera"]
 
 
 def _python_whose_pip_fails(folder: Path) -> Path:
@@ -63,7 +64,8 @@ def dry_run(tmp_path_factory, tiny_config):
             "--height", str(HEIGHT), "--width", str(WIDTH), "--batches", "1,2", "--iters", "1", "--warmup", "1",
             "--eager-backends", "torch,torch-tf32,aoti", "--compile-backends", "torch-bf16", "--parity-torch", "",
             "--train-precisions", "fp32", "--train-batch", "2", "--train-warmup", "1", "--train-steps", "1",
-            "--repeat", "2", "--budget", "600"]
+            "--repeat", "2", "--budget", "600",
+            "--camera-size", f"{HEIGHT}x{WIDTH}", "--camera-large", "", "--camera-frames", "6", "--camera-rounds", "1"]
     proc = subprocess.run([str(SCRIPT_DIR / "run.sh"), *args], capture_output=True, text=True, env=env, timeout=900)
     return proc, out, work
 
@@ -87,7 +89,7 @@ def test_dry_run_runs_every_step_in_the_order_that_fits(dry_run):
     assert {n for n, s in steps.items() if s["status"] == "reused"} == {"checkpoint", "export", "capi-build"}
     # Started one after another in this order: the compiled bench right after the eager one, train last.
     started = _started((out / "gpu-run.log").read_text())
-    assert started == ["env", "compile-warm", "bench", "bench-compile-b1", "capi", "parity", "train"], started
+    assert started == ["env", "compile-warm", "bench", "bench-compile-b1", "capi", "parity", "train", "camera"], started
     assert report["git_commit"] == COMMIT and report["gpu"] is None and report["budget_s"] == 600
 
     env = steps["env"]["result"]
@@ -127,6 +129,10 @@ def test_dry_run_runs_every_step_in_the_order_that_fits(dry_run):
 
     parity = steps["parity"]["result"]
     assert parity["passed"] and [r["label"] for r in parity["results"]] == ["aoti"] and parity["data"]["frames"] == 3
+
+    camera = steps["camera"]["result"]  # the same measurement on a CPU: the float model's numpy work against none
+    assert camera["device"] == "cpu" and set(camera["stream"][f"{HEIGHT}x{WIDTH}"]) == {"float", "camera"}
+    assert camera["bytes_per_frame"][f"camera {HEIGHT}x{WIDTH}"]["total"] == 7 * HEIGHT * WIDTH
 
     targets = {t["target"]: t for t in report["targets"]}
     assert len(targets) == 8

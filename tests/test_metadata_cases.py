@@ -67,6 +67,7 @@ def _summary(info: ModelInfo) -> dict:
                           "depth_std": n.depth_std},
         "depth_unit": info.depth_unit, "output": info.output, "precision": info.precision, "batch": info.batch,
         "dynamic_hw": info.dynamic_hw, "source_sha256": info.source_sha256, "class_id_offset": info.class_id_offset,
+        "camera": None if info.camera is None else info.camera.to_dict(),
     }
 
 

@@ -53,6 +53,11 @@ def test_quickstart_learns_and_runs_every_step(tmp_path, deterministic_torch):
 
     ids = np.asarray(Image.open(labels[0]))
     assert ids.min() >= 1 and ids.max() <= 9 and len(np.unique(ids)) >= 3
+    # The camera-native model gave the float model's labels on the same files, and passed parity on raw frames.
+    camera = summary["camera"]
+    assert camera["agreement"] >= 0.999 and camera["parity_passed"] is True, camera
+    assert len(list((out / "infer_camera").glob("*_labels.png"))) == 2
+    assert camera["bytes"]["camera"] < camera["bytes"]["float"]
     # The benchmark measured both backends in the same run.
     bench = json.loads((out / "bench.json").read_text())
     measured = {r["backend"] for r in bench["results"] if r["status"] == "ok"}

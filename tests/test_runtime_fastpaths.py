@@ -10,7 +10,7 @@ from acnet.runtime.preprocess import (
     Normalization,
     _bilinear_blocks,
     _block_index,
-    _linear_taps,
+    linear_taps,
     _scale_rgb,
     _tap_runs,
     normalize_rgb,
@@ -57,7 +57,7 @@ def bits(x):
 @pytest.mark.parametrize(("src", "dst"), SIZES)
 def test_tap_runs_give_every_position_its_own_index_and_weight(src, dst):
     for s, d in zip(src, dst):
-        i0, _, w1 = _linear_taps(s, d)
+        i0, _, w1 = linear_taps(s, d)
         got_i, got_w, seen = np.full(d, -1), np.full(d, np.nan, np.float32), np.zeros(d, int)
         taps = _tap_runs(s, d)
         for dst_i, src_i, w in taps.groups(chunk=3):  # small chunks: their edges must line up too

@@ -38,12 +38,14 @@ class Artefacts:
     engine: Path | None = None
     aoti: Path | None = None
     int8_onnx: Path | None = None
+    #: A camera-native ONNX model (``--io camera``) of the same network.
+    camera_onnx: Path | None = None
 
     @property
     def description(self) -> dict:
         return {k: (str(v) if v else None) for k, v in (("checkpoint", self.checkpoint), ("onnx", self.onnx),
                                                        ("engine", self.engine), ("aoti", self.aoti),
-                                                       ("int8_onnx", self.int8_onnx))}
+                                                       ("int8_onnx", self.int8_onnx), ("camera_onnx", self.camera_onnx))}
 
 
 def classify(path: Path) -> str:
@@ -63,7 +65,7 @@ def resolve_artefacts(config) -> Artefacts:
     Raises for missing files and for two files of one kind.
     """
     found = {"checkpoint": config.checkpoint, "onnx": config.onnx, "engine": config.engine, "aoti": config.aoti,
-             "int8_onnx": config.int8_onnx}
+             "int8_onnx": config.int8_onnx, "camera_onnx": config.camera_onnx}
     kind = classify(config.model)
     if found[kind] is not None and Path(found[kind]) != config.model:
         raise ConfigError(f"two {kind} files given: {config.model} and {found[kind]}")

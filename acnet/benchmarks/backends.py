@@ -275,6 +275,15 @@ class AotiBackend(TorchBackend):
     def forward(self, rgb, depth):
         return self.runner(rgb, depth)
 
+    def run(self, rgb: np.ndarray, depth: np.ndarray):
+        """:meth:`TorchBackend.run`; a camera-native package's camera buffers in, (labels, confidence) out."""
+        if self.info.camera is None:
+            return super().run(rgb, depth)
+        torch = self.torch
+        with torch.inference_mode():
+            outputs = self.runner(torch.from_numpy(rgb).to(self.torch_device), torch.from_numpy(depth).to(self.torch_device))
+        return tuple(t.cpu().numpy() for t in outputs)
+
     def details(self) -> dict:
         return {
             "framework": f"torch {self.torch.__version__} AOTInductor",
@@ -312,7 +321,7 @@ def ort_providers(name: str, device: str) -> list | None:
         raise Skip("onnxruntime is not installed (pip install onnxruntime)") from None
     dev = Device.parse(device)
     available = ort.get_available_providers()
-    if name in ("onnxruntime", "onnxruntime-int8"):
+    if name in ("onnxruntime", "onnxruntime-int8", "onnxruntime-camera"):
         if not dev.is_cuda:
             return None
         if CUDA_EP not in available:
@@ -362,7 +371,11 @@ def _open_torch(name: str, loaded, how: Opening) -> Timer:
 
 
 def _open_aoti(name: str, path: Path, how: Opening) -> Timer:
-    return TorchTimer(AotiBackend(name, path, how.device, how.threads))
+    backend = AotiBackend(name, path, how.device, how.threads)
+    if backend.info.camera is not None:
+        backend.close()
+        raise Skip("a camera-native package is timed from C (segment --repeat), which gives its model time apart")
+    return TorchTimer(backend)
 
 
 def _open_runtime(name: str, path: Path, how: Opening) -> Timer:
@@ -375,7 +388,7 @@ class BenchBackend:
     """One row of ``acnet bench``: the artefact it runs and how its timer is opened."""
 
     #: An :class:`acnet.benchmarks.artefacts.Artefacts` field: "checkpoint" (the loaded network), "onnx",
-    #: "int8_onnx", "engine" or "aoti".
+    #: "int8_onnx", "camera_onnx", "engine" or "aoti".
     artefact: str
     #: (name, the artefact, Opening) -> a timer; raises Skip when it cannot run here.
     open: Callable[[str, Any, Opening], Timer]
@@ -388,6 +401,8 @@ BENCH_BACKENDS: dict[str, BenchBackend] = {
     "onnxruntime": BenchBackend("onnx", _open_runtime),
     #: ONNX Runtime on the INT8 model given with ``--int8-onnx``, on its own row.
     "onnxruntime-int8": BenchBackend("int8_onnx", _open_runtime),
+    #: ONNX Runtime on the camera-native model given with ``--camera-onnx``, on the raw frames.
+    "onnxruntime-camera": BenchBackend("camera_onnx", _open_runtime),
     "onnxruntime-trt": BenchBackend("onnx", _open_runtime),
     "tensorrt": BenchBackend("engine", _open_runtime),
     **{name: BenchBackend("aoti", _open_aoti) for name in AOTI_BACKENDS},

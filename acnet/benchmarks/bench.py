@@ -67,6 +67,8 @@ class BenchConfig:
     aoti: Path | None = None
     #: An INT8 ONNX model of the same network, for the ``onnxruntime-int8`` backend.
     int8_onnx: Path | None = None
+    #: A camera-native ONNX model (``--io camera``) of the same network, for ``onnxruntime-camera``.
+    camera_onnx: Path | None = None
     #: Backend names (see ``BACKENDS``); empty: the defaults for the device.
     backends: tuple[str, ...] = ()
     batches: tuple[int, ...] = (1,)
@@ -92,7 +94,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", Path(self.model))
-        for name in ("checkpoint", "onnx", "engine", "aoti", "int8_onnx", "cache_dir"):
+        for name in ("checkpoint", "onnx", "engine", "aoti", "int8_onnx", "camera_onnx", "cache_dir"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
@@ -377,6 +379,8 @@ def make_plan(config: BenchConfig) -> Plan:
         "checkpoint": checkpoint,
         "onnx": onnx,
         "int8_onnx": art.int8_onnx or Skip("no INT8 model: give one with --int8-onnx M.onnx (acnet export onnx --int8)"),
+        "camera_onnx": art.camera_onnx or Skip("no camera-native model: give one with --camera-onnx M.onnx "
+                                               "(acnet export onnx --io camera)"),
         "engine": engine,
     }
     packages = resolve_packages(backends, art.aoti, art.checkpoint if torch_model is not None else None,
@@ -394,6 +398,8 @@ def _default_backends(art: Artefacts, cuda: bool) -> tuple[str, ...]:
         backends = (*backends, backend_for_precision(read_package_info(art.aoti).precision))  # likewise a package
     if art.int8_onnx is not None:
         backends = (*backends, "onnxruntime-int8")
+    if art.camera_onnx is not None:
+        backends = (*backends, "onnxruntime-camera")
     return backends
 
 

@@ -15,7 +15,7 @@ from acnet._options import POSITIVE, FiniteFloat
 
 from acnet._io import atomic_write_text, check_writable
 from acnet.benchmarks.bench import BenchConfig, run_bench
-from acnet.benchmarks.parity import Candidate, DEFAULT_GATES, Gate, ParityConfig, run_parity
+from acnet.benchmarks.parity import CAMERA_GATE, Candidate, DEFAULT_GATES, Gate, ParityConfig, run_parity
 from acnet.benchmarks.plot import plot_bench
 from acnet.benchmarks.report import bench_markdown, parity_markdown
 from acnet.errors import ConfigError
@@ -62,6 +62,8 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--aoti", "aoti_path", type=click.Path(path_type=Path, dir_okay=False),
               help="AOTInductor package (.pt2) for the aoti or aoti-fp16 backend (default: compiled from the checkpoint).")
 @click.option("--int8-onnx", type=click.Path(path_type=Path, dir_okay=False), help="INT8 ONNX model (acnet export onnx --int8) for the onnxruntime-int8 backend.")
+@click.option("--camera-onnx", type=click.Path(path_type=Path, dir_okay=False),
+              help="Camera-native ONNX model (acnet export onnx --io camera) for the onnxruntime-camera backend.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where ONNX exports, engines and packages made for benchmarking are kept (default ~/.cache/acnet/bench).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the synthetic frames every backend gets.")
 @click.option("--cpu-clock-ghz", type=FiniteFloat(min=0.0, min_open=True), help="Core clock for the CPU's peaks (default: measured with a dependent-add chain; "
@@ -72,7 +74,8 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path, dir_okay=False), help="Draw latency vs batch and latency distributions (PNG).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def bench(model, backends, batch_text, height, width, warmup, iters, duration, device, threads, checkpoint, onnx_path,
-          engine, aoti_path, int8_onnx, cache_dir, seed, cpu_clock_ghz, fma_units, json_out, markdown_out, plot_out, progress):
+          engine, aoti_path, int8_onnx, camera_onnx, cache_dir, seed, cpu_clock_ghz, fma_units, json_out, markdown_out, plot_out,
+          progress):
     """Measure latency and throughput of MODEL (checkpoint, .onnx, .engine or .pt2) per backend.
 
     Every backend gets the same frames. Figures follow trtexec: compute
@@ -86,7 +89,8 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
         if out:
             check_writable(out)
     config = BenchConfig(
-        model=model, checkpoint=checkpoint, onnx=onnx_path, engine=engine, aoti=aoti_path, int8_onnx=int8_onnx, backends=backends,
+        model=model, checkpoint=checkpoint, onnx=onnx_path, engine=engine, aoti=aoti_path, int8_onnx=int8_onnx,
+        camera_onnx=camera_onnx, backends=backends,
         batches=_batches(batch_text), height=height, width=width, warmup=warmup, iters=iters, duration_s=duration,
         device=device, threads=threads, cache_dir=cache_dir, seed=seed, cpu_clock_ghz=cpu_clock_ghz,
         fma_units=fma_units, progress=progress,
@@ -133,13 +137,16 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
               help="Least per-pixel agreement (%) for INT8 models.")
 @click.option("--int8-dmiou", type=FiniteFloat(min=0.0), default=DEFAULT_GATES["int8"].max_delta_miou_points, show_default=True,
               help="Largest |ΔmIoU| (points) for INT8 models.")
+@click.option("--camera-agreement", type=FiniteFloat(0.0, 100.0), default=CAMERA_GATE.min_agreement_pct, show_default=True,
+              help="Least per-pixel agreement (%) of an FP32 camera-native model (--io camera) whose camera size is "
+                   "the network's; every other difference must be an argmax tie.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where an ONNX export made for the check is kept.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as JSON.")
 @click.option("--report", "markdown_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as markdown.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def parity(checkpoint, onnx_paths, fp16_paths, int8_paths, engines, packages, torch_variants, data, split, limit, device,
            reference_device, threads, fp32_agreement, fp32_dmiou, fp16_agreement, fp16_dmiou, int8_agreement, int8_dmiou,
-           cache_dir, json_out, markdown_out, progress):
+           camera_agreement, cache_dir, json_out, markdown_out, progress):
     """Compare exported models of CHECKPOINT with PyTorch FP32 on a dataset.
 
     Reports max/mean logits error, per-pixel agreement and mIoU against the
@@ -159,7 +166,7 @@ def parity(checkpoint, onnx_paths, fp16_paths, int8_paths, engines, packages, to
         checkpoint=checkpoint, data=data, candidates=candidates, split=split, limit=limit, device=device,
         reference_device=reference_device, threads=threads, cache_dir=cache_dir, progress=progress,
         gates={"fp32": Gate(fp32_agreement, fp32_dmiou), "fp16": Gate(fp16_agreement, fp16_dmiou),
-               "int8": Gate(int8_agreement, int8_dmiou)},
+               "int8": Gate(int8_agreement, int8_dmiou), "camera": Gate(camera_agreement, fp32_dmiou)},
     )
     report = run_parity(config)
     click.echo(report.table())

@@ -24,6 +24,22 @@ precision (FP32: ≥ 99.9 % and ≤ 0.05 points; FP16: ≥ 99.5 % and ≤ 0.2 po
 INT8: ≥ 98 % and ≤ 1 point).
 bf16 and TF32 have no gate of their own unless one is given: they are judged
 by the FP16 gate (reduced-precision products, like FP16).
+
+A camera-native model (``--io camera``) is checked on the same raw frames as
+its reference: each frame as that camera gives it (resized to the camera's
+size when the data's frames differ, bilinear RGB rounded to uint8 and
+nearest depth and labels; depth as uint16 in the model's units, or float32
+metres). The reference takes that raw frame through the numpy runtime and
+PyTorch (preprocessing, network, logits resized to the camera's size); the
+model takes it as it is. Its labels are compared pixel by pixel with the
+reference's, each differing pixel counted as a tie when the reference's
+logits of both classes are within :data:`acnet.export.verify.TIE_TOLERANCE`
+of each other, and its confidence with the reference's softmax. An FP32
+camera-native model whose camera size is the network's must equal the
+reference but for ties: ≥ 99.99 % agreement and no other difference
+(:data:`CAMERA_GATE`); one that resizes is judged by the FP32 gate at the
+camera's size, and FP16/INT8 ones by theirs; FP32 ones also need the
+confidence within one level (of 255) on the gate's share of pixels.
 """
 
 from __future__ import annotations
@@ -43,7 +59,7 @@ from acnet.benchmarks.artefacts import cached_onnx_export, check_precision, chec
 from acnet.benchmarks.backends import AotiBackend, TorchBackend, backend_for_precision, package_device, segmenter_around
 from acnet.benchmarks.environment import collect_environment, load_average
 from acnet.benchmarks.report import parity_markdown, parity_summary, parity_table
-from acnet.benchmarks.timing import Skip
+from acnet.benchmarks.timing import Skip, as_camera_frame
 from acnet.errors import ConfigError, ModelFileError
 from acnet.export.aoti import read_package_info
 from acnet.runtime.postprocess import postprocess_logits
@@ -80,6 +96,8 @@ class Gate:
 DEFAULT_GATES = {"fp32": Gate(99.9, 0.05), "fp16": Gate(99.5, 0.2), "int8": Gate(98.0, 1.0)}
 #: Precisions judged by the FP16 gate when the gates name no gate of their own.
 REDUCED_PRECISIONS = ("fp16", "bf16", "tf32")
+#: FP32 camera-native models at the network's own size: the float model's labels but for argmax ties.
+CAMERA_GATE = Gate(99.99, 0.05)
 
 
 def gate_for(precision: str, gates: dict) -> Gate:
@@ -156,6 +174,7 @@ class _Accumulator:
         self.pixels = 0
         self.worst: tuple[float, str] | None = None
         self.finite = True
+        self.labels = None  # camera-native models: acnet.export.verify.LabelComparison over all frames
 
     def add(self, name: str, ref_logits, logits, ref_labels: np.ndarray, labels: np.ndarray, truth: np.ndarray) -> None:
         if logits is not None and ref_logits is not None:
@@ -174,6 +193,15 @@ class _Accumulator:
         score = (same / labels.size, name)
         self.worst = score if self.worst is None else min(self.worst, score)
         self.confusion.update(labels, truth)
+
+    def add_camera(self, name: str, ref_logits: np.ndarray, ref_labels: np.ndarray, labels: np.ndarray,
+                   confidence: np.ndarray, truth: np.ndarray) -> None:
+        """A camera-native model's frame: labels and confidence against the reference's logits (ties counted)."""
+        from acnet.export.verify import compare_labels
+
+        comparison = compare_labels(ref_logits, labels, confidence)
+        self.labels = comparison if self.labels is None else self.labels.merge(comparison)
+        self.add(name, None, None, ref_labels, labels, truth)
 
 
 @dataclass(frozen=True)
@@ -200,6 +228,14 @@ class ParityResult:
     failures: tuple[str, ...]
     runtime: str = ""
     note: str = ""
+    #: Camera-native models: "HxW uint16 (x 0.001 m)" etc.; empty for others.
+    camera: str = ""
+    #: Camera-native models: differing pixels that are argmax ties, and those that are not.
+    ties: int | None = None
+    other_differences: int | None = None
+    #: Camera-native models: largest |confidence - the reference's| (levels of 1/255), share within one level.
+    confidence_max_diff: int | None = None
+    confidence_within_one_pct: float | None = None
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -221,12 +257,26 @@ def judge(agreement_pct: float, delta_points: float | None, gate: Gate, finite: 
 
 
 def _result(candidate: Candidate, runtime: str, precision: str, gate: Gate, acc: _Accumulator,
-            ref: _Accumulator, frames: int, note: str) -> ParityResult:
+            ref: _Accumulator, frames: int, note: str, camera=None, exact: bool = False) -> ParityResult:
     ref_miou, miou = ref.confusion.miou(), acc.confusion.miou()
     has_miou = not (math.isnan(ref_miou) or math.isnan(miou))
     delta = 100.0 * (miou - ref_miou) if has_miou else None
     agreement = 100.0 * acc.agree / acc.pixels if acc.pixels else 0.0
     failures = judge(agreement, delta, gate, acc.finite)
+    extra = {}
+    if camera is not None and acc.labels is not None:
+        c = acc.labels
+        within = 100.0 * c.confidence_within_one / c.pixels if c.pixels else 0.0
+        extra = dict(camera=_camera_text(camera), ties=c.ties, other_differences=c.other_differences,
+                     confidence_max_diff=c.max_confidence_diff, confidence_within_one_pct=within)
+        if exact and c.other_differences:
+            failures += (f"{c.other_differences} pixel(s) differ from the float model's labels without an argmax tie",)
+        if precision == "fp32" and not within >= gate.min_agreement_pct:
+            failures += (f"confidence within one level on {within:.3f}% < {gate.min_agreement_pct}% of pixels",)
+        what = (f"camera-native, {extra['camera']}: compared on raw camera frames through the numpy runtime; "
+                f"{c.ties} tie(s), {c.other_differences} other difference(s); confidence within one level on "
+                f"{within:.3f}% of pixels (max {c.max_confidence_diff})")
+        note = (note + "; " if note else "") + what
     if not has_miou:
         note = (note + "; " if note else "") + "no labelled pixels: ΔmIoU not gated"
     return ParityResult(
@@ -249,7 +299,13 @@ def _result(candidate: Candidate, runtime: str, precision: str, gate: Gate, acc:
         failures=failures,
         runtime=runtime,
         note=note,
+        **extra,
     )
+
+
+def _camera_text(camera) -> str:
+    depth = f"uint16 depth x {camera.depth_scale:g} m" if camera.depth_dtype == "uint16" else "float32 depth (m)"
+    return f"{camera.height}x{camera.width}, {depth}"
 
 
 @dataclass(frozen=True)
@@ -382,12 +438,15 @@ class _Tally:
     #: The reference of --argmax models: PyTorch's argmax at the input size, resized by nearest neighbour.
     label_reference: _Accumulator
     candidates: list
+    #: The reference on each camera's raw frames (camera-native models), per CameraIO.
+    cameras: dict = field(default_factory=dict)
 
 
 def compare(opened: _Opened, dataset, count: int, progress: bool) -> _Tally:
     """Run the reference and every candidate on the first ``count`` frames, adding up how they differ."""
     classes = dataset.num_classes
     tally = _Tally(_Accumulator(classes), _Accumulator(classes), [_Accumulator(classes) for _ in opened.candidates])
+    tally.cameras = {seg.info.camera: _Accumulator(classes) for seg in opened.segmenters if seg.camera_native}
     for index in tqdm(range(count), desc="parity", unit="frame", disable=None if progress else True, leave=False):
         frame = dataset[index]
         h, w = frame.size
@@ -395,8 +454,19 @@ def compare(opened: _Opened, dataset, count: int, progress: bool) -> _Tally:
         ref_labels = postprocess_logits(ref_logits, h, w)
         tally.reference.add(frame.name, None, None, ref_labels, ref_labels, frame.label)
         ref_nearest = None
+        raw = {}
+        for camera, camera_acc in tally.cameras.items():
+            rgb, depth, truth = as_camera_frame(frame.rgb, frame.depth, frame.label, camera)
+            logits = opened.reference.logits(rgb, depth, camera.depth_scale)
+            camera_labels = postprocess_logits(logits, *camera.size)
+            raw[camera] = (rgb, depth, truth, logits, camera_labels)
+            camera_acc.add(frame.name, None, None, camera_labels, camera_labels, truth)
         for seg, acc in zip(opened.segmenters, tally.candidates):
-            if seg.outputs_labels:
+            if seg.camera_native:
+                rgb, depth, truth, logits, camera_labels = raw[seg.info.camera]
+                labels, confidence = seg.segment_with_confidence(rgb, depth)
+                acc.add_camera(frame.name, logits, camera_labels, labels, confidence, truth)
+            elif seg.outputs_labels:
                 if ref_nearest is None:
                     ref_nearest = resize_nearest(postprocess_logits(ref_logits, *ref_logits.shape[-2:]), h, w)
                     tally.label_reference.add(frame.name, None, None, ref_nearest, ref_nearest, frame.label)
@@ -416,6 +486,13 @@ def judge_all(opened: _Opened, tally: _Tally, config: ParityConfig, count: int) 
     for c, seg, acc, note in zip(opened.candidates, opened.segmenters, tally.candidates, opened.notes):
         precision = seg.info.precision
         ref = tally.reference
+        if seg.camera_native:
+            camera = seg.info.camera
+            exact = precision == "fp32" and camera.size == seg.input_size
+            gate = config.gates.get("camera", CAMERA_GATE) if exact else gate_for(precision, config.gates)
+            results.append(_result(c, seg.backend.describe(), precision, gate, acc, tally.cameras[camera], count, note,
+                                   camera=camera, exact=exact))
+            continue
         if seg.outputs_labels:
             ref = tally.label_reference
             note = (note + "; " if note else "") + ("class ids: compared with PyTorch's argmax at the input "

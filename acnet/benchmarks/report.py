@@ -235,5 +235,6 @@ def parity_summary(report) -> str:
         miou = "" if r.delta_miou_points is None else f", ΔmIoU {r.delta_miou_points:+.3f} pts"
         err = "" if r.max_abs_logits is None else f", max |Δlogit| {r.max_abs_logits:.3g}"
         verdict = "pass" if r.passed else "FAIL (" + "; ".join(r.failures) + ")"
-        lines.append(f"{r.label} ({r.precision}, {r.backend}): agreement {r.agreement_pct:.3f}%{miou}{err}: {verdict}")
+        ties = "" if r.ties is None else f", {r.ties} tie(s)"
+        lines.append(f"{r.label} ({r.precision}, {r.backend}): agreement {r.agreement_pct:.3f}%{ties}{miou}{err}: {verdict}")
     return "\n".join(lines)

@@ -15,13 +15,20 @@ copy to leave out); with ONNX Runtime on CUDA a run on inputs and output
 already bound in GPU memory (host clock: ONNX Runtime synchronises at the end
 of a run); with TensorRT, CUDA events on the engine's stream around
 ``execute_async_v3``.
+
+A camera-native model (``--io camera``) takes the raw frames themselves, as
+its camera gives them (their depth converted once, in ``prepare``, to the
+model's depth type): its latency is the backend's run on them, and its
+end-to-end figure what the runtime adds around that (checks, no numpy work).
 """
 
 from __future__ import annotations
 
 import time
 
-from acnet.benchmarks.timing import Call, Frames, Skip, TimedBackend, check_batch
+import numpy as np
+
+from acnet.benchmarks.timing import Call, Frames, Skip, TimedBackend, as_camera_frame, check_batch
 from acnet.errors import BackendUnavailableError
 from acnet.runtime.segmenter import Segmenter
 
@@ -39,6 +46,7 @@ class RuntimeTimer:
         self.info = self.segmenter.info
         self._bound = None
         self._events = None
+        self._camera_frames = None  # camera-native models: (rgb batch, depth batch, [(rgb, depth), ...])
 
     def details(self) -> dict:
         b = self.backend
@@ -59,6 +67,15 @@ class RuntimeTimer:
 
     def prepare(self, frames: Frames) -> None:
         check_batch(self.backend.limits, frames.batch, "model")
+        camera = self.info.camera
+        if camera is not None:
+            h, w = frames.rgb[0].shape[:2]
+            if (h, w) != camera.size:
+                raise Skip(f"the camera-native model takes {camera.height}x{camera.width} frames, the benchmark's are "
+                           f"{h}x{w} (--height/--width)")
+            pairs = [as_camera_frame(r, d.astype(np.float32) * np.float32(0.001), d, camera)[:2]
+                     for r, d in zip(frames.rgb, frames.depth)]
+            self._camera_frames = (np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]), pairs)
         if self.backend.device.is_cuda:
             if self.name.startswith("onnxruntime"):
                 self._bound = self._bind_on_device(frames)
@@ -72,16 +89,24 @@ class RuntimeTimer:
         b = self.backend
         index = b.device.index
         binding = b.session.io_binding()
-        rgb = ort.OrtValue.ortvalue_from_numpy(frames.rgb_batch, "cuda", index)
-        depth = ort.OrtValue.ortvalue_from_numpy(frames.depth_batch, "cuda", index)
+        rgb_batch, depth_batch = self._inputs(frames)
+        rgb = ort.OrtValue.ortvalue_from_numpy(rgb_batch, "cuda", index)
+        depth = ort.OrtValue.ortvalue_from_numpy(depth_batch, "cuda", index)
         binding.bind_ortvalue_input(b.signature.rgb, rgb)
         binding.bind_ortvalue_input(b.signature.depth, depth)
-        binding.bind_output(b.signature.output, "cuda", index)  # ORT allocates it on the GPU, in the model's dtype
+        for name in b.signature.outputs:
+            binding.bind_output(name, "cuda", index)  # ORT allocates it on the GPU, in the model's dtype
         return binding, (rgb, depth)
+
+    def _inputs(self, frames: Frames):
+        """What the backend runs on: the normalised batch, or a camera-native model's raw frames."""
+        if self._camera_frames is not None:
+            return self._camera_frames[:2]
+        return frames.rgb_batch, frames.depth_batch
 
     def run(self, frames: Frames) -> Call:
         t0 = time.perf_counter()
-        out = self.backend.run(frames.rgb_batch, frames.depth_batch)
+        out = self.backend.run(*self._inputs(frames))
         latency = time.perf_counter() - t0
         if not self.backend.device.is_cuda:
             return Call(latency, latency, out)
@@ -95,7 +120,8 @@ class RuntimeTimer:
 
     def end_to_end(self, frames: Frames) -> float:
         self._network.take()
-        self.segmenter.segment_batch(zip(frames.rgb, frames.depth))
+        pairs = self._camera_frames[2] if self._camera_frames is not None else zip(frames.rgb, frames.depth)
+        self.segmenter.segment_batch(pairs)
         return self._network.take()
 
     def close(self) -> None:

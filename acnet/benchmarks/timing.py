@@ -36,7 +36,7 @@ import numpy as np
 
 from acnet.errors import ConfigError
 from acnet.runtime.backends.base import BatchLimits
-from acnet.runtime.preprocess import preprocess
+from acnet.runtime.preprocess import preprocess, resize_bilinear, resize_nearest
 
 log = logging.getLogger(__name__)
 
@@ -317,3 +317,22 @@ def make_frames(rgb: Sequence[np.ndarray], depth: Sequence[np.ndarray], config) 
         rgb_batch=np.stack([p[0] for p in pairs]),
         depth_batch=np.stack([p[1] for p in pairs]),
     )
+
+
+def as_camera_frame(rgb: np.ndarray, depth_m: np.ndarray, label: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A dataset frame as ``camera`` would give it: (uint8 RGB, raw depth, labels) at its size.
+
+    A frame of another size is resized first (bilinear RGB rounded to uint8,
+    nearest-exact depth and labels, the runtime's resizing); depth becomes
+    uint16 in the camera's units (rounded, clipped to 0..65535) or stays
+    float32 metres.
+    """
+    h, w = camera.size
+    if rgb.shape[:2] != (h, w):
+        rgb = np.clip(np.rint(resize_bilinear(rgb, h, w)), 0, 255).astype(np.uint8)
+        depth_m, label = resize_nearest(depth_m, h, w), resize_nearest(label, h, w)
+    if camera.depth_dtype == "uint16":
+        depth = np.clip(np.rint(depth_m.astype(np.float64) / camera.depth_scale), 0, 65535).astype(np.uint16)
+    else:
+        depth = depth_m.astype(np.float32, copy=False)
+    return np.ascontiguousarray(rgb), np.ascontiguousarray(depth), label

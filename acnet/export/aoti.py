@@ -13,6 +13,12 @@ A CPU package holds machine code for the exporting machine's vector ISA
 on a CPU that lacks that ISA. A CUDA package holds kernels for the exporting
 GPU's architecture.
 
+With ``--io camera`` the package is camera-native, as an ONNX export with
+the same option: the heads of :mod:`acnet.export.camera` around the network,
+camera buffers in (uint8 RGB, uint16 or float32 depth), uint8 labels and
+confidence out, so the C library hands a frame to it as it comes and runs
+none of its own preprocessing.
+
 Inductor's CPU ``freezing`` (weights as constants, folded and pre-packed for
 oneDNN) miscompiles a ConvTranspose2d followed by a BatchNorm when the
 transposed convolution has as many input as output channels: its
@@ -47,12 +53,12 @@ import click
 import acnet
 from acnet import _json
 from acnet._io import atomic_write_text, atomic_write_with, check_writable
-from acnet._options import DeviceName, InputSide
+from acnet._options import DEPTH_SCALE, CameraSize, DeviceName, InputSide
 from acnet._typed import int_in_range
 from acnet.errors import AcnetError, BackendUnavailableError, ConfigError, ModelFileError, ParityError, first_line
 from acnet.export import verify as v
 from acnet.runtime.backends.base import Device
-from acnet.runtime.metadata import SCHEMA, ModelInfo, parse_json
+from acnet.runtime.metadata import CAMERA_DEPTH_TYPES, SCHEMA, ModelInfo, parse_json
 from acnet.runtime.sidecar import parse_version
 from acnet.training.config import STRIDE, check_input_size
 
@@ -102,6 +108,12 @@ class AotiExportOptions:
     max_batch: int = MAX_DYNAMIC_BATCH
     #: Run the package and PyTorch on the same frame; refuse a disagreement.
     verify: bool = True
+    #: "tensor" or "camera": camera buffers in, uint8 labels and confidence out (``acnet.export.camera``).
+    io: str = "tensor"
+    #: Camera-native packages: the camera's (height, width), its depth type and scale (as ``acnet export onnx``).
+    camera_size: tuple[int, int] | None = None
+    camera_depth: str = "uint16"
+    depth_scale: float | None = None
 
     def __post_init__(self) -> None:
         device = Device.parse(self.device)  # ConfigError for anything but cpu/cuda/cuda:N
@@ -115,6 +127,15 @@ class AotiExportOptions:
             raise ConfigError("--max-batch bounds a dynamic batch: give it with --dynamic-batch")
         if self.fp16 and not device.is_cuda:
             raise ConfigError("--fp16 needs --device cuda: inductor's CPU kernels run FP16 slower than FP32")
+        self.onnx_like(STRIDE, STRIDE)  # the camera options, checked as an ONNX export checks them
+
+    def onnx_like(self, height: int, width: int):
+        """The ONNX export options describing the same model (its metadata is theirs)."""
+        from acnet.export.onnx import OnnxExportOptions
+
+        return OnnxExportOptions(height=height, width=width, batch=self.batch or 1, dynamic_batch=self.batch == 0,
+                                 fp16=self.fp16, verify=False, io=self.io, camera_size=self.camera_size,
+                                 camera_depth=self.camera_depth, depth_scale=self.depth_scale)
 
 
 @dataclass(frozen=True)
@@ -140,8 +161,13 @@ class AotiExport:
             f"{info.input_height}x{info.input_width}, {self.size_bytes / 2**20:.1f} MiB) in {self.seconds:.1f} s"
         ]
         v = self.verification
+        if info.camera is not None:
+            lines.append(info.camera.describe())
         if v is None:
             lines.append("not verified (--no-verify)")
+        elif info.camera is not None:
+            lines.append(v.summary())
+            lines.append(f"report: {self.report_path}")
         else:
             verdict = "passed" if v.passed else "FAILED"
             lines.append(
@@ -156,15 +182,12 @@ class AotiExport:
 def package_info(checkpoint_info, options: AotiExportOptions, height: int, width: int) -> ModelInfo:
     """The metadata a package compiled from ``checkpoint_info`` carries.
 
-    The same as an ONNX export with the same precision and batch: logits out,
-    fixed height and width.
+    The same as an ONNX export with the same precision, batch and I/O: logits
+    (or camera-native labels and confidence) out, fixed height and width.
     """
-    from acnet.export.onnx import OnnxExportOptions, model_info  # imports onnx: acnet bench reads packages without it
+    from acnet.export.onnx import model_info  # imports onnx: acnet bench reads packages without it
 
-    onnx_like = OnnxExportOptions(
-        height=height, width=width, batch=options.batch or 1, dynamic_batch=options.batch == 0, fp16=options.fp16, verify=False
-    )
-    return model_info(checkpoint_info, onnx_like, height, width)
+    return model_info(checkpoint_info, options.onnx_like(height, width), height, width)
 
 
 def _fp16_with_fp32_io(model):
@@ -220,9 +243,15 @@ def compile_package(
     target = fold_transposed_batchnorms(copy.deepcopy(model)).to(str(device))
     if options.fp16:
         target = _fp16_with_fp32_io(target)
-    target.eval()
     batch = 2 if options.batch == 0 else options.batch
-    example = (torch.zeros(batch, 3, height, width, device=str(device)), torch.zeros(batch, 1, height, width, device=str(device)))
+    if info.camera is not None:
+        from acnet.export.camera import CameraModel, example_inputs
+
+        target = CameraModel(target, info).to(str(device))
+        example = tuple(t.to(str(device)) for t in example_inputs(info, batch))
+    else:
+        example = (torch.zeros(batch, 3, height, width, device=str(device)), torch.zeros(batch, 1, height, width, device=str(device)))
+    target.eval()
     dynamic_shapes = batch_dynamic_shapes(options)
 
     log.info("exporting %s (%s, %d classes) at %dx%d for %s", Path(checkpoint).name, ckpt.model_config.backbone, info.num_classes, height, width, device)
@@ -253,7 +282,13 @@ def compile_package(
             raise ModelFileError(f"AOTInductor compilation failed: {first_line(exc)}") from exc
 
         verification = None
-        if options.verify:
+        if options.verify and info.camera is not None:
+            from acnet.export.camera import check_package
+
+            verification = check_package(compiled, model, info, device, batch)
+            if not verification.passed:
+                raise ParityError(f"{verification.summary()}; not writing {output} (use --no-verify to keep it anyway)")
+        elif options.verify:
             verification = _verify(compiled, model, info, device, batch, v)
             if not verification.passed:
                 raise ParityError(
@@ -451,8 +486,16 @@ def _acnet_metadata(path: Path) -> tuple[ModelInfo, dict]:
 @click.option("--dynamic-batch", is_flag=True, help=f"Symbolic batch dimension (1..{MAX_DYNAMIC_BATCH}, or --max-batch).")
 @click.option("--max-batch", type=click.IntRange(2, MAX_DYNAMIC_BATCH), default=None,
               help="Largest batch of a --dynamic-batch package; a small bound keeps CUDA kernels on 32-bit indexing.")
+@click.option("--io", "io", type=click.Choice(("tensor", "camera")), default="tensor", show_default=True,
+              help="camera: camera buffers in, uint8 labels and confidence out, as `acnet export onnx --io camera` "
+                   "(the C library then runs none of its own preprocessing).")
+@click.option("--camera-size", type=CameraSize(), default=None, metavar="HxW", help="--io camera: the camera's frame size.")
+@click.option("--camera-depth", type=click.Choice(CAMERA_DEPTH_TYPES), default="uint16", show_default=True,
+              help="--io camera: uint16 depth in units of --depth-scale, or float32 metres.")
+@click.option("--depth-scale", type=DEPTH_SCALE, default=None, help="--io camera, uint16 depth: metres per unit (default 0.001).")
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Compare the package with PyTorch.")
-def aoti_command(checkpoint, output, device, fp16, height, width, batch, dynamic_batch, max_batch, verify):
+def aoti_command(checkpoint, output, device, fp16, height, width, batch, dynamic_batch, max_batch, io, camera_size,
+                 camera_depth, depth_scale, verify):
     """Compile CHECKPOINT into an AOTInductor package for the C library (acnet capi)."""
     if batch is not None and dynamic_batch:
         raise ConfigError("give either --batch or --dynamic-batch, not both")
@@ -463,5 +506,6 @@ def aoti_command(checkpoint, output, device, fp16, height, width, batch, dynamic
     options = AotiExportOptions(
         device=device, fp16=fp16, height=height, width=width, batch=0 if dynamic_batch else (batch or 1),
         max_batch=max_batch or MAX_DYNAMIC_BATCH, verify=verify,
+        io=io, camera_size=camera_size, camera_depth=camera_depth, depth_scale=depth_scale,
     )
     click.echo(compile_package(checkpoint, output, options).summary())

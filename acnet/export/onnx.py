@@ -11,7 +11,6 @@ is faster (0.4 s against 4 s for the test model) but deprecated, and leaves
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -23,18 +22,19 @@ import click
 import numpy as np
 import onnx
 
-from acnet._options import POSITIVE, FiniteFloat, InputSide
+from acnet._options import DEPTH_SCALE, POSITIVE, CameraSize, FiniteFloat, InputSide
 
 import acnet
 from acnet._io import atomic_write_bytes, check_writable
 from acnet._typed import int_in_range
-from acnet.errors import ConfigError, ModelFileError, ParityError, first_line
+from acnet.errors import CheckpointError, ConfigError, ModelFileError, ParityError, first_line
 from acnet.export.int8 import (DEFAULT_EXCLUDE, DEFAULT_FRAMES, DEFAULT_METHOD, DEFAULT_MIN_AGREEMENT, METHODS, TARGETS,
                                Int8Options)
 from acnet.export.verify import Verification
-from acnet.runtime.metadata import ModelInfo
+from acnet.runtime.metadata import CAMERA_DEPTH_TYPES, CameraIO, ModelInfo
 from acnet.training.config import STRIDE, check_input_size
 from acnet.export import graph as g, int8 as q, verify as v
+from acnet.export.graph import EXPORTER_LOGGERS, quiet_loggers
 from acnet.export.deconv import rewrite_transposed_convs
 from acnet.export.fp16 import convert_to_fp16
 
@@ -51,6 +51,10 @@ MAX_DYNAMIC_BATCH = 1024
 MAX_DYNAMIC_SIDE = 8192
 #: Protobuf cannot hold a single file beyond 2 GiB.
 _PROTOBUF_LIMIT = 2**31 - 1
+#: What a model takes and returns: normalised float tensors and logits (or class ids), or camera buffers.
+IO_KINDS = ("tensor", "camera")
+#: Metres per unit of uint16 camera depth unless told otherwise: millimetres.
+DEFAULT_CAMERA_DEPTH_SCALE = 0.001
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,30 @@ class OnnxExportOptions:
     #: where ONNX Runtime has no quantized ConvTranspose and the rewrite makes the decoder run in INT8
     #: (1.2x faster overall); off otherwise, as in FP32 the DepthToSpace costs what the NCHWc Conv saves.
     rewrite_deconv: bool | None = None
+    #: "tensor" (normalised float inputs, logits) or "camera" (camera buffers in, uint8 labels and confidence
+    #: out, every step between inside the graph: ``acnet.export.camera``).
+    io: str = "tensor"
+    #: Camera-native models: (height, width) of the camera's frames; None: the network's input size.
+    camera_size: tuple[int, int] | None = None
+    #: Camera-native models: "uint16" depth (units of ``depth_scale`` metres) or "float32" metres.
+    camera_depth: str = "uint16"
+    #: Camera-native models with uint16 depth: metres per unit; None: millimetres (0.001).
+    depth_scale: float | None = None
+
+    @property
+    def camera_native(self) -> bool:
+        return self.io == "camera"
+
+    def camera(self, height: int, width: int) -> CameraIO | None:
+        """The camera I/O of a model whose network runs at ``height`` x ``width`` (None for ``io="tensor"``)."""
+        if not self.camera_native:
+            return None
+        size = self.camera_size or (height, width)
+        scale = 1.0 if self.camera_depth == "float32" else self.depth_scale or DEFAULT_CAMERA_DEPTH_SCALE
+        try:
+            return CameraIO(*size, self.camera_depth, scale)
+        except ModelFileError as exc:  # a bad option, not a bad file
+            raise ConfigError(str(exc)) from None
 
     @property
     def rewrites_deconv(self) -> bool:
@@ -93,9 +121,34 @@ class OnnxExportOptions:
             raise ConfigError("give either a fixed batch size or a dynamic batch, not both")
         if self.fp16 and self.int8 is not None:
             raise ConfigError("--int8 and --fp16 cannot be combined: choose one precision")
+        self._check_io()
         newest = onnx.defs.onnx_opset_version()
         if not MIN_OPSET <= self.opset <= newest:
             raise ConfigError(f"opset must be between {MIN_OPSET} and {newest}, got {self.opset}")
+
+    def _check_io(self) -> None:
+        if self.io not in IO_KINDS:
+            raise ConfigError(f"io must be one of {', '.join(IO_KINDS)}, got {self.io!r}")
+        if self.camera_depth not in CAMERA_DEPTH_TYPES:
+            raise ConfigError(f"camera depth must be one of {', '.join(CAMERA_DEPTH_TYPES)}, got {self.camera_depth!r}")
+        if not self.camera_native:
+            given = [name for name, value in (("--camera-size", self.camera_size), ("--depth-scale", self.depth_scale))
+                     if value is not None] + (["--camera-depth"] if self.camera_depth != "uint16" else [])
+            if given:
+                verb = "applies" if len(given) == 1 else "apply"
+                raise ConfigError(f"{', '.join(given)} {verb} only to camera-native models (--io camera)")
+            return
+        if self.argmax:
+            raise ConfigError("--argmax and --io camera cannot be combined: a camera-native model already outputs "
+                              "uint8 labels (and confidence)")
+        if self.dynamic_hw:
+            raise ConfigError("--dynamic-hw and --io camera cannot be combined: a camera-native model takes frames "
+                              "of one camera size (--camera-size)")
+        if self.camera_depth == "float32" and self.depth_scale is not None:
+            raise ConfigError("--depth-scale applies to uint16 camera depth; float32 camera depth is metres")
+        if self.camera_size is not None and (not isinstance(self.camera_size, tuple) or len(self.camera_size) != 2):
+            raise ConfigError(f"camera size must be (height, width), got {self.camera_size!r}")
+        self.camera(STRIDE, STRIDE)
 
 
 @dataclass(frozen=True)
@@ -119,6 +172,8 @@ class ExportReport:
             f"wrote {self.output} ({self.info.precision}, {self.info.output}, "
             f"{_shape_text(self.info)}, {self.size_bytes / 2**20:.1f} MiB) in {self.seconds:.1f} s"
         ]
+        if self.info.camera is not None:
+            lines.append(self.info.camera.describe())
         if self.info.quantization is not None:
             q = self.info.quantization
             lines.append(f"INT8 for {q['target']}: {q['activations']} activations, {q['weights']} weights; "
@@ -150,6 +205,7 @@ def _shape_text(info: ModelInfo) -> str:
 def model_info(checkpoint_info, options: OnnxExportOptions, height: int, width: int) -> ModelInfo:
     """The metadata an export from ``checkpoint_info`` with ``options`` carries."""
     config = checkpoint_info.model_config
+    camera = options.camera(height, width)
     return ModelInfo(
         acnet_version=acnet.__version__,
         backbone=config.backbone,
@@ -159,12 +215,13 @@ def model_info(checkpoint_info, options: OnnxExportOptions, height: int, width: 
         input_width=width,
         normalization=checkpoint_info.normalization,
         fusion=config.fusion,
-        output="labels" if options.argmax else "logits",
+        output="labels" if options.argmax or camera is not None else "logits",
         precision="int8" if options.int8 is not None else "fp16" if options.fp16 else "fp32",
         batch=0 if options.dynamic_batch else options.batch,
         dynamic_hw=options.dynamic_hw,
         source_sha256=checkpoint_info.sha256,
         width=float(config.width),
+        camera=camera,
     )
 
 
@@ -187,7 +244,7 @@ def trace_to_onnx(model, height: int, width: int, options: OnnxExportOptions):
         dims[2] = 32 * Dim("h32", min=1, max=MAX_DYNAMIC_SIDE // 32)
         dims[3] = 32 * Dim("w32", min=1, max=MAX_DYNAMIC_SIDE // 32)
     dynamic_shapes = {"rgb": dict(dims), "depth": dict(dims)} if dims else None
-    with warnings.catch_warnings(), quiet_loggers(*_EXPORTER_LOGGERS), torch.no_grad():
+    with warnings.catch_warnings(), quiet_loggers(*EXPORTER_LOGGERS), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
             program = torch.onnx.export(
@@ -208,24 +265,6 @@ def trace_to_onnx(model, height: int, width: int, options: OnnxExportOptions):
     proto = program.model_proto
     _rename_dims(proto, {"32*h32": "height", "32*w32": "width"})
     return proto
-
-
-#: Loggers of the exporter's passes, which report every rewrite at INFO.
-_EXPORTER_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "torch._export")
-
-
-@contextlib.contextmanager
-def quiet_loggers(*names: str, level: int = logging.WARNING):
-    """Raise these loggers to ``level`` for the block (exporters and compilers report every pass below it)."""
-    loggers = [logging.getLogger(n) for n in names]
-    before = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(max(level, lg.getEffectiveLevel()))
-    try:
-        yield
-    finally:
-        for lg, lvl in zip(loggers, before):
-            lg.setLevel(lvl)
 
 
 def _rename_dims(proto, names: dict[str, str]) -> None:
@@ -251,7 +290,13 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
 
     from acnet.training.checkpoint import load_model  # imports torch; see trace_to_onnx
 
-    model, ckpt = load_model(checkpoint)
+    try:
+        model, ckpt = load_model(checkpoint)
+    except CheckpointError as exc:
+        if options.camera_native and "normali" in str(exc):
+            raise CheckpointError(f"{exc}; --io camera puts the checkpoint's normalisation into the graph, "
+                                  "so it cannot export a checkpoint without one") from None
+        raise
     height = ckpt.input_height if options.height is None else options.height
     width = ckpt.input_width if options.width is None else options.width
     check_input_size(height, width)
@@ -279,6 +324,13 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
         proto = convert_to_fp16(proto)
     if options.argmax:
         g.add_argmax_head(proto)
+    network = None
+    if options.camera_native:
+        from acnet.export.camera import attach_heads
+
+        network = check_onnx(proto)  # the network alone: verified against PyTorch below
+        proto = attach_heads(network, info, options.opset)
+        log.info("%s", info.camera.describe())
     g.set_metadata(proto, info)
     proto.producer_name = "acnet"
     proto.producer_version = acnet.__version__
@@ -291,6 +343,8 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     verification = None
     if options.verify:
         check = g.with_outputs(proto, ["logits"]).SerializeToString() if options.argmax else data
+        if network is not None:
+            check = network.SerializeToString()
         batch = 2 if options.dynamic_batch else options.batch
         feeds, check_data = None, None
         if options.int8 is not None:  # frames held out from calibration (synthetic scenes when there are none)
@@ -300,6 +354,13 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
         verification = v.verify_onnx(check, model, info, height, width, batch, fp32_model=fp32_proto,
                                      min_agreement=None if options.int8 is None else options.int8.min_agreement,
                                      feeds=feeds, check_data=check_data)
+        if network is not None:
+            import dataclasses
+
+            from acnet.export.camera import check_heads
+
+            heads = check_heads(data, check, info, batch)
+            verification = dataclasses.replace(verification, camera_heads=heads, passed=verification.passed and heads.passed)
         if not verification.passed:
             where = ""
             if verification.stages:  # what a user needs to see which part to keep in floating point
@@ -346,6 +407,17 @@ def check_onnx(proto):
 @click.option("--dynamic-batch", is_flag=True, help="Symbolic batch dimension.")
 @click.option("--dynamic-hw", is_flag=True, help="Symbolic height and width (multiples of 32).")
 @click.option("--argmax", is_flag=True, help="Output int32 class ids `labels` (N,H,W) instead of `logits`.")
+@click.option("--io", "io", type=click.Choice(IO_KINDS), default="tensor", show_default=True,
+              help="tensor: normalised float inputs, logits out. camera: camera buffers in (uint8 RGB (N,H,W,3), "
+                   "uint16 or float32 depth (N,H,W)), uint8 labels and confidence out, with resizing, normalisation "
+                   "and the depth scale in the graph.")
+@click.option("--camera-size", type=CameraSize(), default=None, metavar="HxW",
+              help="--io camera: the camera's frame size (default: the network's input size); frames are resized "
+                   "to the network in the graph and the labels back.")
+@click.option("--camera-depth", type=click.Choice(CAMERA_DEPTH_TYPES), default="uint16", show_default=True,
+              help="--io camera: uint16 depth in units of --depth-scale, or float32 metres (e.g. ROS 32FC1).")
+@click.option("--depth-scale", type=DEPTH_SCALE, default=None,
+              help=f"--io camera, uint16 depth: metres per unit (default {DEFAULT_CAMERA_DEPTH_SCALE:g}, millimetres).")
 @click.option("--fp16", is_flag=True, help="FP16 weights and compute, FP32 inputs/outputs (for TensorRT 11).")
 @click.option("--int8", is_flag=True, help="INT8 with Q/DQ nodes, calibrated on --calib-data.")
 @click.option("--calib-data", help="INT8: dataset spec of the calibration frames (its train split unless the spec names one); "
@@ -366,8 +438,9 @@ def check_onnx(proto):
               help="Write stride-2 transposed convolutions as Conv + DepthToSpace (exact to rounding). "
                    "Default: on for --int8 --int8-target cpu (the decoder then runs in INT8: faster in "
                    "ONNX Runtime, measured), off otherwise (not faster in FP32).")
-def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynamic_hw, argmax, fp16, int8, calib_data,
-                 calib_frames, calib_method, int8_target, int8_exclude, int8_agreement, opset, verify, rewrite_deconv):
+def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynamic_hw, argmax, io, camera_size, camera_depth,
+                 depth_scale, fp16, int8, calib_data, calib_frames, calib_method, int8_target, int8_exclude, int8_agreement,
+                 opset, verify, rewrite_deconv):
     """Export CHECKPOINT to ONNX, verified against PyTorch."""
     if batch is not None and dynamic_batch:
         raise ConfigError("give either --batch or --dynamic-batch, not both")
@@ -393,6 +466,10 @@ def onnx_command(checkpoint, output, height, width, batch, dynamic_batch, dynami
         opset=opset,
         verify=verify,
         rewrite_deconv=rewrite_deconv,
+        io=io,
+        camera_size=camera_size,
+        camera_depth=camera_depth,
+        depth_scale=depth_scale,
     )
     report = export_onnx(checkpoint, output, options, progress=int8)
     click.echo(report.summary())

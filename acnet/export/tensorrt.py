@@ -19,6 +19,14 @@ How FP16 is obtained depends on the TensorRT release, read from
   explicit quantization, as NVIDIA documents it: strongly typed (TensorRT 10:
   ``NetworkDefinitionCreationFlag.STRONGLY_TYPED``), no precision flags (a
   strongly typed TensorRT 10 network refuses them).
+- Camera-native models (``--io camera``) are always built strongly typed, so
+  their heads run in the float32 the ONNX gives them (``BuilderFlag.FP16``
+  would let TensorRT run them in FP16, where millimetres past 65504 overflow
+  and class ids above 2048 round): ``--fp16`` converts the network's nodes
+  only. Their uint16 depth input is given to TensorRT, which has no unsigned
+  16-bit type, as its bytes (:func:`acnet.export.camera.depth_as_bytes`);
+  the converted ONNX is saved beside the engine (``ENGINE.trt.onnx``, or
+  ``ENGINE.fp16.onnx`` when also converted to FP16) for trtexec.
 
 Those decisions are pure functions (:func:`plan_build`,
 :func:`network_flags`, :func:`resolve_batch`) tested with a fake module;
@@ -27,6 +35,7 @@ Those decisions are pure functions (:func:`plan_build`,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -116,13 +125,14 @@ def tensorrt_version(trt) -> str:
     return version
 
 
-def plan_build(trt_version: str, onnx_precision: str, want_fp16: bool) -> BuildPlan:
+def plan_build(trt_version: str, onnx_precision: str, want_fp16: bool, camera: bool = False) -> BuildPlan:
     """Decide network flags, builder flags and conversion for a TensorRT release.
 
     ``onnx_precision`` is "fp16" for a model from ``acnet export onnx --fp16``
     and "int8" for one carrying Q/DQ nodes. An FP16 model always gives an
     FP16 engine, with or without ``want_fp16``; a Q/DQ model takes its
-    precision from its nodes only.
+    precision from its nodes only. A ``camera``-native model is built
+    strongly typed on every release (its heads stay float32).
     """
     major = parse_version(trt_version)[0]
     if major < MIN_TRT_MAJOR:
@@ -137,13 +147,19 @@ def plan_build(trt_version: str, onnx_precision: str, want_fp16: bool) -> BuildP
         if fp16_model:
             return BuildPlan(trt_version, "fp16", (), (), False, "FP16 ONNX (strongly typed)")
         if want_fp16:
-            return BuildPlan(trt_version, "fp16", (), (), True, "FP32 ONNX converted to FP16 (strongly typed)")
+            heads = ", camera heads kept FP32" if camera else ""
+            return BuildPlan(trt_version, "fp16", (), (), True, f"FP32 ONNX converted to FP16{heads} (strongly typed)")
         return BuildPlan(trt_version, "fp32", (), (), False, "none (FP32)")
     if fp16_model:
         # Keep the model's own types (its FP32 ReduceMean) instead of letting the builder choose.
         return BuildPlan(trt_version, "fp16", ("STRONGLY_TYPED",), (), False, "FP16 ONNX (strongly typed)")
+    if want_fp16 and camera:
+        return BuildPlan(trt_version, "fp16", ("STRONGLY_TYPED",), (), True,
+                         "FP32 ONNX converted to FP16, camera heads kept FP32 (strongly typed)")
     if want_fp16:
         return BuildPlan(trt_version, "fp16", (), ("FP16",), False, "BuilderFlag.FP16")
+    if camera:
+        return BuildPlan(trt_version, "fp32", ("STRONGLY_TYPED",), (), False, "none (FP32, strongly typed)")
     return BuildPlan(trt_version, "fp32", (), (), False, "none (FP32)")
 
 
@@ -307,7 +323,36 @@ def profile_shapes(source: OnnxSource, batch: tuple[int, int, int]) -> tuple[dic
 
 
 #: ONNX dtype names (as :func:`acnet.export.graph.io_signature` gives them) -> numpy's.
-_DTYPES = {"float": "float32", "float16": "float16", "int32": "int32", "int64": "int64"}
+_DTYPES = {"float": "float32", "float16": "float16", "int32": "int32", "int64": "int64", "uint8": "uint8", "uint16": "uint16"}
+
+
+def for_tensorrt(source: OnnxSource, fp16: bool = False) -> tuple[OnnxSource, bool]:
+    """The model TensorRT parses: ``source`` converted as its build needs, and whether anything changed.
+
+    ``fp16``: the network converted to FP16 (a camera-native model's heads
+    stay float32). A camera-native model's uint16 depth becomes its bytes
+    (:func:`acnet.export.camera.depth_as_bytes`).
+    """
+    proto = source.proto
+    if fp16:
+        from acnet.export.fp16 import convert_to_fp16
+
+        keep = ()
+        if source.info.camera is not None:
+            from acnet.export.camera import head_node_names
+
+            keep = head_node_names(proto)
+        proto = convert_to_fp16(proto, keep_fp32_nodes=keep)
+    if source.info.camera is not None:
+        from acnet.export.camera import depth_as_bytes
+
+        proto = depth_as_bytes(proto)
+    if proto is source.proto:
+        return source, False
+    from acnet.export.graph import io_signature
+
+    sig = io_signature(proto)
+    return dataclasses.replace(source, proto=proto, inputs=sig["inputs"], outputs=sig["outputs"]), True
 
 
 # --------------------------------------------------------------------------- GPU
@@ -468,22 +513,23 @@ def build_engine(
     check_precision_request(source.precision, options.fp16)  # before TensorRT: the answer does not depend on it
     fixed = source.inputs["rgb"][1][0]
     batch = resolve_batch(fixed if isinstance(fixed, int) and fixed > 0 else None, options.min_batch, options.opt_batch, options.max_batch)
-    inputs, outputs = profile_shapes(source, batch)
 
     trt = trt if trt is not None else load_tensorrt()
     version = tensorrt_version(trt)
-    plan = plan_build(version, source.precision, options.fp16)
+    camera = source.info.camera is not None
+    plan = plan_build(version, source.precision, options.fp16, camera=camera)
     gpu = gpu if gpu is not None else query_gpu()
     log.info("TensorRT %s on %s (compute %s): %s engine, FP16 from %s", version, gpu.name, gpu.compute_capability, plan.precision, plan.fp16_source)
 
-    proto = source.proto
-    built_from = source.path  # the ONNX TensorRT parses: what trtexec must be given
     if plan.convert_to_fp16:
-        from acnet.export.fp16 import convert_to_fp16  # imports onnx; see read_onnx
-
         log.info("TensorRT %s networks are strongly typed: converting %s to FP16 first", version, source.path.name)
-        proto = convert_to_fp16(proto)
-        built_from = converted_onnx_path(engine_path)
+    original = source
+    source, converted = for_tensorrt(source, plan.convert_to_fp16)
+    built_from = source.path  # the ONNX TensorRT parses: what trtexec must be given
+    if converted:
+        built_from = converted_onnx_path(engine_path, plan.convert_to_fp16)
+    proto = source.proto
+    inputs, outputs = profile_shapes(source, batch)
     data = proto.SerializeToString()
     dynamic = has_symbolic_inputs(source)
 
@@ -525,7 +571,7 @@ def build_engine(
     # engine is renamed into place only once its sidecar is written.
     if cache_path is not None:
         atomic_write_bytes(cache_path, bytes(memoryview(config.get_timing_cache().serialize())))
-    if built_from != source.path:
+    if converted:
         atomic_write_bytes(built_from, data)
     build = {
         "fp16_source": plan.fp16_source,
@@ -535,9 +581,11 @@ def build_engine(
         "timing_cache": str(cache_path) if cache_path else None,
         "timing_cache_loaded": cache_loaded,
     }
-    if built_from != source.path:
+    if converted:
         build["built_from_onnx"] = built_from.name
-    sidecar = _engine_sidecar(source, version, gpu, plan.precision, inputs, outputs, engine_bytes, build)
+    if camera and source.inputs["depth"][0] != original.inputs["depth"][0]:
+        build["depth_input"] = "uint16 depth as its bytes: uint8 (N, H, W, 2), recombined in the graph"
+    sidecar = _engine_sidecar(original, version, gpu, plan.precision, inputs, outputs, engine_bytes, build)
     sidecar_file = write_engine(engine_path, engine_bytes, sidecar)
     return TrtBuildReport(
         engine=engine_path,
@@ -549,10 +597,14 @@ def build_engine(
     )
 
 
-def converted_onnx_path(engine_path: str | os.PathLike) -> Path:
-    """``model.engine`` -> ``model.engine.fp16.onnx``: the FP16 ONNX a TensorRT 11 engine was built from."""
+def converted_onnx_path(engine_path: str | os.PathLike, fp16: bool = True) -> Path:
+    """``model.engine`` -> ``model.engine.fp16.onnx``: the converted ONNX an engine was built from.
+
+    FP16 conversion (TensorRT 11, camera-native models) gives ``.fp16.onnx``;
+    a camera-native model's depth bytes alone ``.trt.onnx``.
+    """
     path = Path(engine_path)
-    return path.with_name(path.name + ".fp16.onnx")
+    return path.with_name(path.name + (".fp16.onnx" if fp16 else ".trt.onnx"))
 
 
 def _profile_text(inputs: dict[str, TensorShape]) -> str:
@@ -644,8 +696,9 @@ def describe_engine_file(
     engine_path = Path(engine_path)
     if not engine_path.is_file():
         raise ModelFileError(f"engine {engine_path} not found")
-    source = read_onnx(onnx_path)
-    check_precision_request(source.precision, fp16)
+    original = read_onnx(onnx_path)
+    check_precision_request(original.precision, fp16)
+    source, _ = for_tensorrt(original)  # a camera-native model's depth is its bytes in the engine
     trt = trt if trt is not None else load_tensorrt()
     version = tensorrt_version(trt)
     gpu = gpu if gpu is not None else query_gpu()
@@ -668,7 +721,7 @@ def describe_engine_file(
         if (inputs[name].min, inputs[name].opt, inputs[name].max) != (lo, opt, hi):
             raise ModelFileError(f"{engine_path} takes {name} shapes {lo}..{hi}, which do not fit {source.path.name}")
     precision = source.precision if source.precision != "fp32" else ("fp16" if fp16 else "fp32")
-    sidecar = _engine_sidecar(source, version, gpu, precision, inputs, outputs, engine_path.read_bytes(), {"fp16_source": "built by hand (trtexec)"})
+    sidecar = _engine_sidecar(original, version, gpu, precision, inputs, outputs, engine_path.read_bytes(), {"fp16_source": "built by hand (trtexec)"})
     return TrtBuildReport(engine_path, write_sidecar(engine_path, sidecar), sidecar, time.perf_counter() - start)
 
 

@@ -27,7 +27,8 @@ import numpy as np
 from acnet._io import atomic_write_text
 from acnet.errors import ModelFileError, first_line
 from acnet.runtime.metadata import ModelInfo
-from acnet.runtime.preprocess import preprocess
+from acnet.runtime.postprocess import CLASS_ID_OFFSET, logits_to_class_ids, top_probability
+from acnet.runtime.preprocess import preprocess, resize_bilinear_chw
 
 if TYPE_CHECKING:
     import onnx
@@ -64,6 +65,9 @@ class Verification:
     #: INT8 only: the FP32 graph before quantization against PyTorch, at the FP32
     #: gate. A wrong fold or rewrite fails here, where INT8's own error cannot hide it.
     fp32_graph: "Verification | None" = None
+    #: Camera-native models: the heads against the numpy runtime (``acnet.export.camera.CameraCheck``); the fields
+    #: above then describe the network without them.
+    camera_heads: object | None = None
 
     def summary(self, backend: str = "ONNX Runtime") -> str:
         verdict = "passed" if self.passed else "FAILED"
@@ -77,6 +81,8 @@ class Verification:
             text += (f"; the FP32 graph before quantization already disagrees (max |dlogits| {g.max_abs_err:.3g}, "
                      f"agreement {100 * g.agreement:.3f}%, need {100 * g.min_agreement:.1f}%): the export, not the "
                      f"calibration, is wrong")
+        if self.camera_heads is not None:
+            text += "; " + self.camera_heads.summary()
         return text
 
     def stage_table(self) -> str:
@@ -88,6 +94,8 @@ class Verification:
         d["stages"] = [s.to_dict() for s in self.stages]
         if self.fp32_graph is not None:
             d["fp32_graph"] = self.fp32_graph.to_dict()
+        if self.camera_heads is not None:
+            d["camera_heads"] = self.camera_heads.to_dict()
         return d
 
 
@@ -291,6 +299,70 @@ def compare_logits(
         input_shape=(int(reference.shape[0]), *(int(s) for s in reference.shape[2:])),
         passed=finite and agreement >= min_agreement,
     )
+
+
+#: Two classes tie at a pixel when the reference's logits of both differ by at most this share of the
+#: pixel's largest |logit| (or of 1, if larger): a few hundred float32 roundings, where FP32 exports
+#: differ from PyTorch by about 1e-5 of the logits' scale (README, parity tables).
+TIE_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class LabelComparison:
+    """Class ids (and confidence) of a model against the reference's logits, pixel by pixel."""
+
+    pixels: int
+    equal: int
+    #: Differing pixels where the reference's logits of both classes tie (:data:`TIE_TOLERANCE`).
+    ties: int
+    #: Differing pixels that are no tie.
+    other_differences: int
+    #: Largest |confidence - the reference's| in levels of 1/255 (-1: no confidence compared).
+    max_confidence_diff: int = -1
+    #: Pixels whose confidence is within one level of the reference's.
+    confidence_within_one: int = 0
+
+    @property
+    def agreement(self) -> float:
+        return self.equal / self.pixels if self.pixels else 0.0
+
+    def merge(self, other: "LabelComparison") -> "LabelComparison":
+        return LabelComparison(self.pixels + other.pixels, self.equal + other.equal, self.ties + other.ties,
+                               self.other_differences + other.other_differences,
+                               max(self.max_confidence_diff, other.max_confidence_diff),
+                               self.confidence_within_one + other.confidence_within_one)
+
+
+def compare_labels(logits: np.ndarray, labels: np.ndarray, confidence: np.ndarray | None = None,
+                   tolerance: float = TIE_TOLERANCE) -> LabelComparison:
+    """Compare H x W class ids (and confidence) with what the runtime makes of the reference's C x h x w logits.
+
+    The reference's class ids and confidence at H x W are the runtime's
+    (``postprocess_logits``, ``top_probability``). A differing pixel is a
+    tie when the reference, its logits resized to H x W, scores the model's
+    class within ``tolerance`` of its own (relative to the pixel's largest
+    |logit|, at least 1).
+    """
+    height, width = labels.shape
+    ref_logits = resize_bilinear_chw(logits, height, width)
+    ref_labels = logits_to_class_ids(ref_logits)
+    differ = labels != ref_labels
+    ties = 0
+    if differ.any():
+        ys, xs = np.nonzero(differ)
+        channels = labels[ys, xs].astype(np.int64) - CLASS_ID_OFFSET
+        valid = (channels >= 0) & (channels < ref_logits.shape[0]) & (ref_labels[ys, xs] > 0)
+        column = ref_logits[:, ys, xs].astype(np.float64)
+        theirs = column[np.clip(channels, 0, ref_logits.shape[0] - 1), np.arange(ys.size)]
+        best = np.nanmax(column, axis=0) if column.size else column
+        scale = np.maximum(1.0, np.nanmax(np.abs(column), axis=0))
+        ties = int(np.count_nonzero(valid & (best - theirs <= tolerance * scale)))
+    different = int(np.count_nonzero(differ))
+    max_diff, within = -1, 0
+    if confidence is not None:
+        diff = np.abs(confidence.astype(np.int16) - top_probability(logits, height, width).astype(np.int16))
+        max_diff, within = int(diff.max()) if diff.size else 0, int(np.count_nonzero(diff <= 1))
+    return LabelComparison(int(labels.size), int(labels.size) - different, ties, different - ties, max_diff, within)
 
 
 def run_onnx(model: bytes | str | os.PathLike, feeds: dict[str, np.ndarray], outputs: list[str] | None = None) -> list[np.ndarray]:

@@ -149,8 +149,12 @@ def check_depth(depth: object, rgb_shape: tuple[int, ...] | None = None) -> np.n
 # --------------------------------------------------------------------------- resizing
 
 
-def _linear_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices and weights of bilinear interpolation with half-pixel centres."""
+def linear_taps(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices and weights of bilinear interpolation with half-pixel centres: ``(i0, i1, w1)``.
+
+    Destination ``j`` is ``x[i0] + (x[i1] - x[i0]) * w1`` (float32), the one
+    formula of every bilinear resize here and of camera-native exports' heads.
+    """
     scale = src / dst
     pos = (np.arange(dst, dtype=np.float64) + 0.5) * scale - 0.5
     pos = np.clip(pos, 0.0, None)
@@ -171,8 +175,8 @@ def resize_bilinear(img: np.ndarray, height: int, width: int) -> np.ndarray:
     x = img.astype(np.float32, copy=False)
     if (h, w) == (height, width):
         return x.copy() if x is img else x
-    y0, y1, wy = _linear_taps(h, height)
-    x0, x1, wx = _linear_taps(w, width)
+    y0, y1, wy = linear_taps(h, height)
+    x0, x1, wx = linear_taps(w, width)
     extra = (1,) * (img.ndim - 2)
     wy = wy.reshape((-1, 1) + extra)
     wx = wx.reshape((1, -1) + extra)
@@ -204,7 +208,7 @@ class _TapRuns:
     Where ``src / dst`` reduces to ``a / b`` with a small ``b``, every b-th
     destination position has the same weight and a source position that
     steps by ``a``: such a run reads the source through a strided view. The
-    grouping is checked against :func:`_linear_taps` itself, so each
+    grouping is checked against :func:`linear_taps` itself, so each
     position keeps exactly its own index and weight; positions that fit no
     run (the clamped edges, sizes without a short period) are gathered.
     """
@@ -233,7 +237,7 @@ _MIN_RUN = 4
 
 @lru_cache(maxsize=64)
 def _tap_runs(src: int, dst: int) -> _TapRuns:
-    i0, _, w1 = _linear_taps(src, dst)
+    i0, _, w1 = linear_taps(src, dst)
     g = math.gcd(src, dst)
     a, b = src // g, dst // g
     runs = []
@@ -298,7 +302,7 @@ def _bilinear_blocks(x: np.ndarray, height: int, width: int, max_values: int = B
     cols) is the resized map at those destination rows and columns (slices
     or index arrays); the blocks cover it once. Each value is ``top +
     (bottom - top) * wy`` then ``left + (right - left) * wx`` in float32,
-    the formula the C ABI shares, with the taps of :func:`_linear_taps`;
+    the formula the C ABI shares, with the taps of :func:`linear_taps`;
     runs of taps are read through strided views instead of gathers, and a
     block stays in cache. ``values`` is a reused buffer: consume it before
     the next block.

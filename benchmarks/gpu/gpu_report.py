@@ -277,6 +277,11 @@ def key_figure(step: dict) -> str:
             return "; ".join(f"{x['label']} {x['agreement_pct']:.2f}% {'pass' if x['passed'] else 'FAIL'}" for x in r["results"])
         if name == "bench-compile" and r:
             return "; ".join(f"b{b} {run['status']}" for b, run in r["runs"].items())
+        if name == "camera" and r:
+            parts = [f"{case}: " + ", ".join(f"{m} {x['fps']:.1f} fps, {x['outside_wall_ms']:.2f} ms outside the network"
+                                             for m, x in per.items()) for case, per in (r.get("stream") or {}).items()]
+            sizes = ", ".join(f"{k} {v['total'] / 1e6:.2f} MB" for k, v in r["bytes_per_frame"].items())
+            return "; ".join(parts + [f"per frame to the GPU and back: {sizes}"])
         if name == "checkpoint" and r:
             return f"{r['classes']} classes ({r['class_names_from']})"
     except (KeyError, TypeError, ValueError, ZeroDivisionError):

@@ -39,19 +39,19 @@ REPO = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).resolve().with_name("gpu_run.py")
 
 STEPS = ("env", "checkpoint", "export", "capi-build", "compile-warm", "bench", "bench-compile", "capi", "parity", "train",
-         "tests")
+         "camera", "tests")
 #: Steps a run leaves out unless ``--only`` names them (the CUDA tests export and compile again: not in the first call).
 OPT_IN = ("tests",)
 #: Seconds each step may take at most (the whole run's budget cuts them further); bench-compile's is per batch.
 BUDGETS = {"env": 90, "checkpoint": 90, "export": 240, "capi-build": 150, "compile-warm": 180, "bench": 150,
-           "bench-compile": 150, "capi": 90, "parity": 120, "train": 120, "tests": 300}
+           "bench-compile": 150, "capi": 90, "parity": 120, "train": 120, "camera": 150, "tests": 300}
 #: Steps that need others' artefacts (added to --only, or reused when already made in --work).
 NEEDS = {"export": ("checkpoint",), "compile-warm": ("checkpoint",), "bench": ("checkpoint", "export"),
          "bench-compile": ("checkpoint",), "capi": ("checkpoint", "export", "capi-build"),
-         "parity": ("checkpoint", "export")}
+         "parity": ("checkpoint", "export"), "camera": ("checkpoint",)}
 #: Untimed steps that stop in time to leave --timed-reserve seconds to the timed ones.
 UNTIMED = ("export", "capi-build", "compile-warm")
-TIMED = ("bench", "bench-compile", "capi", "parity", "train")
+TIMED = ("bench", "bench-compile", "capi", "parity", "train", "camera")
 #: compile-warm starts only with this many seconds: a compile cut short fills no cache and wastes
 #: the time; bench-compile then compiles in its own (untimed) warm-up instead.
 COMPILE_WARM_MIN_S = 60
@@ -459,7 +459,7 @@ class Runner:
 
         # Timed, one at a time, in the order of what matters most.
         for name, fn in (("bench", self.bench), ("bench-compile", self.bench_compile), ("capi", self.capi),
-                         ("parity", self.parity), ("train", self.train), ("tests", self.tests)):
+                         ("parity", self.parity), ("train", self.train), ("camera", self.camera), ("tests", self.tests)):
             if name in self.selected:
                 fn(ready)
         code = 0 if all(self.steps[n].status in STATUS_OK for n in self.selected) else 1
@@ -659,6 +659,29 @@ class Runner:
                          str(a.train_steps), "--device", a.device, "--json", str(path)],
                      BUDGETS["train"], cwd=self.work)
         s.result = _load(path)
+        self.write()
+
+    def camera(self, ready: bool) -> None:
+        a = self.args
+        s = self.step("camera", "camera-native vs float model: host work per frame, bytes to the GPU and back, "
+                                "frames/s through the stream pipeline (benchmarks/camera_native.py)")
+        if not self._needs_checkpoint(s, ready):
+            return
+        frames = self.frames / "test" if self.frames is not None else None
+        if frames is None or not (frames / "rgb").is_dir():
+            s.status, s.reason = "not-run", f"no frames at {self.frames} (the six NYUv2 samples: see README.md)"
+            self.say(f"camera: not run ({s.reason})")
+            return
+        path = self.work / "camera.json"
+        path.unlink(missing_ok=True)
+        self.run_one(s, [sys.executable, str(REPO / "benchmarks" / "camera_native.py"), str(self.checkpoint),
+                         "--device", a.device, "--nyu", str(frames), "--size", a.camera_size, "--large", a.camera_large,
+                         "--frames", str(a.camera_frames), "--rounds", str(a.camera_rounds), "--repeat", str(a.repeat),
+                         "--work", str(self.work / "camera"), "--out", str(path), *([] if a.camera_c else ["--no-c"])],
+                     BUDGETS["camera"])
+        s.result = _load(path)
+        if s.status == "ok" and s.result and s.result.get("stream_skipped"):
+            s.status, s.reason = "partial", f"stream not measured: {s.result['stream_skipped']}"
         self.write()
 
     def tests(self, ready: bool) -> None:

@@ -141,6 +141,64 @@ def onnx_model(factory: pytest.TempPathFactory, config) -> Path:
     return _once("onnx", make, factory)
 
 
+#: The camera of the camera-native CLI export: another size than the network's, so its heads resize.
+CAMERA_HEIGHT, CAMERA_WIDTH = 72, 112
+
+
+def _camera_export(factory: pytest.TempPathFactory, config, target: str, suffix: str) -> tuple[Path, str]:
+    """``acnet export TARGET --io camera --camera-size 72x112`` of :func:`checkpoint`: (path, CLI stdout)."""
+
+    def make():
+        out = factory.mktemp(f"camera-{target}") / f"camera{suffix}"
+        proc = acnet_cli("export", target, str(checkpoint(factory, config)), "-o", str(out), "--io", "camera",
+                         "--camera-size", f"{CAMERA_HEIGHT}x{CAMERA_WIDTH}")
+        return out, proc.stdout
+
+    return _once(f"camera-{target}", make, factory)
+
+
+def camera_onnx(factory: pytest.TempPathFactory, config) -> tuple[Path, str]:
+    """The camera-native ONNX export (camera 72x112): (path, CLI stdout)."""
+    return _camera_export(factory, config, "onnx", ".onnx")
+
+
+def camera_package(factory: pytest.TempPathFactory, config) -> tuple[Path, str]:
+    """The camera-native AOTInductor package (camera 72x112), for the C library: (path, CLI stdout)."""
+    return _camera_export(factory, config, "aoti", ".pt2")
+
+
+def camera_variant(factory: pytest.TempPathFactory, config, size: tuple[int, int] | None = None, depth: str = "uint16",
+                   scale: float = 0.001, fault: str | None = None) -> Path:
+    """A camera-native model of :func:`onnx_model`'s network, its heads joined here (seconds, not a new trace).
+
+    ``size`` None: the network's own (no resize). ``fault``: a head broken on
+    purpose (``trained.break_camera_head_on_purpose``), the metadata still right.
+    """
+
+    def make() -> Path:
+        import onnx
+
+        from acnet.export.camera import attach_heads
+        from acnet.export.graph import read_metadata, set_metadata
+        from acnet.runtime.metadata import CameraIO
+        from support.trained import break_camera_head_on_purpose
+
+        network = onnx.load(onnx_model(factory, config))
+        info = read_metadata(network)
+        camera = CameraIO(*(size or (info.input_height, info.input_width)), depth, 1.0 if depth == "float32" else scale)
+        info = info.with_(camera=camera, output="labels")
+        if fault is None:
+            model = set_metadata(attach_heads(network, info, 18), info)
+        else:
+            model = break_camera_head_on_purpose(network, info, fault)
+        out = factory.mktemp("camera-variant") / f"camera-{fault or 'ok'}.onnx"
+        onnx.save(model, out)
+        return out
+
+    key = f"camera-{size}-{depth}-{scale}-{fault}".replace(" ", "")
+    return _once(key, make, factory)
+
+
 def capi_build(factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """``acnet capi build --tests`` into a temporary folder: (build dir, CLI stdout)."""
     if shutil.which("cmake") is None or shutil.which("c++") is None and shutil.which("g++") is None:

@@ -52,6 +52,30 @@ def _tiny_onnx(path: Path, info, *, classes: int | None = None, names=("rgb", "d
     path.write_bytes(model.SerializeToString())
 
 
+def _camera_onnx(path: Path, info) -> None:
+    """A camera-native model's I/O (uint8 RGB and the camera's depth in, uint8 labels and confidence out) over a
+    trivial graph: the cases are refused before it runs, by the checks a real camera-native export meets."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    h, w = info.camera.size
+    depth = TensorProto.UINT16 if info.camera.depth_dtype == "uint16" else TensorProto.FLOAT
+    nodes = [helper.make_node("ReduceMax", ["rgb", "axis"], ["labels"], keepdims=0),
+             helper.make_node("Identity", ["labels"], ["confidence"]),
+             helper.make_node("Size", ["depth"], ["unused"])]
+    graph = helper.make_graph(
+        nodes, "camera", [helper.make_tensor_value_info("rgb", TensorProto.UINT8, [1, h, w, 3]),
+                          helper.make_tensor_value_info("depth", depth, [1, h, w])],
+        [helper.make_tensor_value_info(n, TensorProto.UINT8, [1, h, w]) for n in ("labels", "confidence")],
+        [numpy_helper.from_array(np.array([3], np.int64), "axis")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    for key, value in info.to_props().items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+
+
 def build_files(W: Path) -> None:
     """Everything the cases read, in ``W``."""
     import torch
@@ -75,6 +99,10 @@ def build_files(W: Path) -> None:
     described = ModelInfo(acnet_version="0.1.0", backbone="resnet18", num_classes=classes, class_names=tuple(names),
                           input_height=SIZE, input_width=SIZE, width=0.25, source_sha256=record.get("sha256", ""))
     _tiny_onnx(W / "model.onnx", described)  # the checkpoint's description; an FP32 model
+    from acnet.runtime.metadata import CameraIO
+
+    for name, depth in (("camera.onnx", "uint16"), ("camera_metres.onnx", "float32")):  # camera-native, 64x64
+        _camera_onnx(W / name, described.with_(output="labels", camera=CameraIO(SIZE, SIZE, depth, 1.0 if depth == "float32" else 0.001)))
 
     # --- bad checkpoints
     bad = W / "bad"
@@ -141,6 +169,10 @@ def build_files(W: Path) -> None:
     Image.fromarray(rgb_image()).save(img / "rgb.png")
     Image.fromarray(np.full((SIZE, SIZE), 1500, np.uint16)).save(img / "depth.png")
     Image.fromarray(np.full((32, 32), 1500, np.uint16)).save(img / "depth_small.png")
+    (W / "big").mkdir(exist_ok=True)  # a camera of another size than the camera-native models'
+    Image.fromarray(rgb_image(96, 128)).save(W / "big" / "rgb.png")
+    Image.fromarray(np.full((96, 128), 1500, np.uint16)).save(W / "big" / "depth.png")
+    np.save(bad / "metres.npy", np.full((SIZE, SIZE), 1.5, np.float32))
     (bad / "empty.png").write_bytes(b"")
     (bad / "text.png").write_text("hello")
     (bad / "trunc.png").write_bytes((img / "rgb.png").read_bytes()[:80])

@@ -140,3 +140,44 @@ def break_exported_on_purpose(model, part: str):
     mul.input[list(mul.input).index(sigmoid.output[0])] = sigmoid.input[0]
     model.graph.node.remove(sigmoid)
     return model
+
+
+#: Faults of a camera-native model's input head (break_camera_head_on_purpose).
+CAMERA_FAULTS = ("mean", "depth-scale", "bgr")
+
+
+def break_camera_head_on_purpose(network, info, fault: str):
+    """A camera-native ONNX model of ``network`` whose input head is wrong, with ``info``'s (right) metadata.
+
+    ``"mean"``: the RGB means shifted by 0.05 (of the 0..1 range); ``"depth-scale"``:
+    depth read in centimetres where the metadata says millimetres; ``"bgr"``:
+    the camera's channels taken in B, G, R order. What a hand-written
+    preprocessing gets wrong; parity must refuse each.
+    """
+    import dataclasses
+
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from acnet.export.camera import attach_heads
+    from acnet.export.graph import set_metadata
+
+    if fault not in CAMERA_FAULTS:
+        raise ValueError(f"fault must be one of {CAMERA_FAULTS}, got {fault!r}")
+    built = info
+    if fault == "mean":
+        norm = info.normalization
+        built = info.with_(normalization=dataclasses.replace(norm, rgb_mean=tuple(m + 0.05 for m in norm.rgb_mean)))
+    elif fault == "depth-scale":
+        built = info.with_(camera=dataclasses.replace(info.camera, depth_scale=10 * info.camera.depth_scale))
+    model = attach_heads(network, built, 18)
+    if fault == "bgr":
+        graph = model.graph
+        for node in graph.node:
+            node.input[:] = ["rgb_swapped" if n == "rgb" else n for n in node.input]
+        graph.initializer.append(numpy_helper.from_array(np.array([2, 1, 0], np.int64), "bgr_order"))
+        graph.node.insert(0, helper.make_node("Gather", ["rgb", "bgr_order"], ["rgb_swapped"], name="bgr", axis=3))
+    set_metadata(model, info)
+    onnx.checker.check_model(model)
+    return model

@@ -22,7 +22,12 @@ Behaviour follows TensorRT's documented rules, not acnet's assumptions:
 - ``set_input_shape`` returns False outside profile 0, and ``execute_async_v3``
   False unless every input shape and every I/O address was set;
 - ``get_tensor_dtype`` returns ``DataType`` members, and ``nptype`` refuses
-  the types numpy lacks.
+  the types numpy lacks;
+- the parser refuses a network input or output of an ONNX type no
+  ``DataType`` member of the release holds (UINT16 has none in 10.16 or
+  11.4), and a ``Cast`` between UINT8 and anything but FLOAT or HALF (the
+  real ``DataType.UINT8`` docstring: "uint8 conversions are only supported
+  for {float32, float16}"; tests/test_camera_tensorrt.py checks that text).
 
 The engine it serializes carries the ONNX model, so an execution context with
 ``device_memory`` (pointer -> uint8 array) runs it with ONNX Runtime.
@@ -42,6 +47,8 @@ CACHE_MAGIC = b"FAKE-TRT-TIMING-CACHE\n"
 #: Builder flags that choose precision (weak typing).
 PRECISION_FLAGS = ("FP16", "BF16", "INT8", "FP8", "INT4", "FP4", "OBEY_PRECISION_CONSTRAINTS", "PREFER_PRECISION_CONSTRAINTS")
 _ONNX_TO_TRT = {1: "FLOAT", 10: "HALF", 16: "BF16", 3: "INT8", 2: "UINT8", 6: "INT32", 7: "INT64", 9: "BOOL"}
+#: What UINT8 converts to and from in a Cast (TensorRT's DataType.UINT8 documentation).
+_UINT8_PARTNERS = ("FLOAT", "HALF")
 
 
 class _Meta(type):
@@ -238,6 +245,32 @@ class _Parser(SpecObject):
         if self._errors:
             return False
         initializers = {i.name for i in proto.graph.initializer}
+        known = self._trt._spec["classes"]["DataType"]["enum"]
+
+        def trt_type(elem_type: int) -> str | None:
+            name = _ONNX_TO_TRT.get(elem_type)
+            return name if name in known else None
+
+        for v in (*proto.graph.input, *proto.graph.output):
+            if v.name not in initializers and trt_type(v.type.tensor_type.elem_type) is None:
+                name = onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type)
+                self._errors.append(self._trt._parser_error(-1, v.name, "", f"Unsupported ONNX data type: {name} (tensor {v.name!r})"))
+        try:
+            typed = onnx.shape_inference.infer_shapes(proto)
+        except Exception:  # noqa: BLE001 - untyped: nothing more to check
+            typed = proto
+        types = {v.name: v.type.tensor_type.elem_type for v in (*typed.graph.input, *typed.graph.value_info, *typed.graph.output)}
+        types.update({i.name: i.data_type for i in typed.graph.initializer})
+        for i, node in enumerate(nodes):
+            if node.op_type != "Cast":
+                continue
+            to = next(a.i for a in node.attribute if a.name == "to")
+            pair = (_ONNX_TO_TRT.get(types.get(node.input[0], 0)), _ONNX_TO_TRT.get(to))
+            if "UINT8" in pair and pair != ("UINT8", "UINT8") and not set(pair) - {"UINT8"} <= set(_UINT8_PARTNERS):
+                self._errors.append(self._trt._parser_error(
+                    i, node.name, "Cast", f"Cast from {pair[0]} to {pair[1]}: uint8 converts to and from float32 and float16 only"))
+        if self._errors:
+            return False
 
         def tensors(values):
             out = {}
@@ -246,7 +279,7 @@ class _Parser(SpecObject):
                     continue
                 t = v.type.tensor_type
                 dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in t.shape.dim]
-                out[v.name] = {"dtype": _ONNX_TO_TRT.get(t.elem_type, "FLOAT"), "dims": dims}
+                out[v.name] = {"dtype": trt_type(t.elem_type), "dims": dims}
             return out
 
         net = self._network

@@ -5,6 +5,12 @@ and ``depth`` (N,1,H,W) float32 batches at the model's input size and returns
 its output, logits (N,C,H,W) float32 or labels (N,H,W) int32. Everything
 around it (preprocessing, resizing, argmax, batching) lives in
 :class:`acnet.runtime.Segmenter`, so backends stay small and alike.
+
+A camera-native model (``ModelInfo.camera``) has all of that inside: it
+takes the camera's buffers, ``rgb`` uint8 (N,H,W,3) and ``depth`` (N,H,W)
+uint16 or float32 at the camera's size, and returns the pair ``(labels,
+confidence)``, both uint8 (N,H,W). A TensorRT engine takes uint16 depth as
+its bytes, uint8 (N,H,W,2) (``Signature.depth_bytes``): the same memory.
 """
 
 from __future__ import annotations
@@ -85,9 +91,20 @@ class Signature:
     depth: str
     output: str
     limits: BatchLimits
+    #: Camera-native models: the second output, uint8 confidence (None otherwise).
+    confidence: str | None = None
+    #: Camera-native models: the uint16 depth input is read as its bytes, uint8 (N,H,W,2).
+    depth_bytes: bool = False
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Every output a run returns, in order."""
+        return (self.output,) if self.confidence is None else (self.output, self.confidence)
 
     def output_shape(self, info: ModelInfo, rgb_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Output shape for an ``rgb`` input of shape (N,3,H,W)."""
+        """Output shape for an ``rgb`` input of shape (N,3,H,W) (camera-native: (N,H,W,3)); the same for each output."""
+        if info.camera is not None:
+            return tuple(rgb_shape[:3])
         n, _, h, w = rgb_shape
         return (n, info.num_classes, h, w) if info.output == "logits" else (n, h, w)
 
@@ -104,6 +121,8 @@ def resolve_signature(inputs: dict[str, Shape], outputs: dict[str, Shape], info:
         raise ModelFileError(f"{source}: unknown output kind {info.output!r} in its metadata")
     if info.depth_unit != "m":
         raise ModelFileError(f"{source}: depth unit {info.depth_unit!r} is not supported (metres expected)")
+    if info.camera is not None:
+        return _camera_signature(inputs, outputs, info, source)
     described = ", ".join(f"{n}{_fmt(s)}" for n, s in inputs.items())
     if len(inputs) != 2 or any(len(s) != 4 for s in inputs.values()):
         raise ModelFileError(f"{source} is not an RGB-D segmentation model: inputs {described}")
@@ -143,6 +162,52 @@ def resolve_signature(inputs: dict[str, Shape], outputs: dict[str, Shape], info:
     return Signature(rgb=rgb, depth=depth, output=output, limits=limits)
 
 
+def _camera_signature(inputs: dict[str, Shape], outputs: dict[str, Shape], info: ModelInfo, source: str) -> Signature:
+    """:func:`resolve_signature` of a camera-native model: the tensors are named, their sizes the camera's."""
+    h, w = info.camera.size
+    described = ", ".join(f"{n}{_fmt(s)}" for n, s in inputs.items())
+    if set(inputs) != {"rgb", "depth"}:
+        raise ModelFileError(f"{source} is not a camera-native acnet model (inputs rgb, depth): inputs {described}")
+
+    def fits(shape: Shape, want: tuple) -> bool:
+        return len(shape) == len(want) and all(d in (v, Dynamic) for d, v in zip(shape[1:], want[1:]))
+
+    if not fits(inputs["rgb"], (None, h, w, 3)):
+        raise ModelFileError(f"{source}: input 'rgb' has shape {_fmt(inputs['rgb'])}, but its metadata says a "
+                             f"{h}x{w} camera: (N, {h}, {w}, 3)")
+    depth_bytes = info.camera.depth_dtype == "uint16" and len(inputs["depth"]) == 4
+    if not fits(inputs["depth"], (None, h, w, 2) if depth_bytes else (None, h, w)):
+        raise ModelFileError(f"{source}: input 'depth' has shape {_fmt(inputs['depth'])}, but its metadata says a "
+                             f"{h}x{w} camera: (N, {h}, {w})")
+    if inputs["rgb"][0] != inputs["depth"][0]:
+        raise ModelFileError(f"{source}: inputs disagree on the batch size: {described}")
+    for name in ("labels", "confidence"):
+        if name not in outputs:
+            raise ModelFileError(f"{source}: no {name!r} output among {', '.join(outputs)}")
+        if not fits(outputs[name], (None, h, w)):
+            raise ModelFileError(f"{source}: output {name!r} has shape {_fmt(outputs[name])}, expected (N, {h}, {w})")
+    batch = inputs["rgb"][0]
+    if batch is not Dynamic and info.batch not in (0, batch):
+        raise ModelFileError(f"{source}: batch dimension is {batch} but its metadata says {info.batch}")
+    limits = BatchLimits() if batch is Dynamic else BatchLimits(int(batch), int(batch))
+    return Signature("rgb", "depth", "labels", limits, confidence="confidence", depth_bytes=depth_bytes)
+
+
+def camera_dtypes(info: ModelInfo, depth_bytes: bool = False) -> dict[str, np.dtype]:
+    """numpy dtypes of a camera-native model's tensors, by its metadata: what a backend must find in the model."""
+    depth = np.uint8 if depth_bytes else (np.uint16 if info.camera.depth_dtype == "uint16" else np.float32)
+    return {"rgb": np.dtype(np.uint8), "depth": np.dtype(depth), "labels": np.dtype(np.uint8),
+            "confidence": np.dtype(np.uint8)}
+
+
+def check_camera_dtypes(found: dict[str, np.dtype], info: ModelInfo, source: str, depth_bytes: bool = False) -> None:
+    """Refuse a camera-native model whose tensor types are not those its metadata implies."""
+    for name, want in camera_dtypes(info, depth_bytes).items():
+        if name in found and np.dtype(found[name]) != want:
+            raise ModelFileError(f"{source}: {name!r} is {np.dtype(found[name])}, but a camera-native model with "
+                                 f"{info.camera.depth_dtype} depth takes and returns {want} there")
+
+
 def _fmt(shape: Shape) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
@@ -157,8 +222,11 @@ class Backend(Protocol):
     device: Device
     limits: BatchLimits
 
-    def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
-        """(N,3,H,W) and (N,1,H,W) float32 -> logits (N,C,H,W) float32 or labels (N,H,W) int32."""
+    def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """(N,3,H,W) and (N,1,H,W) float32 -> logits (N,C,H,W) float32 or labels (N,H,W) int32.
+
+        Camera-native models: camera buffers -> (labels, confidence), uint8 (N,H,W) arrays the caller owns.
+        """
         ...
 
     def describe(self) -> str:

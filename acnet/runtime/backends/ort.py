@@ -5,6 +5,14 @@ provider first when this onnxruntime has it, then CUDA, then CPU for the odd
 unsupported node. Graph optimisation is at ``ORT_ENABLE_ALL``. On CUDA the
 inputs and outputs are bound once per batch size (IO binding), so a run copies
 each frame to the GPU once and the logits back once.
+
+A camera-native model's uint8 and uint16 buffers go in as they are (ONNX
+Runtime reads numpy arrays in place on the CPU). With IO binding on CUDA
+they are staged in page-locked host buffers (ONNX Runtime's host-accessible
+memory of the CUDA device), bound once per batch size, from which the
+copies to the GPU and of the uint8 labels and confidence back are DMA
+transfers; where this onnxruntime offers no such memory, the caller's
+arrays are bound as they are and ONNX Runtime copies them.
 """
 
 from __future__ import annotations
@@ -16,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from acnet._typed import positive_int
-from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, first_line
-from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, resolve_signature
+from acnet.errors import BackendUnavailableError, ConfigError, InputError, ModelFileError, first_line
+from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, check_camera_dtypes, resolve_signature
 from acnet.runtime.metadata import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -32,6 +40,8 @@ _NUMPY_TYPES = {
     "tensor(double)": np.float64,
     "tensor(int32)": np.int32,
     "tensor(int64)": np.int64,
+    "tensor(uint8)": np.uint8,
+    "tensor(uint16)": np.uint16,
 }
 
 
@@ -112,10 +122,14 @@ class OnnxRuntimeBackend:
         self.limits: BatchLimits = self.signature.limits
         types = {i.name: i.type for i in self.session.get_inputs()}
         self._input_dtype = {n: _NUMPY_TYPES.get(types[n], np.float32) for n in (self.signature.rgb, self.signature.depth)}
-        out_type = next(o.type for o in self.session.get_outputs() if o.name == self.signature.output)
-        self._output_dtype = _NUMPY_TYPES.get(out_type, np.float32)
+        out_types = {o.name: _NUMPY_TYPES.get(o.type, np.float32) for o in self.session.get_outputs()}
+        self._output_dtype = out_types[self.signature.output]
+        if self.info.camera is not None:
+            check_camera_dtypes({**self._input_dtype, **out_types}, self.info, str(self.path))
         self.io_binding = self.device.is_cuda if io_binding is None else bool(io_binding)
         self._bindings: dict[tuple, tuple] = {}
+        #: Camera-native models with IO binding on CUDA: page-locked host memory (None: not offered here).
+        self._pinned = self._pinned_memory() if self.info.camera is not None and self.io_binding else None
 
     def _open(self, providers: list, options):
         """(session, providers it was opened with): ``providers``, or without TensorRT when that provider fails.
@@ -170,7 +184,9 @@ class OnnxRuntimeBackend:
 
     # ------------------------------------------------------------------ running
 
-    def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        if self.info.camera is not None:
+            return self._run_camera(rgb, depth)
         rgb = rgb.astype(self._input_dtype[self.signature.rgb], copy=False)
         depth = depth.astype(self._input_dtype[self.signature.depth], copy=False)
         if self.io_binding:
@@ -201,10 +217,66 @@ class OnnxRuntimeBackend:
         self.session.run_with_iobinding(binding)
         return out_v.numpy()
 
+    # ------------------------------------------------------------------ camera-native models
+
+    def _pinned_memory(self):
+        """The CUDA device's page-locked host memory for OrtValues, or None where this onnxruntime offers none."""
+        if not self.device.is_cuda:
+            return None
+        ort = self._ort
+        try:
+            devices = [d for d in ort.get_ep_devices() if d.ep_name == CUDA]
+            if len(devices) <= self.device.index:
+                return None
+            return devices[self.device.index].memory_info(ort.OrtDeviceMemoryType.HOST_ACCESSIBLE)
+        except Exception as exc:  # noqa: BLE001 - older onnxruntime: no EP devices, no memory info
+            log.info("no page-locked host memory from onnxruntime on %s (%s): binding the caller's arrays", self.device, first_line(exc))
+            return None
+
+    def _run_camera(self, rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Camera buffers in as they are; (labels, confidence) out, owned by the caller."""
+        sig = self.signature
+        if rgb.dtype != self._input_dtype[sig.rgb] or depth.dtype != self._input_dtype[sig.depth]:
+            raise InputError(f"this camera-native model takes rgb {np.dtype(self._input_dtype[sig.rgb])} and depth "
+                             f"{np.dtype(self._input_dtype[sig.depth])}, got {rgb.dtype} and {depth.dtype}")
+        if not self.io_binding:
+            labels, confidence = self.session.run(list(sig.outputs), {sig.rgb: rgb, sig.depth: depth})
+            return labels, confidence
+        key = ("camera", rgb.shape)
+        ort = self._ort
+        if key not in self._bindings:
+            binding = self.session.io_binding()
+            out_shape = sig.output_shape(self.info, rgb.shape)
+
+            def host(shape, dtype):
+                if self._pinned is not None:
+                    return ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, memory_info=self._pinned)
+                return ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, "cpu", 0)
+
+            inputs = {n: host(a.shape, a.dtype) for n, a in ((sig.rgb, rgb), (sig.depth, depth))} if self._pinned is not None else {}
+            outputs = {n: host(out_shape, np.uint8) for n in sig.outputs}
+            for name, value in inputs.items():
+                binding.bind_ortvalue_input(name, value)
+            for name, value in outputs.items():
+                binding.bind_ortvalue_output(name, value)
+            views = {n: v.numpy() for n, v in {**inputs, **outputs}.items()}  # host memory: views, not copies
+            self._bindings[key] = (binding, inputs, outputs, views)
+        binding, inputs, outputs, views = self._bindings[key]
+        if inputs:  # page-locked staging: the one copy an asynchronous transfer needs
+            np.copyto(views[sig.rgb], rgb)
+            np.copyto(views[sig.depth], depth)
+        else:
+            binding.bind_cpu_input(sig.rgb, np.ascontiguousarray(rgb))
+            binding.bind_cpu_input(sig.depth, np.ascontiguousarray(depth))
+        self.session.run_with_iobinding(binding)
+        return views[sig.output].copy(), views[sig.confidence].copy()  # the bound buffers are reused
+
     # ------------------------------------------------------------------ facts
 
     def describe(self) -> str:
         binding = ", IO binding" if self.io_binding else ""
+        if self.info.camera is not None and self.io_binding and self.device.is_cuda:
+            binding += ", page-locked buffers" if self._pinned is not None else ", pageable buffers"
         return f"onnxruntime on {self.device} ({', '.join(self.providers)}{binding}), {self.limits}"
 
     def close(self) -> None:

@@ -117,7 +117,7 @@ class SegmentationNode(Node):
         self.segmenter = segmenter or Segmenter(s.model, backend=s.backend, device=s.device or None,
                                                 threads=s.threads or None)
         confidence = s.publish_confidence
-        if confidence and self.segmenter.outputs_labels:
+        if confidence and self.segmenter.outputs_labels and not self.segmenter.camera_native:  # camera-native: in its graph
             if not (s.publish_labels or s.publish_overlay):
                 raise ConfigError(f"{s.model} outputs class ids only (exported with --argmax), so it has no "
                                   "confidence, the only output asked for")

@@ -1,16 +1,24 @@
 /*
  * segment - segment one RGB-D frame with the acnet C library.
  *
- *   segment [--device DEV] [--repeat N] [--logits FILE] MODEL RGB.ppm DEPTH.pgm LABELS.pgm
+ *   segment [--device DEV] [--repeat N] [--logits FILE] [--confidence FILE] MODEL RGB.ppm DEPTH.pgm LABELS.pgm
  *
  * RGB.ppm    binary PPM (P6), any maxval: samples are scaled to 0..255
  *            (maxval 255, the usual, is taken as it is).
  * DEPTH.pgm  binary PGM (P5), 16-bit (maxval 256..65535), millimetres,
- *            0 = no reading; samples are taken as they are, not scaled.
+ *            0 = no reading; samples are taken as they are, not scaled
+ *            (a camera-native model's own units: see acnet_camera).
  * LABELS.pgm written as an 8-bit PGM of class ids (0 void, k = class k).
- * --repeat N runs the frame N times and prints the median latency.
+ * --repeat N runs the frame N times and prints the median latency, of the
+ *            model alone and of the library's work around it (acnet_last_timing).
  * --logits FILE also writes the model's float32 logits (C x h x w, native
  *            byte order) at its input size.
+ * --confidence FILE  camera-native models (`--io camera`): also writes the
+ *            confidence (8-bit PGM, the top class's probability x 255).
+ *
+ * A camera-native model gets the frame's buffers as they are, with
+ * acnet_segment_camera (float32 metres converted from the millimetres here
+ * for a model exported with --camera-depth float32).
  *
  * The images are untrusted input, read as the Netpbm specification says and
  * no more: "P6", whitespace, width, whitespace, height, whitespace, maxval
@@ -192,13 +200,15 @@ static int compare_double(const void* a, const void* b) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: segment [--device DEV] [--repeat N] [--logits FILE] MODEL RGB.ppm DEPTH.pgm LABELS.pgm\n");
+    fprintf(stderr, "usage: segment [--device DEV] [--repeat N] [--logits FILE] [--confidence FILE] "
+                    "MODEL RGB.ppm DEPTH.pgm LABELS.pgm\n");
     return 2;
 }
 
 int main(int argc, char** argv) {
     const char* device = NULL;
     const char* logits_path = NULL;
+    const char* confidence_path = NULL;
     long repeat = 1;
     int i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
@@ -207,6 +217,8 @@ int main(int argc, char** argv) {
             device = argv[i + 1];
         } else if (strcmp(argv[i], "--logits") == 0) {
             logits_path = argv[i + 1];
+        } else if (strcmp(argv[i], "--confidence") == 0) {
+            confidence_path = argv[i + 1];
         } else if (strcmp(argv[i], "--repeat") == 0) {
             char* end = NULL;
             errno = 0;
@@ -222,10 +234,10 @@ int main(int argc, char** argv) {
     /* Everything below is freed at `done`, whichever way the program ends. */
     int rc = 1;
     netpbm rgb_img = {0}, depth_img = {0};
-    uint8_t *rgb = NULL, *labels = NULL;
+    uint8_t *rgb = NULL, *labels = NULL, *confidence = NULL;
     uint16_t* depth_mm = NULL;
-    double* times = NULL;
-    float* logits = NULL;
+    double *times = NULL, *model_times = NULL, *outside_times = NULL;
+    float *logits = NULL, *depth_m = NULL;
     acnet_session* session = NULL;
 
     if (read_netpbm(rgb_path, '6', &rgb_img) || read_netpbm(depth_path, '5', &depth_img)) goto done;
@@ -245,8 +257,11 @@ int main(int argc, char** argv) {
     rgb = (uint8_t*)malloc(3 * pixels);
     depth_mm = (uint16_t*)malloc(pixels * sizeof(uint16_t));
     labels = (uint8_t*)malloc(pixels);
+    confidence = (uint8_t*)malloc(pixels);
     times = (double*)malloc((size_t)repeat * sizeof(double));
-    if (!rgb || !depth_mm || !labels || !times) {
+    model_times = (double*)malloc((size_t)repeat * sizeof(double));
+    outside_times = (double*)malloc((size_t)repeat * sizeof(double));
+    if (!rgb || !depth_mm || !labels || !confidence || !times || !model_times || !outside_times) {
         fprintf(stderr, "segment: out of memory\n");
         goto done;
     }
@@ -272,18 +287,51 @@ int main(int argc, char** argv) {
     printf("acnet %s, %s, %d classes, input %dx%d, loaded in %.0f ms\n", acnet_version(), backend, classes, in_h,
            in_w, load_ms);
 
+    /* A camera-native model takes the camera's buffers as they are (and gives the confidence too). */
+    int cam_h = 0, cam_w = 0;
+    acnet_depth_type depth_type = ACNET_DEPTH_UINT16;
+    double depth_scale = 0.0;
+    const int camera = acnet_camera(session, &cam_h, &cam_w, &depth_type, &depth_scale) == ACNET_OK;
+    const void* depth_in = depth_mm;
+    if (camera) {
+        printf("camera-native: %dx%d frames, %s depth\n", cam_h, cam_w,
+               depth_type == ACNET_DEPTH_UINT16 ? "uint16" : "float32 metres");
+        if (depth_type == ACNET_DEPTH_FLOAT32) { /* this example reads millimetres from the PGM */
+            depth_m = (float*)malloc(pixels * sizeof(float));
+            if (!depth_m) {
+                fprintf(stderr, "segment: out of memory\n");
+                goto done;
+            }
+            for (size_t p = 0; p < pixels; ++p) depth_m[p] = (float)depth_mm[p] * 0.001f;
+            depth_in = depth_m;
+        }
+    } else if (confidence_path) {
+        fprintf(stderr, "segment: --confidence needs a camera-native model (acnet export ... --io camera)\n");
+        rc = 2;
+        goto done;
+    }
+
     for (long r = 0; r < repeat; ++r) {
         double start = now_ms();
-        st = acnet_segment(session, rgb, depth_mm, height, width, labels);
+        if (camera) st = acnet_segment_camera(session, rgb, depth_in, depth_type, height, width, labels, confidence);
+        else st = acnet_segment(session, rgb, depth_mm, height, width, labels);
         times[r] = now_ms() - start;
         if (st != ACNET_OK) {
             fprintf(stderr, "segment: %s: %s\n", acnet_status_name(st), acnet_last_error(session));
             goto done;
         }
+        double total = 0.0, model_ms = 0.0;
+        acnet_last_timing(session, &total, &model_ms);
+        model_times[r] = model_ms;
+        outside_times[r] = total - model_ms;
     }
     qsort(times, (size_t)repeat, sizeof(double), compare_double);
+    qsort(model_times, (size_t)repeat, sizeof(double), compare_double);
+    qsort(outside_times, (size_t)repeat, sizeof(double), compare_double);
     printf("segmented %dx%d: median %.2f ms over %ld run%s (min %.2f, max %.2f)\n", height, width, times[repeat / 2],
            repeat, repeat == 1 ? "" : "s", times[0], times[repeat - 1]);
+    printf("median model %.3f ms, outside the model %.3f ms (the library's pre- and postprocessing)\n",
+           model_times[repeat / 2], outside_times[repeat / 2]);
 
     /* The most frequent classes, for a quick look. */
     size_t counts[256] = {0};
@@ -301,6 +349,10 @@ int main(int argc, char** argv) {
 
     if (write_pgm8(out_path, labels, height, width)) {
         fprintf(stderr, "segment: cannot write %s: %s\n", out_path, strerror(errno));
+        goto done;
+    }
+    if (confidence_path && write_pgm8(confidence_path, confidence, height, width)) {
+        fprintf(stderr, "segment: cannot write %s: %s\n", confidence_path, strerror(errno));
         goto done;
     }
     if (logits_path) {
@@ -327,8 +379,12 @@ done:
     free(depth_img.samples);
     free(rgb);
     free(depth_mm);
+    free(depth_m);
     free(labels);
+    free(confidence);
     free(times);
+    free(model_times);
+    free(outside_times);
     free(logits);
     return rc;
 }

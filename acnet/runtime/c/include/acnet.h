@@ -13,6 +13,17 @@
  *   from which the session builds the same preprocessing as the Python
  *   runtime (acnet/runtime/preprocess.py).
  *
+ * Camera-native models
+ *   An artefact exported with `--io camera` has that preprocessing, the
+ *   resizing back and the argmax inside the model: it takes one camera's
+ *   frames as the camera gives them (a fixed size, acnet_camera) and returns
+ *   uint8 labels and confidence. The library runs none of its own pre- or
+ *   postprocessing for it and hands the caller's buffers to the backend as
+ *   they are (a TensorRT engine reads uint16 depth as its bytes: the same
+ *   memory). acnet_segment works for such models with uint16 depth;
+ *   acnet_segment_camera also returns the confidence and takes float32
+ *   metres; acnet_logits is not available.
+ *
  * Images
  *   rgb       height*width*3 bytes, row-major, interleaved R,G,B.
  *   depth_mm  height*width uint16 values, row-major, millimetres; 0 = no reading.
@@ -21,7 +32,8 @@
  *             0 (void) is never produced.
  *   Any height and width in 1..ACNET_MAX_SIDE: frames are resized to the
  *   model's input size (bilinear RGB, nearest depth) and the logits are
- *   resized back bilinearly before the argmax.
+ *   resized back bilinearly before the argmax. A camera-native model takes
+ *   its camera's size only (below).
  *
  * Errors
  *   Functions return ACNET_OK or an error status. The message of the most
@@ -123,6 +135,47 @@ ACNET_API void acnet_session_destroy(acnet_session* session);
 ACNET_API acnet_status acnet_segment(acnet_session* session, const uint8_t* rgb, const uint16_t* depth_mm,
                                      int height, int width, uint8_t* labels_out);
 
+/** The depth a camera-native model takes. */
+typedef enum acnet_depth_type {
+    /** uint16 in units of the model's depth scale (acnet_camera; 0.001 = millimetres). */
+    ACNET_DEPTH_UINT16 = 0,
+    /** float32 metres (e.g. ROS 32FC1 images). */
+    ACNET_DEPTH_FLOAT32 = 1
+} acnet_depth_type;
+
+/**
+ * The camera a camera-native model (`--io camera`) was exported for: its
+ * frame size, depth type and depth scale (metres per unit). Any output
+ * pointer may be NULL. Models of normalised tensors take frames of any size
+ * and have no camera: ACNET_ERROR_UNSUPPORTED.
+ */
+ACNET_API acnet_status acnet_camera(const acnet_session* session, int* height, int* width, acnet_depth_type* depth_type,
+                                    double* depth_scale);
+
+/**
+ * Segment one frame with a camera-native model, its buffers handed to the
+ * model as they are: rgb height*width*3 bytes (R, G, B), depth height*width
+ * values of depth_type (the model's own, acnet_camera), at the camera's
+ * size. labels_out receives height*width class ids (0 void, never produced
+ * for finite depth) and confidence_out, unless NULL, height*width bytes:
+ * the top class's softmax probability x 255, rounded. A depth type or frame
+ * size other than the model's is ACNET_ERROR_INVALID_ARGUMENT; a model
+ * without a camera, ACNET_ERROR_UNSUPPORTED (use acnet_segment).
+ */
+ACNET_API acnet_status acnet_segment_camera(acnet_session* session, const uint8_t* rgb, const void* depth,
+                                            acnet_depth_type depth_type, int height, int width, uint8_t* labels_out,
+                                            uint8_t* confidence_out);
+
+/**
+ * Wall-clock time of the session's last successful acnet_segment,
+ * acnet_segment_camera or acnet_logits call, in milliseconds: the whole call
+ * and the backend's run of the model in it (host-device copies included);
+ * their difference is the library's own work around the model
+ * (preprocessing, resizing, argmax). Either pointer may be NULL. Before any
+ * call both are 0.
+ */
+ACNET_API acnet_status acnet_last_timing(const acnet_session* session, double* total_ms, double* model_ms);
+
 /**
  * Number of floats acnet_logits writes: num_classes * input height * input
  * width (see acnet_input_size); the same for every frame.
@@ -137,7 +190,7 @@ ACNET_API acnet_status acnet_logits_size(const acnet_session* session, size_t* c
  * centres) to the frame's size, then argmax + 1.
  * capacity is the number of floats logits_out can hold; it must be at least
  * acnet_logits_size(), else ACNET_ERROR_BUFFER_TOO_SMALL. Models exported
- * with --argmax have no logits: ACNET_ERROR_UNSUPPORTED.
+ * with --argmax or --io camera have no logits: ACNET_ERROR_UNSUPPORTED.
  */
 ACNET_API acnet_status acnet_logits(acnet_session* session, const uint8_t* rgb, const uint16_t* depth_mm,
                                     int height, int width, float* logits_out, size_t capacity);
@@ -151,7 +204,7 @@ ACNET_API acnet_status acnet_num_classes(const acnet_session* session, int* coun
  */
 ACNET_API acnet_status acnet_class_name(const acnet_session* session, int class_id, const char** name);
 
-/** The model's input size; every frame is resized to it before inference. */
+/** The model's input size; every frame is resized to it before inference (camera-native models: in the model). */
 ACNET_API acnet_status acnet_input_size(const acnet_session* session, int* height, int* width);
 
 /**

@@ -3,7 +3,9 @@
 #include "acnet.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +28,10 @@ struct acnet_session {
   std::mutex run_mutex;
   std::vector<float> rgb, depth, logits;
   std::vector<int32_t> labels;
+  std::vector<uint8_t> confidence;  // camera-native models: acnet_segment's unused confidence
+
+  // The last successful call's times (acnet_last_timing), in milliseconds.
+  std::atomic<double> total_ms{0.0}, model_ms{0.0};
 
   mutable std::mutex error_mutex;
   mutable std::string last_error;
@@ -135,14 +141,52 @@ std::unique_ptr<Backend> open_backend(const std::string& path, const Device& dev
   fail(ACNET_ERROR_INTERNAL, "unknown artefact kind");
 }
 
-// Preprocess one frame into the session's buffers and run the model.
-// The caller holds session->run_mutex.
-void infer(acnet_session* s, const uint8_t* rgb, const uint16_t* depth_mm, int height, int width) {
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// Preprocess one frame into the session's buffers and run the model; returns
+// the model's time (ms). The caller holds session->run_mutex.
+double infer(acnet_session* s, const uint8_t* rgb, const uint16_t* depth_mm, int height, int width) {
   const ModelInfo& info = s->backend->info();
   preprocess_rgb(rgb, height, width, info.input_height, info.input_width, info.normalization, s->rgb.data());
   preprocess_depth(depth_mm, height, width, info.input_height, info.input_width, info.normalization,
                    s->depth.data());
+  const Clock::time_point start = Clock::now();
   s->backend->run(s->rgb.data(), s->depth.data(), s->logits.data(), s->labels.data());
+  return ms_since(start);
+}
+
+// A camera-native model's frame must be its camera's size and depth type.
+void check_camera_frame(const ModelInfo& info, acnet_depth_type depth_type, int height, int width) {
+  const Camera& c = info.camera;
+  if (height != c.height || width != c.width) {
+    fail(ACNET_ERROR_INVALID_ARGUMENT, "this camera-native model takes " + std::to_string(c.height) + "x" +
+                                           std::to_string(c.width) + " frames, got " + std::to_string(height) + "x" +
+                                           std::to_string(width) + "; export it with --camera-size " +
+                                           std::to_string(height) + "x" + std::to_string(width) + " for that camera");
+  }
+  const bool uint16 = c.depth_dtype == "uint16";
+  if (depth_type != (uint16 ? ACNET_DEPTH_UINT16 : ACNET_DEPTH_FLOAT32)) {
+    fail(ACNET_ERROR_INVALID_ARGUMENT,
+         uint16 ? "this camera-native model takes uint16 depth (ACNET_DEPTH_UINT16), not float32 metres"
+                : "this camera-native model takes float32 metres (ACNET_DEPTH_FLOAT32), not uint16 depth");
+  }
+}
+
+// Hand a camera frame to the backend as it is; returns the model's time (ms).
+// The caller holds session->run_mutex.
+double run_camera(acnet_session* s, const uint8_t* rgb, const void* depth, uint8_t* labels, uint8_t* confidence) {
+  const Clock::time_point start = Clock::now();
+  s->backend->run_camera(rgb, depth, labels, confidence ? confidence : s->confidence.data());
+  return ms_since(start);
+}
+
+void record_timing(acnet_session* s, Clock::time_point start, double model_ms) {
+  s->total_ms = ms_since(start);
+  s->model_ms = model_ms;
 }
 
 const ModelInfo& info_of(const acnet_session* session) {
@@ -183,6 +227,10 @@ Device parse_device(const char* text) {
     return d;
   }
   fail(ACNET_ERROR_INVALID_ARGUMENT, "unknown device '" + std::string(text) + "'; use cpu, cuda or cuda:N");
+}
+
+void Backend::run_camera(const uint8_t*, const void*, uint8_t*, uint8_t*) {
+  fail(ACNET_ERROR_UNSUPPORTED, "the " + name_ + " backend does not run camera-native models");
 }
 
 void check_servable(const ModelInfo& info, const std::string& source) {
@@ -233,6 +281,17 @@ acnet_status acnet_session_create(const char* artifact_path, const char* device,
     auto session = std::make_unique<acnet_session>();
     session->backend = acnet::open_backend(artifact_path, parsed);
     const acnet::ModelInfo& info = session->backend->info();
+    if (info.camera_native) {
+      // No buffers of its own but the confidence acnet_segment does not return; one blank frame
+      // checks the outputs and takes the first-run allocations out of the caller's first frame.
+      const size_t pixels = static_cast<size_t>(info.camera.height) * info.camera.width;
+      session->confidence.assign(pixels, 0);
+      std::vector<uint8_t> rgb(3 * pixels, 0), labels(pixels, 0);
+      std::vector<float> depth(pixels, 0.0f);  // as many bytes as uint16 needs, and zero as either type
+      session->backend->run_camera(rgb.data(), depth.data(), labels.data(), session->confidence.data());
+      *out = session.release();
+      return;
+    }
     const size_t plane = static_cast<size_t>(info.input_height) * info.input_width;
     session->rgb.assign(3 * plane, 0.0f);
     session->depth.assign(plane, 0.0f);
@@ -259,15 +318,69 @@ acnet_status acnet_segment(acnet_session* session, const uint8_t* rgb, const uin
     acnet::require(session, "session");
     acnet::check_frame(rgb, depth_mm, height, width);
     acnet::require(labels_out, "labels_out");
-    std::lock_guard<std::mutex> lock(session->run_mutex);
-    acnet::infer(session, rgb, depth_mm, height, width);
+    const auto start = acnet::Clock::now();
     const acnet::ModelInfo& info = session->backend->info();
+    std::lock_guard<std::mutex> lock(session->run_mutex);
+    if (info.camera_native) {
+      acnet::check_camera_frame(info, ACNET_DEPTH_UINT16, height, width);
+      acnet::record_timing(session, start, acnet::run_camera(session, rgb, depth_mm, labels_out, nullptr));
+      return;
+    }
+    const double model_ms = acnet::infer(session, rgb, depth_mm, height, width);
     if (info.output == "logits") {
       acnet::logits_to_labels(session->logits.data(), info.num_classes, info.input_height, info.input_width, height,
                               width, info.class_id_offset, labels_out);
     } else {
       acnet::resize_labels(session->labels.data(), info.input_height, info.input_width, height, width, labels_out);
     }
+    acnet::record_timing(session, start, model_ms);
+  });
+}
+
+acnet_status acnet_segment_camera(acnet_session* session, const uint8_t* rgb, const void* depth,
+                                  acnet_depth_type depth_type, int height, int width, uint8_t* labels_out,
+                                  uint8_t* confidence_out) {
+  return acnet::guarded(session, [&] {
+    acnet::require(session, "session");
+    acnet::require(rgb, "rgb");
+    acnet::require(depth, "depth");
+    acnet::require(labels_out, "labels_out");
+    const auto start = acnet::Clock::now();
+    const acnet::ModelInfo& info = session->backend->info();
+    if (!info.camera_native) {
+      fail(ACNET_ERROR_UNSUPPORTED, "this model takes normalised tensors, not camera buffers (it was exported "
+                                    "without --io camera): use acnet_segment, which preprocesses the frame");
+    }
+    if (depth_type != ACNET_DEPTH_UINT16 && depth_type != ACNET_DEPTH_FLOAT32) {
+      fail(ACNET_ERROR_INVALID_ARGUMENT, "depth_type " + std::to_string(static_cast<int>(depth_type)) +
+                                             " is neither ACNET_DEPTH_UINT16 nor ACNET_DEPTH_FLOAT32");
+    }
+    acnet::check_camera_frame(info, depth_type, height, width);
+    std::lock_guard<std::mutex> lock(session->run_mutex);
+    acnet::record_timing(session, start, acnet::run_camera(session, rgb, depth, labels_out, confidence_out));
+  });
+}
+
+acnet_status acnet_camera(const acnet_session* session, int* height, int* width, acnet_depth_type* depth_type,
+                          double* depth_scale) {
+  return acnet::guarded(session, [&] {
+    const acnet::ModelInfo& info = acnet::info_of(session);
+    if (!info.camera_native) {
+      fail(ACNET_ERROR_UNSUPPORTED, "this model was exported without --io camera: it takes frames of any size "
+                                    "and has no camera");
+    }
+    if (height) *height = info.camera.height;
+    if (width) *width = info.camera.width;
+    if (depth_type) *depth_type = info.camera.depth_dtype == "uint16" ? ACNET_DEPTH_UINT16 : ACNET_DEPTH_FLOAT32;
+    if (depth_scale) *depth_scale = info.camera.depth_scale;
+  });
+}
+
+acnet_status acnet_last_timing(const acnet_session* session, double* total_ms, double* model_ms) {
+  return acnet::guarded(session, [&] {
+    acnet::require(session, "session");
+    if (total_ms) *total_ms = session->total_ms;
+    if (model_ms) *model_ms = session->model_ms;
   });
 }
 
@@ -285,6 +398,10 @@ acnet_status acnet_logits(acnet_session* session, const uint8_t* rgb, const uint
     const acnet::ModelInfo& info = acnet::info_of(session);
     acnet::check_frame(rgb, depth_mm, height, width);
     acnet::require(logits_out, "logits_out");
+    if (info.camera_native) {
+      fail(ACNET_ERROR_UNSUPPORTED, "this model was exported with --io camera and outputs labels and confidence "
+                                    "only; use acnet_segment_camera, or export with --io tensor for logits");
+    }
     if (info.output != "logits") {
       fail(ACNET_ERROR_UNSUPPORTED, "this model was exported with --argmax and outputs class ids only; "
                                     "use acnet_segment, or export without --argmax for logits");
@@ -297,9 +414,11 @@ acnet_status acnet_logits(acnet_session* session, const uint8_t* rgb, const uint
                                              std::to_string(info.input_width) + " logits need " +
                                              std::to_string(needed) + " (acnet_logits_size)");
     }
+    const auto start = acnet::Clock::now();
     std::lock_guard<std::mutex> lock(session->run_mutex);
-    acnet::infer(session, rgb, depth_mm, height, width);
+    const double model_ms = acnet::infer(session, rgb, depth_mm, height, width);
     std::memcpy(logits_out, session->logits.data(), needed * sizeof(float));
+    acnet::record_timing(session, start, model_ms);
   });
 }
 

@@ -65,7 +65,7 @@ class AotiBackend final : public Backend {
     }
     info_ = model_info_from_text(info_json, path);
     check_servable(info_, path);
-    if (info_.output != "logits") {
+    if (info_.output != "logits" && !info_.camera_native) {
       fail(ACNET_ERROR_INVALID_ARTIFACT, path + " metadata says it outputs '" + printable(info_.output) +
                                              "', but AOTInductor packages from acnet output logits");
     }
@@ -117,6 +117,43 @@ class AotiBackend final : public Backend {
       }
       at::Tensor host = out.to(at::kCPU, at::kFloat).contiguous();
       std::memcpy(logits, host.const_data_ptr<float>(), sizeof(float) * static_cast<size_t>(c * h * w));
+    } catch (const c10::Error& e) {
+      fail(ACNET_ERROR_INFERENCE, "AOTInductor inference failed: " + torch_message(e));
+    }
+  }
+
+  // The package holds the camera heads (acnet/export/camera.py): the buffers go in as they are, wrapped
+  // without a copy on the CPU, copied once to a CUDA device.
+  void run_camera(const uint8_t* rgb, const void* depth, uint8_t* labels, uint8_t* confidence) override {
+    const int64_t h = info_.camera.height;
+    const int64_t w = info_.camera.width;
+    const bool uint16 = info_.camera.depth_dtype == "uint16";
+    try {
+      c10::InferenceMode guard;
+      at::Tensor rgb_t = at::from_blob(const_cast<uint8_t*>(rgb), {1, h, w, 3}, at::TensorOptions().dtype(at::kByte));
+      at::Tensor depth_t = at::from_blob(const_cast<void*>(depth), {1, h, w},
+                                         at::TensorOptions().dtype(uint16 ? at::kUInt16 : at::kFloat));
+      if (device_.is_cuda()) {
+        rgb_t = rgb_t.to(device_);
+        depth_t = depth_t.to(device_);
+      }
+      std::vector<at::Tensor> outputs = loader_->run({rgb_t, depth_t});
+      if (outputs.size() != 2) {
+        fail(ACNET_ERROR_INVALID_ARTIFACT, "the package returned " + std::to_string(outputs.size()) +
+                                               " outputs; a camera-native acnet model returns labels and confidence");
+      }
+      uint8_t* targets[2] = {labels, confidence};
+      for (int k = 0; k < 2; ++k) {
+        const at::Tensor& out = outputs[k];
+        if (out.dim() != 3 || out.size(0) != 1 || out.size(1) != h || out.size(2) != w || out.scalar_type() != at::kByte) {
+          std::ostringstream msg;
+          msg << "the package's output " << k << " is " << out.scalar_type() << " " << out.sizes()
+              << " but its metadata promises uint8 [1, " << h << ", " << w << "]";
+          fail(ACNET_ERROR_INVALID_ARTIFACT, msg.str());
+        }
+        at::Tensor host = out.to(at::kCPU).contiguous();
+        std::memcpy(targets[k], host.const_data_ptr<uint8_t>(), static_cast<size_t>(h * w));
+      }
     } catch (const c10::Error& e) {
       fail(ACNET_ERROR_INFERENCE, "AOTInductor inference failed: " + torch_message(e));
     }

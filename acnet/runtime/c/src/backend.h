@@ -32,6 +32,13 @@ class Backend {
   // (1xHxW int32 class ids); the other pointer is unused.
   virtual void run(const float* rgb, const float* depth, float* logits, int32_t* labels) = 0;
 
+  // Camera-native models (info().camera_native): the camera's buffers as they
+  // come, 1 x H x W x 3 uint8 RGB and 1 x H x W depth (uint16, or float32
+  // metres, as info().camera.depth_dtype says) at info().camera's size, to
+  // H x W uint8 labels and confidence. Backends that cannot run such models
+  // keep this default, which refuses.
+  virtual void run_camera(const uint8_t* rgb, const void* depth, uint8_t* labels, uint8_t* confidence);
+
   const ModelInfo& info() const { return info_; }
   // "aoti/cpu", "tensorrt/cuda:0", ...
   const std::string& name() const { return name_; }

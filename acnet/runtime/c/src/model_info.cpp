@@ -1,6 +1,7 @@
 #include "model_info.h"
 
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 
 #include "error.h"
@@ -40,6 +41,11 @@ ModelInfo model_info_from_json(const json::Value& value, const std::string& sour
   schema::check_document(value, kDef, source);
 
   // Every field has its type and range now: the casts below are exact.
+  const bool camera_io = field(value, "io").as_string() == "camera";
+  if (camera_io != (value.find("camera") != nullptr)) {
+    fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + "'io' is '" + (camera_io ? "camera" : "tensor") + "' but 'camera' is " +
+                                           (camera_io ? "missing" : "present"));
+  }
   ModelInfo info;
   info.acnet_version = field(value, "acnet_version").as_string();
   info.backbone = field(value, "backbone").as_string();
@@ -75,6 +81,29 @@ ModelInfo model_info_from_json(const json::Value& value, const std::string& sour
   }
   if (!std::isfinite(k.depth_mean)) refuse("depth_mean");
   if (!std::isfinite(k.depth_inv_std) || k.depth_inv_std == 0.0f) refuse("depth_std");
+
+  // Camera-native I/O (schema 2): the types and ranges are the schema's, the rules between fields metadata.py
+  // CameraIO's.
+  if (const json::Value* camera = value.find("camera")) {
+    const json::Value& c = *camera;
+    info.camera_native = true;
+    info.camera.height = static_cast<int>(c.find("height")->as_number());
+    info.camera.width = static_cast<int>(c.find("width")->as_number());
+    info.camera.depth_dtype = c.find("depth_dtype")->as_string();
+    info.camera.depth_scale = c.find("depth_scale")->as_number();
+    char scale[32];
+    std::snprintf(scale, sizeof scale, "%g", info.camera.depth_scale);
+    if (info.camera.depth_dtype == "float32" && info.camera.depth_scale != 1.0) {
+      fail(ACNET_ERROR_INVALID_ARTIFACT,
+           malformed + "float32 camera depth is metres: its depth_scale is 1, got " + scale);
+    }
+    if (info.camera.depth_dtype == "uint16" && 65535.0 * info.camera.depth_scale > 1000.0) {
+      char most[32];
+      std::snprintf(most, sizeof most, "%.3g", 65535.0 * info.camera.depth_scale);
+      fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + "a depth_scale of " + scale + " m per unit puts uint16 depth up to " +
+                                             most + " m, beyond any sensor (1000 m)");
+    }
+  }
   if (info.class_names.size() != static_cast<size_t>(info.num_classes)) {
     fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + "metadata lists " + std::to_string(info.class_names.size()) +
                                            " class names for " + std::to_string(info.num_classes) + " classes");
@@ -83,6 +112,14 @@ ModelInfo model_info_from_json(const json::Value& value, const std::string& sour
   if (last > 255) {
     fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + "class ids " + std::to_string(info.class_id_offset) + ".." +
                                            std::to_string(last) + " (class_id_offset + channel) do not fit in 0..255");
+  }
+  if (info.camera_native && info.output != "labels") {
+    fail(ACNET_ERROR_INVALID_ARTIFACT, malformed + "a camera-native model outputs labels, but its metadata says '" +
+                                           printable(info.output) + "'");
+  }
+  if (info.camera_native && info.dynamic_hw) {
+    fail(ACNET_ERROR_INVALID_ARTIFACT,
+         malformed + "a camera-native model has a fixed camera size, but its metadata says dynamic_hw");
   }
   return info;
 }

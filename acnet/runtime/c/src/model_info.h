@@ -33,6 +33,16 @@ struct NormalizationConstants {
 };
 NormalizationConstants normalization_constants(const Normalization& norm);
 
+// A camera-native model's camera (metadata.py CameraIO): it takes uint8 RGB
+// (N, height, width, 3) and depth (N, height, width) as the camera gives them
+// and returns uint8 labels and confidence at the same size.
+struct Camera {
+  int height = 0;
+  int width = 0;
+  std::string depth_dtype = "uint16";  // or "float32" (metres)
+  double depth_scale = 0.001;          // metres per uint16 unit; 1 for float32
+};
+
 struct ModelInfo {
   std::string acnet_version;
   std::string backbone;
@@ -49,6 +59,8 @@ struct ModelInfo {
   bool dynamic_hw = false;
   std::string source_sha256;
   int class_id_offset = 1;
+  bool camera_native = false;  // "io": "camera"
+  Camera camera;
 };
 
 // Build and validate a ModelInfo from the JSON of ModelInfo.to_dict().

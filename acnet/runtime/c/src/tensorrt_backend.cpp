@@ -1,7 +1,10 @@
 // TensorRT backend: an engine built by `acnet export trt`, checked against
 // its JSON sidecar (acnet/runtime/sidecar.py) before it is deserialized, run
 // with the name-based API (IExecutionContext::enqueueV3) on one CUDA stream.
-// Mirrors acnet/runtime/backends/trt.py.
+// Mirrors acnet/runtime/backends/trt.py. A camera-native engine's buffers
+// are its uint8 I/O: RGB, uint16 depth as its bytes (N, H, W, 2) (TensorRT
+// has no unsigned 16-bit type; the engine recombines them), labels and
+// confidence.
 #include <NvInferRuntime.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
@@ -72,6 +75,7 @@ size_t element_size(nvinfer1::DataType t) {
     case nvinfer1::DataType::kFLOAT: return 4;
     case nvinfer1::DataType::kHALF: return 2;
     case nvinfer1::DataType::kINT32: return 4;
+    case nvinfer1::DataType::kUINT8: return 1;
     default: return 0;
   }
 }
@@ -79,6 +83,7 @@ size_t element_size(nvinfer1::DataType t) {
 struct Tensor {
   std::string name;
   nvinfer1::DataType type = nvinfer1::DataType::kFLOAT;
+  nvinfer1::Dims dims{};    // at batch 1 (camera-native engines; the others' are NCHW at the input size)
   size_t count = 0;         // elements at batch 1 and the model's input size
   void* device = nullptr;   // cudaMalloc
   void* host = nullptr;     // cudaMallocHost (pinned) staging buffer
@@ -88,7 +93,7 @@ struct Tensor {
 struct CudaBuffers {
   int device = 0;
   cudaStream_t stream = nullptr;
-  Tensor rgb, depth, out;
+  Tensor rgb, depth, out, confidence;
 
   CudaBuffers() = default;
   CudaBuffers(const CudaBuffers&) = delete;
@@ -96,7 +101,7 @@ struct CudaBuffers {
   ~CudaBuffers() {
     cudaSetDevice(device);
     if (stream) cudaStreamSynchronize(stream);
-    for (Tensor* t : {&rgb, &depth, &out}) {
+    for (Tensor* t : {&rgb, &depth, &out, &confidence}) {
       if (t->device) cudaFree(t->device);
       if (t->host) cudaFreeHost(t->host);
     }
@@ -138,7 +143,11 @@ class TensorRTBackend final : public Backend {
       fail(ACNET_ERROR_INVALID_ARTIFACT, "TensorRT " + runtime_trt_version() + " could not deserialize " + path +
                                              " (corrupt, or built by another TensorRT)" + logger_.last());
     }
-    plan(path);
+    if (info_.camera_native) {
+      plan_camera(path);
+    } else {
+      plan(path);
+    }
     context_.reset(engine_->createExecutionContext());
     if (!context_) {
       fail(ACNET_ERROR_OUT_OF_MEMORY,
@@ -169,6 +178,21 @@ class TensorRTBackend final : public Backend {
     }
   }
 
+  void run_camera(const uint8_t* rgb, const void* depth, uint8_t* labels, uint8_t* confidence) override {
+    cuda_check(cudaSetDevice(device_), "cudaSetDevice");  // the calling thread may be new
+    upload_bytes(rgb_, rgb);
+    upload_bytes(depth_, depth);  // uint16 depth: its bytes, as the engine takes them
+    if (!context_->enqueueV3(stream_)) {
+      fail(ACNET_ERROR_INFERENCE, "TensorRT failed to run the engine" + logger_.last());
+    }
+    for (Tensor* t : {&out_, &conf_}) {
+      cuda_check(cudaMemcpyAsync(t->host, t->device, t->count, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync");
+    }
+    cuda_check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    std::memcpy(labels, out_.host, out_.count);
+    std::memcpy(confidence, conf_.host, conf_.count);
+  }
+
  private:
   // Destroyed in reverse order: buffers, context, engine, runtime, logger.
   Logger logger_;
@@ -181,6 +205,7 @@ class TensorRTBackend final : public Backend {
   Tensor& rgb_ = cuda_.rgb;
   Tensor& depth_ = cuda_.depth;
   Tensor& out_ = cuda_.out;
+  Tensor& conf_ = cuda_.confidence;
 
   static std::vector<char> read_engine(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
@@ -276,10 +301,62 @@ class TensorRTBackend final : public Backend {
     out_.count = static_cast<size_t>(h * w) * (rank == 4 ? static_cast<size_t>(info_.num_classes) : 1);
   }
 
+  static nvinfer1::Dims dims_of(std::initializer_list<int64_t> values) {
+    nvinfer1::Dims d{};
+    d.nbDims = static_cast<int32_t>(values.size());
+    int k = 0;
+    for (int64_t v : values) d.d[k++] = v;
+    return d;
+  }
+
+  // base.py _camera_signature: a camera-native engine's tensors, named and
+  // sized by its camera, all uint8 but float32 metres of depth.
+  void plan_camera(const std::string& path) {
+    const int64_t h = info_.camera.height, w = info_.camera.width;
+    const bool uint16 = info_.camera.depth_dtype == "uint16";
+    rgb_ = {"rgb", nvinfer1::DataType::kUINT8, dims_of({1, h, w, 3})};
+    depth_ = {"depth", uint16 ? nvinfer1::DataType::kUINT8 : nvinfer1::DataType::kFLOAT,
+              uint16 ? dims_of({1, h, w, 2}) : dims_of({1, h, w})};
+    out_ = {"labels", nvinfer1::DataType::kUINT8, dims_of({1, h, w})};
+    conf_ = {"confidence", nvinfer1::DataType::kUINT8, dims_of({1, h, w})};
+    int32_t found = 0;
+    for (int32_t i = 0; i < engine_->getNbIOTensors(); ++i) {
+      const std::string name = engine_->getIOTensorName(i);
+      Tensor* t = name == "rgb" ? &rgb_ : name == "depth" ? &depth_ : name == "labels" ? &out_ :
+                  name == "confidence" ? &conf_ : nullptr;
+      const bool input = engine_->getTensorIOMode(name.c_str()) == nvinfer1::TensorIOMode::kINPUT;
+      if (!t || input != (t == &rgb_ || t == &depth_)) {
+        fail(ACNET_ERROR_INVALID_ARTIFACT, path + " is not a camera-native acnet engine: it has the " +
+                                               (input ? "input" : "output") + " '" + name +
+                                               "' (expected inputs rgb, depth and outputs labels, confidence)");
+      }
+      ++found;
+      const nvinfer1::Dims d = engine_->getTensorShape(name.c_str());
+      bool fits = d.nbDims == t->dims.nbDims && (d.d[0] == 1 || d.d[0] == -1);
+      for (int k = 1; fits && k < d.nbDims; ++k) fits = d.d[k] == t->dims.d[k];
+      if (!fits) {
+        fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": '" + name + "' has shape " + dims_text(d) +
+                                               " but its metadata's camera says " + dims_text(t->dims) +
+                                               (t == &depth_ && uint16 ? " (uint16 depth as its bytes)" : ""));
+      }
+      if (engine_->getTensorDataType(name.c_str()) != t->type) {
+        fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": '" + name + "' has another data type than a camera-native "
+                                               "model with " + info_.camera.depth_dtype + " depth has there");
+      }
+      t->count = 1;
+      for (int k = 0; k < t->dims.nbDims; ++k) t->count *= static_cast<size_t>(t->dims.d[k]);
+    }
+    if (found != 4) fail(ACNET_ERROR_INVALID_ARTIFACT, path + " lacks some of rgb, depth, labels, confidence");
+  }
+
   // Fix the input shapes, check the resulting output shape, allocate and
   // bind the buffers once.
   void bind(const std::string& path) {
     const int64_t h = info_.input_height, w = info_.input_width;
+    if (info_.camera_native) {
+      bind_camera(path);
+      return;
+    }
     for (Tensor* t : {&rgb_, &depth_}) {
       nvinfer1::Dims d{};
       d.nbDims = 4;
@@ -313,6 +390,40 @@ class TensorRTBackend final : public Backend {
         fail(ACNET_ERROR_INVALID_ARTIFACT, "TensorRT refused the buffer of '" + printable(t->name) + "'" + logger_.last());
       }
     }
+  }
+
+  void bind_camera(const std::string& path) {
+    for (Tensor* t : {&rgb_, &depth_}) {
+      if (!context_->setInputShape(t->name.c_str(), t->dims)) {
+        fail(ACNET_ERROR_INVALID_ARTIFACT, path + " does not accept '" + t->name + "' of shape " + dims_text(t->dims) +
+                                               logger_.last());
+      }
+    }
+    for (Tensor* t : {&out_, &conf_}) {
+      const nvinfer1::Dims o = context_->getTensorShape(t->name.c_str());
+      size_t n = 1;
+      for (int k = 0; k < o.nbDims; ++k) n *= o.d[k] < 0 ? 0 : static_cast<size_t>(o.d[k]);
+      if (n != t->count) {
+        fail(ACNET_ERROR_INVALID_ARTIFACT, path + ": output '" + t->name + "' has shape " + dims_text(o) +
+                                               " for a single frame, which does not match its metadata");
+      }
+    }
+    cuda_check(cudaStreamCreate(&stream_), "cudaStreamCreate");
+    for (Tensor* t : {&rgb_, &depth_, &out_, &conf_}) {
+      const size_t bytes = t->count * element_size(t->type);
+      cuda_check(cudaMalloc(&t->device, bytes), "cudaMalloc");
+      cuda_check(cudaMallocHost(&t->host, bytes), "cudaMallocHost");
+      if (!context_->setTensorAddress(t->name.c_str(), t->device)) {
+        fail(ACNET_ERROR_INVALID_ARTIFACT, "TensorRT refused the buffer of '" + t->name + "'" + logger_.last());
+      }
+    }
+  }
+
+  // The caller's bytes to the device through the pinned staging buffer (an asynchronous DMA copy).
+  void upload_bytes(Tensor& t, const void* data) {
+    const size_t bytes = t.count * element_size(t.type);
+    std::memcpy(t.host, data, bytes);
+    cuda_check(cudaMemcpyAsync(t.device, t.host, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
   }
 
   void upload(Tensor& t, const float* data) {

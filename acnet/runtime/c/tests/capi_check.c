@@ -4,6 +4,8 @@
  *   capi_check open ARTIFACT [DEVICE]   try to open an artefact; print status and message
  *   capi_check errors PACKAGE           every argument error path on a valid package
  *   capi_check threads PACKAGE          one session shared by several threads
+ *   capi_check camera PACKAGE TENSOR_PACKAGE   a camera-native package's calls and errors, and a
+ *                                       tensor package's refusals of the camera calls
  *
  * Prints "ok <check>" or "FAIL <check>: ..." per check; exits 1 on any failure.
  */
@@ -259,10 +261,75 @@ static int cmd_threads(const char* package) {
     return failures ? 1 : 0;
 }
 
+static int cmd_camera(const char* path, const char* tensor_path) {
+    acnet_session* s = NULL;
+    acnet_status st = acnet_session_create(path, NULL, &s);
+    check(st == ACNET_OK, "camera open", acnet_last_error(NULL));
+    if (st != ACNET_OK) return 1;
+    int h = 0, w = 0;
+    acnet_depth_type type = ACNET_DEPTH_FLOAT32;
+    double scale = 0.0;
+    st = acnet_camera(s, &h, &w, &type, &scale);
+    check(st == ACNET_OK && h > 0 && w > 0 && type == ACNET_DEPTH_UINT16 && scale == 0.001, "camera facts", acnet_last_error(s));
+    check(acnet_camera(s, NULL, NULL, NULL, NULL) == ACNET_OK, "camera facts, NULL outputs", acnet_last_error(s));
+    size_t n = (size_t)h * (size_t)w;
+    uint8_t* rgb = (uint8_t*)malloc(3 * n + 3 * (n + (size_t)w));
+    uint16_t* depth = (uint16_t*)malloc(2 * (n + (size_t)w));
+    uint8_t *labels = (uint8_t*)malloc(n + (size_t)w), *again = (uint8_t*)malloc(n), *conf = (uint8_t*)malloc(n);
+    make_frame(h, w, rgb, depth);
+
+    st = acnet_segment_camera(s, rgb, depth, ACNET_DEPTH_UINT16, h, w, labels, conf);
+    check(st == ACNET_OK, "segment_camera", acnet_last_error(s));
+    int valid = 1, confident = 1;
+    for (size_t p = 0; p < n; ++p) {
+        valid &= labels[p] >= 1;
+        confident &= conf[p] >= 1;
+    }
+    check(valid && confident, "labels 1..C and confidence > 0", NULL);
+    double total = -1.0, model = -1.0;
+    check(acnet_last_timing(s, &total, &model) == ACNET_OK && model > 0.0 && total >= model, "last timing", NULL);
+    st = acnet_segment(s, rgb, depth, h, w, again);
+    check(st == ACNET_OK && memcmp(labels, again, n) == 0, "segment = segment_camera's labels", acnet_last_error(s));
+    st = acnet_segment_camera(s, rgb, depth, ACNET_DEPTH_UINT16, h, w, again, NULL);
+    check(st == ACNET_OK && memcmp(labels, again, n) == 0, "confidence may be NULL", acnet_last_error(s));
+
+    expect(acnet_segment_camera(s, rgb, depth, ACNET_DEPTH_UINT16, h + 1, w, labels, conf), ACNET_ERROR_INVALID_ARGUMENT,
+           s, "--camera-size", "camera frame of another size");
+    expect(acnet_segment(s, rgb, depth, h, w + 1, labels), ACNET_ERROR_INVALID_ARGUMENT, s, "takes", "segment: frame of another size");
+    expect(acnet_segment_camera(s, rgb, depth, ACNET_DEPTH_FLOAT32, h, w, labels, conf), ACNET_ERROR_INVALID_ARGUMENT,
+           s, "uint16", "float32 depth for a uint16 model");
+    expect(acnet_segment_camera(s, rgb, depth, (acnet_depth_type)7, h, w, labels, conf), ACNET_ERROR_INVALID_ARGUMENT,
+           s, "depth_type", "unknown depth type");
+    expect(acnet_segment_camera(s, rgb, NULL, ACNET_DEPTH_UINT16, h, w, labels, conf), ACNET_ERROR_INVALID_ARGUMENT,
+           s, "depth", "NULL depth");
+    expect(acnet_segment_camera(s, rgb, depth, ACNET_DEPTH_UINT16, h, w, NULL, conf), ACNET_ERROR_INVALID_ARGUMENT,
+           s, "labels_out", "NULL labels");
+    float logits[4];
+    expect(acnet_logits(s, rgb, depth, h, w, logits, 4), ACNET_ERROR_UNSUPPORTED, s, "--io camera", "no logits");
+    acnet_session_destroy(s);
+
+    acnet_session* t = NULL;
+    st = acnet_session_create(tensor_path, NULL, &t);
+    check(st == ACNET_OK, "tensor open", acnet_last_error(NULL));
+    if (st == ACNET_OK) {
+        expect(acnet_camera(t, &h, &w, &type, &scale), ACNET_ERROR_UNSUPPORTED, t, "--io camera", "tensor model: no camera");
+        expect(acnet_segment_camera(t, rgb, depth, ACNET_DEPTH_UINT16, h, w, labels, conf), ACNET_ERROR_UNSUPPORTED, t,
+               "acnet_segment", "tensor model: no camera buffers");
+        acnet_session_destroy(t);
+    }
+    free(rgb);
+    free(depth);
+    free(labels);
+    free(again);
+    free(conf);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char** argv) {
     if (argc >= 3 && strcmp(argv[1], "open") == 0) return cmd_open(argv[2], argc > 3 ? argv[3] : NULL);
     if (argc == 3 && strcmp(argv[1], "errors") == 0) return cmd_errors(argv[2]);
     if (argc == 3 && strcmp(argv[1], "threads") == 0) return cmd_threads(argv[2]);
-    fprintf(stderr, "usage: capi_check open ARTIFACT [DEVICE] | errors PACKAGE | threads PACKAGE\n");
+    if (argc == 4 && strcmp(argv[1], "camera") == 0) return cmd_camera(argv[2], argv[3]);
+    fprintf(stderr, "usage: capi_check open ARTIFACT [DEVICE] | errors PACKAGE | threads PACKAGE | camera PACKAGE TENSOR_PACKAGE\n");
     return 2;
 }

@@ -73,6 +73,13 @@ std::string number(double d) {
   return buf;
 }
 
+std::string camera(const acnet::ModelInfo& m) {
+  if (!m.camera_native) return "null";
+  const acnet::Camera& c = m.camera;
+  return "{\"height\":" + std::to_string(c.height) + ",\"width\":" + std::to_string(c.width) +
+         ",\"depth_dtype\":" + quoted(c.depth_dtype) + ",\"depth_scale\":" + number(c.depth_scale) + "}";
+}
+
 std::string summary(const acnet::ModelInfo& m) {
   std::string names;
   for (const auto& n : m.class_names) names += (names.empty() ? "" : ",") + quoted(n);
@@ -90,7 +97,7 @@ std::string summary(const acnet::ModelInfo& m) {
          ",\"output\":" + quoted(m.output) + ",\"precision\":" + quoted(m.precision) +
          ",\"batch\":" + std::to_string(m.batch) + ",\"dynamic_hw\":" + (m.dynamic_hw ? "true" : "false") +
          ",\"source_sha256\":" + quoted(m.source_sha256) + ",\"class_id_offset\":" + std::to_string(m.class_id_offset) +
-         "}";
+         ",\"camera\":" + camera(m) + "}";
 }
 
 std::string summary(const acnet::Sidecar& s) {
@@ -142,7 +149,12 @@ int run(int argc, char** argv) {
     try {
       acnet::ModelInfo info = acnet::model_info_from_text(read_text(argv[2]), "metadata");
       std::cout << "ok " << info.num_classes << " classes, input " << info.input_height << "x" << info.input_width
-                << ", offset " << info.class_id_offset << "\n";
+                << ", offset " << info.class_id_offset;
+      if (info.camera_native) {
+        std::cout << ", camera " << info.camera.height << "x" << info.camera.width << " " << info.camera.depth_dtype
+                  << " x " << info.camera.depth_scale;
+      }
+      std::cout << "\n";
       for (const auto& name : info.class_names) std::cout << name << "\n";
     } catch (const acnet::Error& e) {
       std::cout << acnet_status_name(e.status()) << " " << e.what() << "\n";

@@ -83,6 +83,36 @@ acnet_status acnet_backend(const acnet_session* s, const char** name) {
     return ACNET_OK;
 }
 
+/* A tensor model, as the fake sessions are: no camera, so the example takes acnet_segment's path. */
+acnet_status acnet_camera(const acnet_session* s, int* h, int* w, acnet_depth_type* type, double* scale) {
+    (void)s;
+    (void)h;
+    (void)w;
+    (void)type;
+    (void)scale;
+    return ACNET_ERROR_UNSUPPORTED;
+}
+
+acnet_status acnet_segment_camera(acnet_session* s, const uint8_t* rgb, const void* depth, acnet_depth_type type,
+                                  int h, int w, uint8_t* labels, uint8_t* confidence) {
+    (void)s;
+    (void)rgb;
+    (void)depth;
+    (void)type;
+    (void)h;
+    (void)w;
+    (void)labels;
+    (void)confidence;
+    abort(); /* never called for a model without a camera */
+}
+
+acnet_status acnet_last_timing(const acnet_session* s, double* total_ms, double* model_ms) {
+    (void)s;
+    if (total_ms) *total_ms = 0.0;
+    if (model_ms) *model_ms = 0.0;
+    return ACNET_OK;
+}
+
 static void write_all(const char* path, const uint8_t* data, size_t size) {
     FILE* f = fopen(path, "wb");
     if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0) abort();
