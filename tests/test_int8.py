@@ -274,6 +274,8 @@ def test_verification_frames_are_held_out_from_calibration(tmp_path):
     (["--int8", "--calib-data", "EMPTY"], ("contains no images",)),
     (["--int8", "--calib-data", CALIB, "--calib-frames", "0"], ("--calib-frames",)),
     (["--int8", "--calib-data", CALIB, "--int8-exclude", "decoder.nonsense"], ("decoder.nonsense", "matches no part")),
+    (["--int8", "--calib-data", CALIB, "--int8-target", "openvino", "--calib-method", "entropy"],
+     ("--calib-method entropy is ONNX Runtime's; --int8-target openvino calibrates with NNCF",)),
 ])
 def test_bad_int8_input_is_one_line(ckpt, tmp_path, args, fragments):
     empty = tmp_path / "empty"
@@ -283,3 +285,70 @@ def test_bad_int8_input_is_one_line(ckpt, tmp_path, args, fragments):
     proc = run_acnet("export", "onnx", ckpt, "-o", tmp_path / "m.onnx", *args)
     assert_one_line_error(proc, *fragments)
     assert not (tmp_path / "m.onnx").exists()
+
+
+# --------------------------------------------------------------------------- the openvino target (NNCF)
+
+
+@pytest.fixture(scope="module")
+def ov_model(ckpt):
+    pytest.importorskip("nncf", reason="the nncf extra is not installed (pip install 'acnet[nncf]')")
+    path = ckpt.with_name("tiny_int8_ov.onnx")
+    report = _export(ckpt, path, "openvino", verify=True, exclude=("acm_depth.0",))
+    return path, report
+
+
+def test_openvino_target_is_nncfs_quantization_with_acnets_frames_and_exclusions(ov_model):
+    """NNCF's defaults: symmetric activations (zero point 0), int8 per-channel weights; acnet's exclusions stay float."""
+    from acnet.export.graph import producers, read_metadata
+
+    path, report = ov_model
+    model = onnx.load(path)
+    inits = _inits(model)
+    quants = _qdq(model, "QuantizeLinear")
+    assert len(quants) > 50
+    assert all(not inits[q.input[2]].any() and inits[q.input[2]].dtype in (np.uint8, np.int8) for q in quants)
+    assert {inits[q.input[2]].dtype for q in quants} == {np.dtype(np.uint8), np.dtype(np.int8)}  # after ReLU, and signed
+    weights = [d for d in _qdq(model, "DequantizeLinear") if d.input[0] in inits and inits[d.input[0]].ndim == 4]
+    assert len(weights) >= 100 and all(inits[d.input[0]].dtype == np.int8 and inits[d.input[1]].size > 1 for d in weights)
+    made_by = producers(model.graph)
+    final = made_by["logits"]
+    assert final.op_type == "ConvTranspose" and inits[final.input[1]].dtype == np.float32  # the logits layer: float
+    assert made_by[final.input[0]].op_type != "DequantizeLinear"
+    # The excluded depth ACM's 1x1 convolution reads float weights too (module names, as for the other targets).
+    from acnet.export.int8 import node_scopes
+
+    acm = [n for n in model.graph.node if n.op_type == "Conv" and any(x.startswith("acm_depth.0") for x in node_scopes(n))]
+    assert acm and all(inits[n.input[1]].dtype == np.float32 for n in acm)
+    q = read_metadata(model).quantization
+    assert (q["target"], q["calibration_method"], q["calibration_frames"]) == ("openvino", "nncf", 4)
+    assert "NNCF" in q["activations"] and "acm_depth.0" in q["exclude"] and "decoder.final_deconv" in q["exclude"]
+    assert report.passed and report.agreement >= GATE
+    assert [s.stage for s in report.verification.stages][-1] == "logits"
+
+
+def test_openvino_runs_the_int8_exports_like_onnxruntime(ov_model, cpu_model):
+    """Both INT8 exports in OpenVINO (its FakeQuantize) and ONNX Runtime give nearly the same labels."""
+    pytest.importorskip("openvino")
+    from acnet.export.verify import synthetic_frame
+    from acnet.runtime import Segmenter
+
+    rgb, depth = synthetic_frame(64, 96, seed=11)
+    for path in (ov_model[0], cpu_model[0]):
+        with Segmenter(path, backend="openvino") as a, Segmenter(path) as b:
+            assert a.info.precision == "int8"
+            assert (a.segment(rgb, depth) == b.segment(rgb, depth)).mean() > 0.97, path.name
+
+
+def test_nncf_is_imported_without_telemetry(tmp_path):
+    """acnet never lets NNCF phone home: its own switch is set before the first import (a fresh process, no pytest)."""
+    pytest.importorskip("nncf")
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NNCF_CI"}
+    code = ("from acnet.export.int8 import load_nncf; load_nncf(); import nncf.telemetry.decorator as d; "
+            "from nncf.telemetry.wrapper import NNCFTelemetry; print(isinstance(d.telemetry, NNCFTelemetry))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "HOME": str(tmp_path)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr  # NNCF's stub, not its telemetry

@@ -11,7 +11,6 @@ is faster (0.4 s against 4 s for the test model) but deprecated, and leaves
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -27,6 +26,7 @@ from acnet._options import POSITIVE, FiniteFloat, InputSide
 
 import acnet
 from acnet._io import atomic_write_bytes, check_writable
+from acnet._logging import quiet_loggers
 from acnet._typed import int_in_range
 from acnet.errors import ConfigError, ModelFileError, ParityError, first_line
 from acnet.export.int8 import (DEFAULT_EXCLUDE, DEFAULT_FRAMES, DEFAULT_METHOD, DEFAULT_MIN_AGREEMENT, METHODS, TARGETS,
@@ -214,20 +214,6 @@ def trace_to_onnx(model, height: int, width: int, options: OnnxExportOptions):
 _EXPORTER_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "torch._export")
 
 
-@contextlib.contextmanager
-def quiet_loggers(*names: str, level: int = logging.WARNING):
-    """Raise these loggers to ``level`` for the block (exporters and compilers report every pass below it)."""
-    loggers = [logging.getLogger(n) for n in names]
-    before = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(max(level, lg.getEffectiveLevel()))
-    try:
-        yield
-    finally:
-        for lg, lvl in zip(loggers, before):
-            lg.setLevel(lvl)
-
-
 def _rename_dims(proto, names: dict[str, str]) -> None:
     for value in (*proto.graph.input, *proto.graph.output, *proto.graph.value_info):
         for dim in value.type.tensor_type.shape.dim:
@@ -247,6 +233,10 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     start = time.perf_counter()
     options = options or OnnxExportOptions()
     output = check_writable(output, checkpoint)  # before torch is imported: a bad path fails at once
+    if options.int8 is not None and options.int8.target == "openvino":
+        from acnet.export.int8 import load_nncf
+
+        load_nncf()  # a missing NNCF fails at once, not after the trace
 
 
     from acnet.training.checkpoint import load_model  # imports torch; see trace_to_onnx
@@ -352,9 +342,12 @@ def check_onnx(proto):
                                    "verified on frames held out from calibration: another split of it (test, or train "
                                    "for a test calibration), else its unused frames, else synthetic scenes.")
 @click.option("--calib-frames", type=POSITIVE, default=DEFAULT_FRAMES, show_default=True, help="INT8: calibration frames, spread over the data.")
-@click.option("--calib-method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True, help="INT8: how activation ranges are chosen.")
+@click.option("--calib-method", type=click.Choice(METHODS), default=None,
+              help=f"INT8: how ONNX Runtime's quantizer chooses activation ranges [default: {DEFAULT_METHOD}; "
+                   f"--int8-target openvino: NNCF's own].")
 @click.option("--int8-target", type=click.Choice(TARGETS), default="cpu", show_default=True,
-              help="INT8: cpu (uint8 activations, fastest in ONNX Runtime) or tensorrt (symmetric int8, TensorRT's Q/DQ placement).")
+              help="INT8: cpu (uint8 activations, fastest in ONNX Runtime), tensorrt (symmetric int8, TensorRT's Q/DQ "
+                   "placement) or openvino (NNCF's quantization, fastest in OpenVINO; needs acnet[nncf]).")
 @click.option("--int8-exclude", "int8_exclude", multiple=True, metavar="NAME",
               help=f"INT8: keep this module (e.g. decoder.deconv4, acm_rgb) in floating point (repeatable; "
                    f"always kept: {', '.join(DEFAULT_EXCLUDE)}).")
