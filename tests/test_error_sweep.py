@@ -81,6 +81,7 @@ import pytest
 from support.installed import run_acnet
 
 from acnet import errors
+from acnet.benchmarks.environment import cpu_info
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -260,6 +261,8 @@ def _export(c: list[Case]) -> None:
     cli("int8-calib-method-unknown", f"{eo} --int8 --calib-data {syn} --calib-method mse", "--calib-method", "mse",
         absent=[out])
     cli("int8-target-unknown", f"{eo} --int8 --calib-data {syn} --int8-target gpu", "--int8-target", "gpu", absent=[out])
+    cli("int8-calib-method-for-nncf", f"{eo} --int8 --calib-data {syn} --int8-target openvino --calib-method entropy",
+        "--calib-method entropy is ONNX Runtime's", "NNCF", absent=[out])
     cli("int8-agreement-150", f"{eo} --int8 --calib-data {syn} --int8-agreement 150", "--int8-agreement", absent=[out])
     cli("int8-agreement-nan", f"{eo} --int8 --calib-data {syn} --int8-agreement nan", "--int8-agreement", absent=[out])
     cli("int8-exclude-unknown-module", f"{eo} --int8 --calib-data {syn} --int8-exclude decoder.deconv9",
@@ -354,6 +357,24 @@ def _infer(c: list[Case]) -> None:
     cli("output-is-a-file", inf("{onnx}", "--rgb {W}/img/rgb.png --depth {W}/img/depth.png -o {W}/afile"), "{W}/afile")
     cli("output-full-disk", inf("{onnx}", "--rgb {W}/img/rgb.png --depth {W}/img/depth.png -o {W}/full/out"),
         "no space left", no_new_files=["{W}/full"], needs="mount")
+    ov = f"{pair} --backend openvino"
+    cli("openvino-model-empty", inf("{W}/bad/empty.onnx", ov), "empty.onnx", "the file is empty")
+    cli("openvino-model-truncated", inf("{W}/bad/trunc.onnx", ov), "trunc.onnx", "not a usable ONNX model")
+    cli("openvino-model-text", inf("{W}/bad/text.onnx", ov), "text.onnx", "not a usable ONNX model")
+    cli("openvino-ir-without-bin", inf("{W}/bad/nobin.xml"), "nobin.xml", "nobin.bin are not beside it")
+    cli("openvino-ir-text", inf("{W}/bad/text.xml"), "text.xml", "not a usable OpenVINO IR model")
+    cli("openvino-ir-to-onnxruntime", inf("{W}/bad/text.xml", f"{pair} --backend onnxruntime"), "is OpenVINO IR")
+    cli("openvino-foreign-onnx", inf("{W}/foreign.onnx", ov), "foreign.onnx", "no acnet metadata")
+    cli("openvino-classes-differ-from-metadata", inf("{W}/mismatch.onnx", ov), "7 classes but its metadata lists 5")
+    cli("openvino-input-size-differs-from-metadata", inf("{W}/wrongsize.onnx", ov), "wrongsize.onnx",
+        "but its metadata says")
+    cli("openvino-device-cuda", inf("{onnx}", f"{ov} --device cuda"), "unknown device 'cuda'; use cpu, gpu or gpu:N")
+    cli("openvino-device-gpu-absent", inf("{onnx}", f"{ov} --device gpu:7"), "OpenVINO sees no GPU.7")
+    cli("openvino-precision-fp16", inf("{onnx}", f"{ov} --precision fp16"), "--precision", "fp16")
+    cli("precision-on-onnxruntime", inf("{onnx}", f"{pair} --precision bf16"), "precision only applies to the OpenVINO")
+    if not {"avx512_bf16", "amx_bf16"} & set(cpu_info().flags):  # this CPU computes no bf16 (the Zen 3 CI machine)
+        cli("openvino-bf16-on-a-cpu-without-it", inf("{onnx}", f"{ov} --precision bf16"), "bf16 needs a CPU with "
+            "AVX512-BF16 or AMX; OpenVINO reports that this CPU", "FP32")
 
 
 def _stream(c: list[Case]) -> None:

@@ -274,8 +274,6 @@ def test_verification_frames_are_held_out_from_calibration(tmp_path):
     (["--int8", "--calib-data", "EMPTY"], ("contains no images",)),
     (["--int8", "--calib-data", CALIB, "--calib-frames", "0"], ("--calib-frames",)),
     (["--int8", "--calib-data", CALIB, "--int8-exclude", "decoder.nonsense"], ("decoder.nonsense", "matches no part")),
-    (["--int8", "--calib-data", CALIB, "--int8-target", "openvino", "--calib-method", "entropy"],
-     ("--calib-method entropy is ONNX Runtime's; --int8-target openvino calibrates with NNCF",)),
 ])
 def test_bad_int8_input_is_one_line(ckpt, tmp_path, args, fragments):
     empty = tmp_path / "empty"

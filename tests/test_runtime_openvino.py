@@ -4,7 +4,8 @@ The same models as tests/test_runtime.py, run by the real OpenVINO on this
 CPU: results equal the numpy reference and ONNX Runtime, the metadata comes
 through OpenVINO's own reading of the file (ONNX and IR), and every refusal
 (BF16 on a CPU without it, an Intel GPU that is not there, a corrupt model, a
-wrong input size) is one typed error.
+wrong input size) is one typed error. The same refusals through the installed
+command are rows of tests/test_error_sweep.py (``infer/openvino-*``).
 """
 
 from __future__ import annotations
@@ -230,28 +231,6 @@ def test_infer_and_stream_run_openvino_as_users_do(models, tmp_path):
         expected = reference_labels(rgb, depth, tiny_info())
         np.testing.assert_array_equal(np.asarray(Image.open(out / f"{i:04d}_labels.png")), expected)
         np.testing.assert_array_equal(np.asarray(Image.open(stream / "labels" / f"{i:04d}.png")), expected)
-
-
-def test_bad_input_is_one_line_through_the_installed_command(models, tmp_path):
-    data = _pngs(tmp_path / "in", 1)
-    pair = ("--rgb", data / "rgb", "--depth", data / "depth", "-o", tmp_path / "out")
-    truncated = tmp_path / "truncated.onnx"
-    truncated.write_bytes(models["fixed"].read_bytes()[:300])
-    wrong_size = make_onnx(tmp_path / "size.onnx", graph_size=(32, 64), info=tiny_info(input_height=64))
-    cases = [
-        (("infer", truncated, *pair, "--backend", "openvino"), ("truncated.onnx is not a usable ONNX model",)),
-        (("infer", wrong_size, *pair, "--backend", "openvino"), ("input 'rgb' has height 32 but its metadata says 64",)),
-        (("infer", models["fixed"], *pair, "--backend", "openvino", "--device", "gpu:3"), ("OpenVINO sees no GPU.3",)),
-        (("infer", models["fixed"], *pair, "--precision", "bf16"), ("precision only applies to the OpenVINO backend",)),
-        (("stream", models["fixed"], "--source", f"folder:{data}", "--backend", "openvino", "--precision", "fp16"),
-         ("'fp16' is not one of 'fp32', 'bf16'",)),
-    ]
-    if not CPU_BF16:
-        cases.append((("infer", models["fixed"], *pair, "--backend", "openvino", "--precision", "bf16"),
-                       ("bf16 needs a CPU with AVX512-BF16 or AMX", "FP32")))
-    for args, fragments in cases:
-        assert_one_line_error(run_acnet(*args), *fragments)
-    assert not list((tmp_path / "out").glob("*_labels.png"))
 
 
 def test_without_openvino_the_backend_is_one_line_naming_the_extra(models, tmp_path):
