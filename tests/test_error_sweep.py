@@ -261,7 +261,7 @@ def _export(c: list[Case]) -> None:
     cli("int8-calib-method-unknown", f"{eo} --int8 --calib-data {syn} --calib-method mse", "--calib-method", "mse",
         absent=[out])
     cli("int8-target-unknown", f"{eo} --int8 --calib-data {syn} --int8-target gpu", "--int8-target", "gpu", absent=[out])
-    cli("int8-calib-method-for-nncf", f"{eo} --int8 --calib-data {syn} --int8-target openvino --calib-method entropy",
+    cli("int8-calib-method-for-nncf", f"{eo} --int8 --calib-data {syn} --int8-target nncf --calib-method entropy",
         "--calib-method entropy is ONNX Runtime's", "NNCF", absent=[out])
     cli("int8-agreement-150", f"{eo} --int8 --calib-data {syn} --int8-agreement 150", "--int8-agreement", absent=[out])
     cli("int8-agreement-nan", f"{eo} --int8 --calib-data {syn} --int8-agreement nan", "--int8-agreement", absent=[out])

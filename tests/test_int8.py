@@ -285,18 +285,18 @@ def test_bad_int8_input_is_one_line(ckpt, tmp_path, args, fragments):
     assert not (tmp_path / "m.onnx").exists()
 
 
-# --------------------------------------------------------------------------- the openvino target (NNCF)
+# --------------------------------------------------------------------------- the nncf target (for OpenVINO)
 
 
 @pytest.fixture(scope="module")
 def ov_model(ckpt):
     pytest.importorskip("nncf", reason="the nncf extra is not installed (pip install 'acnet[nncf]')")
-    path = ckpt.with_name("tiny_int8_ov.onnx")
-    report = _export(ckpt, path, "openvino", verify=True, exclude=("acm_depth.0",))
+    path = ckpt.with_name("tiny_int8_nncf.onnx")
+    report = _export(ckpt, path, "nncf", verify=True, exclude=("acm_depth.0",))
     return path, report
 
 
-def test_openvino_target_is_nncfs_quantization_with_acnets_frames_and_exclusions(ov_model):
+def test_nncf_target_is_nncfs_quantization_with_acnets_frames_and_exclusions(ov_model):
     """NNCF's defaults: symmetric activations (zero point 0), int8 per-channel weights; acnet's exclusions stay float."""
     from acnet.export.graph import producers, read_metadata
 
@@ -319,7 +319,7 @@ def test_openvino_target_is_nncfs_quantization_with_acnets_frames_and_exclusions
     acm = [n for n in model.graph.node if n.op_type == "Conv" and any(x.startswith("acm_depth.0") for x in node_scopes(n))]
     assert acm and all(inits[n.input[1]].dtype == np.float32 for n in acm)
     q = read_metadata(model).quantization
-    assert (q["target"], q["calibration_method"], q["calibration_frames"]) == ("openvino", "nncf", 4)
+    assert (q["target"], q["calibration_method"], q["calibration_frames"]) == ("nncf", "nncf", 4)
     assert "NNCF" in q["activations"] and "acm_depth.0" in q["exclude"] and "decoder.final_deconv" in q["exclude"]
     assert report.passed and report.agreement >= GATE
     assert [s.stage for s in report.verification.stages][-1] == "logits"

@@ -233,7 +233,7 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     start = time.perf_counter()
     options = options or OnnxExportOptions()
     output = check_writable(output, checkpoint)  # before torch is imported: a bad path fails at once
-    if options.int8 is not None and options.int8.target == "openvino":
+    if options.int8 is not None and options.int8.target == "nncf":
         from acnet.export.int8 import load_nncf
 
         load_nncf()  # a missing NNCF fails at once, not after the trace
@@ -344,10 +344,11 @@ def check_onnx(proto):
 @click.option("--calib-frames", type=POSITIVE, default=DEFAULT_FRAMES, show_default=True, help="INT8: calibration frames, spread over the data.")
 @click.option("--calib-method", type=click.Choice(METHODS), default=None,
               help=f"INT8: how ONNX Runtime's quantizer chooses activation ranges [default: {DEFAULT_METHOD}; "
-                   f"--int8-target openvino: NNCF's own].")
+                   f"--int8-target nncf: NNCF's own].")
 @click.option("--int8-target", type=click.Choice(TARGETS), default="cpu", show_default=True,
-              help="INT8: cpu (uint8 activations, fastest in ONNX Runtime), tensorrt (symmetric int8, TensorRT's Q/DQ "
-                   "placement) or openvino (NNCF's quantization, fastest in OpenVINO; needs acnet[nncf]).")
+              help="INT8: cpu (uint8 activations; the fastest and most accurate INT8 in ONNX Runtime and in OpenVINO), "
+                   "tensorrt (symmetric int8, TensorRT's Q/DQ placement) or nncf (Intel NNCF's quantization with its "
+                   "defaults; needs acnet[nncf]).")
 @click.option("--int8-exclude", "int8_exclude", multiple=True, metavar="NAME",
               help=f"INT8: keep this module (e.g. decoder.deconv4, acm_rgb) in floating point (repeatable; "
                    f"always kept: {', '.join(DEFAULT_EXCLUDE)}).")
