@@ -444,7 +444,7 @@ def _bench(c: list[Case]) -> None:
     cli("threads-zero", be("{onnx} --threads 0"), "--threads")
     cli("device-tpu9", be("{onnx} --device tpu9"), "tpu9")
     cli("device-cuda-without-gpu", be("{onnx} --device cuda"), "cuda")
-    cli("backend-unknown", be("{onnx} --backend openvino"), "openvino")
+    cli("backend-unknown", be("{onnx} --backend tflite"), "tflite")
     cli("backend-torch-without-checkpoint", be("{onnx} --backend torch"), "torch", "--checkpoint")
     cli("onnx-other-network", be("{ck} --onnx {W}/tiny5.onnx"), "tiny5.onnx", "5 classes, the checkpoint 9")
     cli("checkpoint-of-another-backbone", be("{onnx} --checkpoint {W}/ckpt34.pt"),
@@ -687,7 +687,7 @@ def api_cases() -> list[ApiCase]:
     api("Segmenter-malformed-metadata", "Segmenter(W / 'badmeta.onnx')", E.ModelFileError, "badmeta.onnx")
     api("Segmenter-path-None", "Segmenter(None)", E.ModelFileError, "NoneType")
     api("Segmenter-symlink-loop", "Segmenter(W / 'bad' / 'loop.onnx')", E.ModelFileError, "symlink loop")
-    api("Segmenter-backend-unknown", "Segmenter(MODEL, backend='openvino')", E.ConfigError, "openvino")
+    api("Segmenter-backend-unknown", "Segmenter(MODEL, backend='tflite')", E.ConfigError, "tflite")
     api("Segmenter-backend-not-a-string", "Segmenter(MODEL, backend=3)", E.ConfigError, "backend", "got 3")
     api("Segmenter-device-tpu9", "Segmenter(MODEL, device='tpu9')", E.ConfigError, "tpu9")
     api("Segmenter-device-cuda", "Segmenter(MODEL, device='cuda')", E.BackendUnavailableError, "cuda")

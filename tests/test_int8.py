@@ -145,10 +145,46 @@ def test_onnxruntime_segmenter_and_bench_run_int8(cpu_model, ckpt):
     labels = seg.segment(rgb, depth)
     assert labels.shape == (120, 160) and labels.dtype == np.uint8 and labels.min() >= 1
     assert seg.info.precision == "int8"
-    report = run_bench(BenchConfig(model=ckpt, int8_onnx=path, backends=("onnxruntime-int8",), warmup=1, iters=2,
+    backends = ("onnxruntime-int8", "openvino-int8") if _has("openvino") else ("onnxruntime-int8",)
+    report = run_bench(BenchConfig(model=ckpt, int8_onnx=path, backends=backends, warmup=1, iters=2,
                                    device="cpu", progress=False))
-    (row,) = report.results
-    assert row.ok and row.details["precision"] == "int8", row.reason
+    assert [r.backend for r in report.results] == list(backends)
+    for row in report.results:  # OpenVINO's row: the same file, its Q/DQ pairs run as OpenVINO's INT8
+        assert row.ok and row.details["precision"] == "int8", row.reason
+    # Each row is held against the INT8 peak: a VNNI figure where the CPU has VNNI, none (said so) where not.
+    assert {e["peak_precision"] for e in report.efficiency()} <= {"int8", None}
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def test_parity_runs_int8_models_in_openvino_by_the_int8_gate(ckpt, cpu_model):
+    """acnet parity --openvino: the INT8 export in OpenVINO, judged by the INT8 gate; bf16 on a CPU without it is
+    refused (where the CPU has it, an INT8 model keeps the INT8 gate)."""
+    pytest.importorskip("openvino")
+    import dataclasses
+
+    from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
+
+    path, _ = cpu_model
+    config = ParityConfig(checkpoint=ckpt, data="synthetic:2?size=64x96", candidates=[Candidate("ov", path, "openvino")],
+                          progress=False)
+    (row,) = run_parity(config).to_dict()["results"]
+    assert row["backend"] == "openvino" and row["precision"] == "int8" and row["runtime"].startswith("openvino")
+    assert row["gate"] == {"min_agreement_pct": 98.0, "max_delta_miou_points": 1.0}
+    from acnet.benchmarks.environment import cpu_info
+    from acnet.errors import BackendUnavailableError
+
+    bf16 = dataclasses.replace(config, candidates=[Candidate("ov-bf16", path, "openvino", "--openvino-bf16", "bf16")])
+    if {"avx512_bf16", "amx_bf16"} & set(cpu_info().flags):
+        (row,) = run_parity(bf16).to_dict()["results"]
+        assert row["precision"] == "int8" and "bf16" in row["runtime"]  # INT8 layers stay INT8: the INT8 gate
+    else:  # the installed command's line for this refusal: tests/test_error_sweep.py (infer/openvino-bf16-...)
+        with pytest.raises(BackendUnavailableError, match="bf16 needs a CPU with AVX512-BF16 or AMX"):
+            run_parity(bf16)
 
 
 def test_verify_report_has_the_per_stage_table(cpu_model):

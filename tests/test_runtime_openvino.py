@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from installed import assert_one_line_error, run_acnet
+from support.installed import assert_one_line_error, run_acnet
 from PIL import Image
-from runtime_models import NUM_CLASSES, frame, make_onnx, reference_labels, reference_logits, tiny_info
+from support.runtime_models import NUM_CLASSES, frame, make_onnx, reference_labels, reference_logits, tiny_info
 
 from acnet.errors import BackendUnavailableError, ConfigError, InputError, ModelFileError
 from acnet.runtime import Segmenter
@@ -255,3 +255,35 @@ def test_without_openvino_the_backend_is_one_line_naming_the_extra(models, tmp_p
         assert_one_line_error(proc, "the OpenVINO backend needs the openvino package", "pip install 'acnet[openvino]'")
     proc = run_acnet("infer", models["fixed"], "--rgb", data / "rgb", "--depth", data / "depth", "-o", tmp_path / "ort", env=env)
     assert proc.returncode == 0, proc.stderr  # ONNX Runtime still runs the model
+
+
+# --------------------------------------------------------------------------- acnet bench
+
+
+def test_bench_has_a_row_per_openvino_precision(models, tmp_path):
+    """openvino (fp32) is timed with OpenVINO's versions and compiled precision; openvino-bf16 is timed against the
+    bf16 peak where the CPU has it and skipped with OpenVINO's reason where not; openvino-int8 needs --int8-onnx."""
+    from acnet.benchmarks.bench import BenchConfig, run_bench
+
+    config = BenchConfig(model=models["fixed"], backends=("openvino", "openvino-bf16", "openvino-int8"), warmup=1,
+                         iters=2, threads=1, cpu_clock_ghz=2.0, cache_dir=tmp_path, progress=False)
+    report = run_bench(config)
+    rows = {r.backend: r for r in report.results}
+    fp32 = rows["openvino"]
+    assert fp32.ok and fp32.compute_ms.median > 0
+    assert fp32.details["framework"] == f"openvino {ov.get_version().split('-')[0]}"
+    assert fp32.details["inference_precision_hint"] == "f32" and fp32.details["threads"] == 1
+    assert fp32.details["precision"] == "fp32" and "FP32" in fp32.details["device_capabilities"]
+    bf16 = rows["openvino-bf16"]
+    if CPU_BF16:
+        assert bf16.ok and bf16.details["precision"] == "bf16" and bf16.details["inference_precision_hint"] == "bf16"
+        assert {e["precision"]: e["peak_precision"] for e in report.efficiency()}["bf16"] == "bf16"
+    else:
+        assert bf16.status == "skipped" and "bf16 needs a CPU with AVX512-BF16 or AMX" in bf16.reason
+    assert rows["openvino-int8"].status == "skipped" and "--int8-onnx" in rows["openvino-int8"].reason
+    # The JSON records the CPU flags that decide the kernels.
+    from acnet.benchmarks.environment import cpu_info
+
+    kernel_flags = report.to_dict()["environment"]["cpu"]["kernel_flags"]
+    assert kernel_flags == {f: f in cpu_info().flags for f in ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile",
+                                                                 "amx_int8", "amx_bf16")}

@@ -440,7 +440,7 @@ def open_timers(plan: Plan, config: BenchConfig) -> Opened:
                 opened.results += _rows(name, config.batches, reason(exc), status="error")
                 continue
             opened.timers.append((name, timer, timer.details()))
-            if name == "onnxruntime-int8":
+            if BENCH_BACKENDS[name].artefact == "int8_onnx":
                 check_precision(source, timer.info, "--int8-onnx")  # an FP32 model timed as INT8 would mislead
             if checkpoint is not None and isinstance(source, Path):
                 check_same_network(source, timer.info, checkpoint.info)  # else its speed-up means nothing

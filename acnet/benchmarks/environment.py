@@ -32,6 +32,8 @@ SIMD_LEVELS = (("avx512f", "AVX-512", 16), ("avx2", "AVX2", 8), ("avx", "AVX", 8
 INTERESTING_FLAGS = ("fma", "avx", "avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
                      "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile", "f16c", "neon", "asimd", "asimddp",
                      "asimdhp", "sve")
+#: Flags that decide which int8 and bf16 kernels oneDNN (ONNX Runtime, OpenVINO) runs: recorded present or absent.
+KERNEL_FLAGS = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 #: Precisions a benchmark row can have, each with its own peak (see :meth:`CpuInfo.peaks`).
 PEAK_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
@@ -162,6 +164,7 @@ class CpuInfo:
             "simd": name,
             "fp32_lanes": lanes,
             "flags": [f for f in INTERESTING_FLAGS if f in self.flags],
+            "kernel_flags": {f: f in self.flags for f in KERNEL_FLAGS},
             "nominal_mhz": self.nominal_mhz,
             "max_mhz": self.max_mhz,
         }

@@ -164,6 +164,8 @@ class OpenVINOBackend:
         self._input_dtype = {n: np.dtype(types[n]) for n in (self.signature.rgb, self.signature.depth)}
 
         hint, capability = PRECISIONS[self.precision]
+        #: What OpenVINO says the device computes in (CPU: FP32, INT8, and BF16 with AVX512-BF16 or AMX).
+        self.capabilities = [str(c) for c in core.get_property(target, "OPTIMIZATION_CAPABILITIES") if c != "EXPORT_IMPORT"]
         self._check_capability(core, target, capability)
         config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
         if threads is not None:
@@ -195,11 +197,9 @@ class OpenVINOBackend:
 
     def _check_capability(self, core, target: str, capability: str) -> None:
         """``bf16`` only where OpenVINO says the device computes in it (it would compile f32 silently)."""
-        if self.precision == DEFAULT_PRECISION:
+        if self.precision == DEFAULT_PRECISION or capability in self.capabilities:
             return
-        capabilities = [str(c) for c in core.get_property(target, "OPTIMIZATION_CAPABILITIES") if c != "EXPORT_IMPORT"]
-        if capability in capabilities:
-            return
+        capabilities = self.capabilities
         name = str(core.get_property(target, "FULL_DEVICE_NAME")).strip()
         needs = "a CPU with AVX512-BF16 or AMX" if target == "CPU" else "a device with BF16 arithmetic"
         raise BackendUnavailableError(
@@ -223,6 +223,20 @@ class OpenVINOBackend:
         return out.astype(np.float32, copy=False) if out.dtype == np.float16 else out
 
     # ------------------------------------------------------------------ facts
+
+    @property
+    def compute_precision(self) -> str:
+        """What the model computes in here: bf16 where asked (an INT8 model's quantized layers stay int8)."""
+        if self.precision == "bf16" and self.info.precision != "int8":
+            return "bf16"
+        return self.info.precision
+
+    def details(self) -> dict:
+        """What a benchmark records about this run: versions, the compiled precision, threads, devices."""
+        return {"framework": f"openvino {self.openvino_version}",
+                "inference_precision_hint": self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
+                "threads": self.threads, "execution_devices": self.execution_devices,
+                "device_capabilities": self.capabilities}
 
     def describe(self) -> str:
         return (f"openvino {self.openvino_version} on {self.device} ({', '.join(self.execution_devices)}, "
