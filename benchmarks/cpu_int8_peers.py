@@ -15,11 +15,16 @@ Speed: batch 1, ``--threads`` threads for every runtime, the network alone (norm
 what ``acnet bench`` calls compute). Each round runs every path once, in a rotating order, after waiting until
 no thread of the process still spins (``acnet.benchmarks.timing.settle``); the figure is the median over
 rounds, and ratios are of medians from this one run. The load average is recorded at the start, after each
-round and at the end, with the CPU flags that decide the kernels (VNNI, AVX512-BF16, AMX).
+round and at the end, with the CPU flags that decide the kernels (VNNI, AVX512-BF16, AMX). Each row's share
+of peak is against the measured peak of its precision (``acnet.benchmarks.peak``: FMA, VNNI and AVX512-BF16
+loops, run only where the CPU has them). The BF16 row runs only where OpenVINO reports BF16; elsewhere it
+says why, with no figure.
 
 Accuracy (``--trained CKPT``, e.g. the quickstart's): the same exports of a trained network, and NNCF's default
 model of it, against PyTorch FP32 on held-out frames: per-pixel agreement and ΔmIoU against the labels, through
-``acnet parity``'s own code. ``--real-frames`` adds the agreement of the real-size models on real frames.
+``acnet parity``'s own code, and the agreement of the same models on ``--real-frames`` (the six NYUv2 frames;
+another label set, so no ΔmIoU). ``--real-frames`` also gives the timed models' agreement on those frames.
+Run it from the repository root (the frames are ``../shared/data``).
 
     python benchmarks/cpu_int8_peers.py --work /tmp/peers --threads 2 --rounds 7 \\
         --trained acnet-quickstart/train/best.pt \\
@@ -203,6 +208,36 @@ def agreement_on_frames(models: dict, checkpoint: Path, spec: str, threads: int)
     return report.to_dict()
 
 
+def agreement_only(models: dict, checkpoint: Path, spec: str, threads: int) -> dict:
+    """Per-pixel agreement of each model's labels with PyTorch FP32's on ``spec``'s frames, whatever their labels.
+
+    For a trained model on frames of another label set (the quickstart's 9 synthetic classes on NYUv2's 40), where
+    ``acnet parity`` refuses the class-count mismatch and ΔmIoU means nothing; the frames are the runtime's
+    (resized to the model's input, labels back at the frame's size).
+    """
+    from acnet.benchmarks.backends import TorchBackend, segmenter_around
+    from acnet.runtime import Segmenter
+    from acnet.training.checkpoint import load_model
+    from acnet.training.data.spec import open_dataset
+
+    model, _ = load_model(checkpoint)
+    with Segmenter(models["fp32"], threads=threads) as fp32:
+        info = fp32.info
+    reference = segmenter_around(TorchBackend("torch", model, info, "cpu", threads), 1)
+    data = open_dataset(spec)
+    frames = [data[i] for i in range(len(data))]
+    ref = [reference.segment(f.rgb, f.depth) for f in frames]
+    rows = []
+    for label, key, backend in CANDIDATES:
+        if key not in models:
+            continue
+        with Segmenter(models[key], backend=backend, threads=threads) as seg:
+            agree = [float((seg.segment(f.rgb, f.depth) == r).mean()) for f, r in zip(frames, ref)]
+        rows.append({"label": label, "model": str(models[key]), "agreement_pct": 100 * float(np.mean(agree)),
+                     "worst_frame_agreement_pct": 100 * min(agree), "frames": [f.name for f in frames]})
+    return {"frames": len(frames), "results": rows}
+
+
 #: (parity label, model key, backend) of the accuracy checks.
 CANDIDATES = (
     ("onnxruntime-fp32", "fp32", "onnxruntime"),
@@ -224,22 +259,31 @@ def markdown(record: dict) -> str:
         "# acnet's CPU paths and their peers",
         "",
         f"- {record['network']}, batch 1, {record['threads']} threads, {record['rounds']} rounds (median; rotating order)",
-        f"- CPU: {cpu['model']} ({cpu.get('signature', '')}), flags: {', '.join(cpu['flags'])}",
+        f"- CPU: {cpu['model']} ({cpu.get('signature', '')}), flags: {', '.join(cpu['flags'])}; the flags that decide "
+        f"the int8/bf16 kernels: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu["kernel_flags"].items()),
         f"- OpenVINO reports: {', '.join(record['openvino_capabilities'])}",
         f"- versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()),
         f"- load average (1 min): start {record['load']['start'][0]}, rounds "
         f"{', '.join(str(l[0]) for l in record['load']['rounds'])}, end {record['load']['end'][0]}",
         "",
-        "| path | ms (median) | min | max | vs ONNX Runtime FP32 | vs PyTorch FP32 |",
-        "|---|---|---|---|---|---|",
+        f"- {record['gflops_per_frame']:.1f} GFLOPs per frame; measured peaks (2 x multiply-adds per second, "
+        f"{record['threads']} threads): " + "; ".join(
+            f"{k} {v['gops']:.0f} GOP/s ({v['kernel']})" if v.get("gops") else f"{k}: none ({v.get('note') or v['reason']})"
+            for k, v in record["peaks"].items()),
+        "",
+        "| path | ms (median) | min | max | vs ONNX Runtime FP32 | vs PyTorch FP32 | % of its precision's peak |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in record["speed"]:
         if row["skipped"]:
-            lines.append(f"| {row['label']} | skipped: {row['skipped']} | | | | |")
+            lines.append(f"| {row['label']} | skipped: {row['skipped']} | | | | | |")
             continue
+        share = f"{100 * row['fraction_of_peak']:.0f}% ({row['precision']})" if row["fraction_of_peak"] else \
+            f"no {row['precision']} peak"
         lines.append(f"| {row['label']} | {row['median_ms']:.0f} | {row['min_ms']:.0f} | {row['max_ms']:.0f} | "
-                     f"{row['speedup_vs_ort_fp32']:.2f}x | {row['speedup_vs_torch']:.2f}x |")
-    for key, title in (("trained", "Trained model"), ("real_frames", "Real-size model on real frames")):
+                     f"{row['speedup_vs_ort_fp32']:.2f}x | {row['speedup_vs_torch']:.2f}x | {share} |")
+    for key, title in (("trained", "Trained model"),
+                       ("real_frames", "The timed model (random weights: agreement counts, its mIoU means nothing)")):
         part = record.get(key)
         if not part:
             continue
@@ -254,6 +298,12 @@ def markdown(record: dict) -> str:
                          f"{r['max_abs_logits']:.3g} |")
         if ref is not None:
             lines.append(f"\nPyTorch FP32 mIoU: {100 * ref:.2f}")
+        real = part.get("real_frames")
+        if real:
+            lines += ["", f"### {real['what']}, {real['frames']} frames", "",
+                      "| model | agreement with PyTorch FP32 | worst frame |", "|---|---|---|"]
+            lines += [f"| {r['label']} | {r['agreement_pct']:.3f}% | {r['worst_frame_agreement_pct']:.3f}% |"
+                      for r in real["results"]]
     return "\n".join(lines) + "\n"
 
 
@@ -285,7 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
 
     from acnet._io import atomic_write_text
-    from acnet.benchmarks.environment import collect_environment, load_average
+    from acnet.benchmarks.environment import collect_environment, cpu_info, load_average
+    from acnet.benchmarks.peak import measure_peaks
+    from acnet.training.checkpoint import load_model
+    from acnet.training.summary import summarize
     from acnet.export.int8 import load_nncf
     from acnet.runtime.preprocess import preprocess
     from acnet.export.verify import synthetic_frame
@@ -307,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     models["nncf_default"] = nncf_default(models["fp32"], work / f"{stem}_nncf_default.xml", args.calib_data,
                                           args.calib_frames)
 
+    _, ckpt = load_model(checkpoint)
+    gflops = 2 * summarize(ckpt.model_config, ckpt.input_height, ckpt.input_width).total_macs / 1e9
+    # The measured peak of each precision on the threads the networks get (acnet.benchmarks.peak): FMA for fp32,
+    # VNNI for int8 and AVX512-BF16 for bf16 where the CPU has them, each missing one said why.
+    peaks = measure_peaks(cpu_info().flags, work / "peak-cache", threads=args.threads)
     paths = open_paths(models, checkpoint, args.threads)
     from acnet.runtime.backends.ort import OnnxRuntimeBackend
 
@@ -326,8 +384,11 @@ def main(argv: list[str] | None = None) -> int:
         if p.skipped is None:
             ms = [1000 * s for s in p.samples_s]
             med = statistics.median(ms)
+            achieved = gflops / (med / 1000)
+            peak = peaks.get(p.precision, {}).get("gops")
             row.update(median_ms=med, min_ms=min(ms), max_ms=max(ms), samples_ms=ms,
-                       speedup_vs_ort_fp32=ort_fp32 / med, speedup_vs_torch=torch_fp32 / med)
+                       speedup_vs_ort_fp32=ort_fp32 / med, speedup_vs_torch=torch_fp32 / med,
+                       gops_per_s=achieved, peak_gops=peak, fraction_of_peak=achieved / peak if peak else None)
         speed.append(row)
     for p in paths:  # free the timed sessions before the accuracy runs open their own
         p.run = None
@@ -344,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         trained = {"what": f"{args.trained} on {args.trained_data} (test split), calibrated on "
                            f"{args.trained_calib_frames} frames of {args.trained_calib}",
                    "parity": agreement_on_frames(tmodels, args.trained, args.trained_data, args.threads)}
+        if args.real_frames:
+            trained["real_frames"] = {"what": f"the same models on {args.real_frames} (labels of another class set: "
+                                              f"agreement with PyTorch FP32 only)",
+                                      **agreement_only(tmodels, args.trained, args.real_frames, args.threads)}
     real = None
     if args.real_frames:
         real = {"what": f"{checkpoint.name} on {args.real_frames}",
@@ -358,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
                    f"{info.input_height}x{info.input_width}",
         "threads": args.threads,
         "rounds": args.rounds,
+        "gflops_per_frame": gflops,
+        "peaks": peaks,
         "versions": {"openvino": ov.get_version().split("-")[0], "nncf": nncf.__version__, "onnxruntime": ort.__version__,
                      "torch": env["packages"]["torch"]["value"], "acnet": env["packages"]["acnet"]["value"]},
         "openvino_capabilities": [str(c) for c in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")],

@@ -162,12 +162,12 @@ def _has(module: str) -> bool:
 
 
 def test_parity_runs_int8_models_in_openvino_by_the_int8_gate(ckpt, cpu_model):
-    """acnet parity --openvino: the INT8 export in OpenVINO, judged by the INT8 gate; bf16 on a CPU without it is
-    refused (where the CPU has it, an INT8 model keeps the INT8 gate)."""
+    """acnet parity --openvino: the INT8 export in OpenVINO, judged by the INT8 gate; --openvino-bf16 reaches
+    OpenVINO as its precision: refused on a CPU without bf16, and an INT8 model keeps the INT8 gate where it runs."""
     pytest.importorskip("openvino")
-    import dataclasses
-
-    from acnet.benchmarks.parity import Candidate, ParityConfig, run_parity
+    from acnet.benchmarks.environment import cpu_info
+    from acnet.benchmarks.parity import Candidate, ParityConfig, _open_candidate, run_parity
+    from acnet.errors import BackendUnavailableError
 
     path, _ = cpu_model
     config = ParityConfig(checkpoint=ckpt, data="synthetic:2?size=64x96", candidates=[Candidate("ov", path, "openvino")],
@@ -175,16 +175,13 @@ def test_parity_runs_int8_models_in_openvino_by_the_int8_gate(ckpt, cpu_model):
     (row,) = run_parity(config).to_dict()["results"]
     assert row["backend"] == "openvino" and row["precision"] == "int8" and row["runtime"].startswith("openvino")
     assert row["gate"] == {"min_agreement_pct": 98.0, "max_delta_miou_points": 1.0}
-    from acnet.benchmarks.environment import cpu_info
-    from acnet.errors import BackendUnavailableError
-
-    bf16 = dataclasses.replace(config, candidates=[Candidate("ov-bf16", path, "openvino", "--openvino-bf16", "bf16")])
+    bf16 = Candidate("ov-bf16", path, "openvino", "--openvino-bf16", "bf16")
     if {"avx512_bf16", "amx_bf16"} & set(cpu_info().flags):
-        (row,) = run_parity(bf16).to_dict()["results"]
-        assert row["precision"] == "int8" and "bf16" in row["runtime"]  # INT8 layers stay INT8: the INT8 gate
+        with _open_candidate(bf16, config) as seg:
+            assert seg.backend.precision == "bf16" and seg.backend.compute_precision == "int8"
     else:  # the installed command's line for this refusal: tests/test_error_sweep.py (infer/openvino-bf16-...)
         with pytest.raises(BackendUnavailableError, match="bf16 needs a CPU with AVX512-BF16 or AMX"):
-            run_parity(bf16)
+            _open_candidate(bf16, config)
 
 
 def test_verify_report_has_the_per_stage_table(cpu_model):

@@ -30,15 +30,13 @@ built with the system's C compiler on first use and cached by its source hash
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from acnet.benchmarks.clock import _compiler
+from acnet.benchmarks.clock import compiled_program
 
 #: Independent accumulator chains per thread.
 CHAINS = 12
@@ -164,28 +162,8 @@ def kernel_program(kernel: Kernel, cache_dir: Path) -> Path:
     """The compiled loop of ``kernel``, built once per source into ``cache_dir``."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         raise PeakUnavailable(f"no peak loops for {platform.machine()} (x86-64 only)")
-    text = source(kernel)
-    digest = hashlib.sha256((text + " ".join(kernel.cflags)).encode()).hexdigest()[:16]
-    exe = Path(cache_dir) / f"acnet-peak-{kernel.name}-{digest}"
-    if exe.is_file() and os.access(exe, os.X_OK):
-        return exe
-    cc = _compiler()
-    if cc is None:
-        raise PeakUnavailable("no C compiler (cc, gcc or clang) to build the peak loops")
-    exe.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=exe.parent) as tmp:
-        src, out = Path(tmp) / "peak.c", Path(tmp) / "peak"
-        src.write_text(text)
-        try:
-            subprocess.run([cc, "-O2", "-pthread", *kernel.cflags, str(src), "-o", str(out)], check=True,
-                           capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.SubprocessError) as exc:
-            detail = (getattr(exc, "stderr", "") or str(exc)).strip()
-            raise PeakUnavailable(f"{cc} could not build the {kernel.name} loop: "
-                                  f"{detail.splitlines()[0] if detail else exc}") from None
-        out.chmod(0o755)
-        os.replace(out, exe)
-    return exe
+    return compiled_program(source(kernel), f"acnet-peak-{kernel.name}", cache_dir, kernel.cflags,
+                            what=f"the {kernel.name} loop", error=PeakUnavailable)
 
 
 def measure_kernel(kernel: Kernel, cpu_flags, cache_dir: Path, threads: int | None = None, trials: int = 400,

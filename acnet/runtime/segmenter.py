@@ -37,7 +37,7 @@ class Segmenter:
     Args:
         path: ``.onnx`` model (ONNX Runtime, or OpenVINO with ``backend="openvino"``),
             ``.engine``/``.plan`` (TensorRT, with the JSON sidecar ``acnet export trt``
-            writes) or OpenVINO IR ``.xml`` (``acnet export openvino``).
+            writes) or OpenVINO IR ``.xml`` (``openvino.save_model`` of an acnet model keeps its metadata).
         backend: "auto" (by suffix), "onnxruntime", "tensorrt" or "openvino".
         device: "cpu", "cuda" or "cuda:N" ("gpu"/"gpu:N", an Intel GPU, for OpenVINO);
             default cpu for ONNX and OpenVINO, cuda:0 for engines.

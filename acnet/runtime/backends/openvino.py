@@ -1,14 +1,14 @@
 """OpenVINO backend: an acnet model compiled by OpenVINO for an Intel/x86 CPU (or an Intel GPU).
 
 It reads the ONNX models acnet exports (FP32, FP16, INT8 Q/DQ) through
-OpenVINO's ONNX frontend, and OpenVINO IR (``.xml`` + ``.bin``, what
-``acnet export openvino`` writes). Each frontend is named explicitly:
+OpenVINO's ONNX frontend, and OpenVINO IR (``.xml`` + ``.bin``, e.g. what
+``openvino.save_model`` or NNCF writes from an acnet model). Each frontend is named explicitly:
 ``Core.read_model`` tries every frontend it has on a file it cannot parse,
 and TensorFlow's prints to stderr from C++ on the way.
 
 The model's ``acnet.*`` metadata is where ONNX Runtime finds it: OpenVINO's
 ONNX frontend copies ``metadata_props`` into the model's ``rt_info`` under
-``framework``, and IR files keep that section (acnet's IR export writes it there).
+``framework``, and IR saved from such a model keeps that section.
 
 Precision. OpenVINO computes floating-point layers at its inference
 precision hint. acnet always sets it: ``fp32`` unless ``bf16`` is asked for
