@@ -373,7 +373,7 @@ def quantize_nncf(model: onnx.ModelProto, frames: Sequence[tuple[np.ndarray, np.
                                           ignored_scope=scope)
         except Exception as exc:  # NNCF raises its own classes, and whatever ONNX Runtime raises inside it
             raise ModelFileError(f"NNCF quantization failed: {first_line(exc)}") from exc
-    log.debug("INT8 (openvino, NNCF %s): %d Q/DQ nodes, %d nodes kept in floating point", nncf.__version__,
+    log.debug("INT8 (nncf, NNCF %s): %d Q/DQ nodes, %d nodes kept in floating point", nncf.__version__,
               sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in quantized.graph.node), len(exclude_nodes))
     return quantized
 

@@ -234,9 +234,7 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     options = options or OnnxExportOptions()
     output = check_writable(output, checkpoint)  # before torch is imported: a bad path fails at once
     if options.int8 is not None and options.int8.target == "nncf":
-        from acnet.export.int8 import load_nncf
-
-        load_nncf()  # a missing NNCF fails at once, not after the trace
+        q.load_nncf()  # a missing NNCF fails at once, not after the trace
 
 
     from acnet.training.checkpoint import load_model  # imports torch; see trace_to_onnx
@@ -346,7 +344,8 @@ def check_onnx(proto):
               help=f"INT8: how ONNX Runtime's quantizer chooses activation ranges [default: {DEFAULT_METHOD}; "
                    f"--int8-target nncf: NNCF's own].")
 @click.option("--int8-target", type=click.Choice(TARGETS), default="cpu", show_default=True,
-              help="INT8: cpu (uint8 activations; the fastest and most accurate INT8 in ONNX Runtime and in OpenVINO), "
+              help="INT8: cpu (uint8 activations; fastest in ONNX Runtime, and in OpenVINO as fast as NNCF's INT8 and "
+                   "closer to FP32), "
                    "tensorrt (symmetric int8, TensorRT's Q/DQ placement) or nncf (Intel NNCF's quantization with its "
                    "defaults; needs acnet[nncf]).")
 @click.option("--int8-exclude", "int8_exclude", multiple=True, metavar="NAME",
