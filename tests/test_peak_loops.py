@@ -59,3 +59,20 @@ def test_a_loop_the_cpu_lacks_is_never_run(tmp_path):
     with pytest.raises(PeakUnavailable, match="this CPU has no avx512f, avx512_bf16"):
         measure_kernel(bf16, {"avx2", "fma"}, tmp_path)
     assert not list(tmp_path.iterdir())  # not even built
+
+
+def test_measured_peaks_replace_the_formula_where_a_loop_ran():
+    """acnet bench's peaks: a measured loop's figure in place of the formula's (which stays in the text); bf16/fp16
+    computed in FP32 follow the measured FP32 peak; a precision without a loop keeps its formula."""
+    from acnet.benchmarks.peak import with_measured
+
+    info = cpu_info("model name\t: test CPU\nflags\t\t: fma avx2 avx512f avx512_vnni avx512_bf16\ncpu MHz\t\t: 2000.0\n")
+    formula = info.peaks(4.0, 2, cores=2)
+    fp32 = {"precision": "fp32", "kernel": "fp32-avx512", "gops": 400.0, "instruction": "vfmadd231ps zmm", "method": "m"}
+    measured = {"fp32": fp32, "int8": {"gops": None, "reason": "the int8-avx512vnni loop failed"},
+                "bf16": {**fp32, "precision": "bf16", "note": "as if AVX512-BF16 were missing"}}
+    out = with_measured(formula, measured)
+    assert out["fp32"].gflops == 400.0 and out["fp32"].formula.startswith("measured: vfmadd231ps zmm")
+    assert f"{formula['fp32'].gflops:.0f}" in out["fp32"].formula  # the formula's figure, for comparison
+    assert out["int8"] == formula["int8"] and out["bf16"] == formula["bf16"]  # no loop of their own ran
+    assert out["fp16"].gflops == 400.0 and out["fp16"].precision == "fp16" and "FP32" in out["fp16"].note

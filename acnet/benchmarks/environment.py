@@ -356,6 +356,9 @@ def collect_environment(load_at_start: list[float] | None = None) -> dict:
             "onnxruntime": _onnxruntime_item().to_dict(),
             "onnx": package_version("onnx").to_dict(),
             "tensorrt": _tensorrt_item().to_dict(),
+            # From the installed metadata, not imported (NNCF's import is slow and starts its telemetry).
+            "openvino": package_version("openvino").to_dict(),
+            "nncf": package_version("nncf").to_dict(),
         },
         "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if os.environ.get(k)},
         "load_average": {"start": load_at_start, "end": load_average()},
@@ -380,5 +383,6 @@ def environment_lines(env: dict, timings: bool = True) -> list[str]:
     return [
         f"CPU: {cpu['model']} ({cpu['usable_cpus']} usable of {cpu['logical_cpus']} logical CPUs, {cpu['simd']})",
         f"GPU: {show(env['gpu'])}; driver: {show(env['driver'])}; CUDA: {show(env['cuda'])}",
-        "versions: " + ", ".join(f"{name} {show(pk[name])}" for name in ("acnet", "torch", "onnxruntime", "tensorrt")),
+        "versions: " + ", ".join(f"{name} {show(pk[name])}" for name in ("acnet", "torch", "onnxruntime", "tensorrt", "openvino")
+                                 if name in pk),
     ] + load_line

@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,4 +217,24 @@ def measure_peaks(cpu_flags, cache_dir: Path, threads: int | None = None) -> dic
     return out
 
 
-__all__ = ["KERNELS", "MeasuredPeak", "PeakUnavailable", "measure_peaks"]
+def with_measured(peaks: dict, measured: dict) -> dict:
+    """The formula's peaks (``environment.CpuInfo.peaks``: ``{precision: PeakEstimate or None}``) with each one
+    this CPU's loops measured put in its place; precisions computed in FP32 (no bf16 or fp16 arithmetic) follow
+    the measured FP32 peak. The formula's figure stays in the text, for comparison."""
+    out = dict(peaks)
+    for precision, m in measured.items():
+        base = peaks.get(precision)
+        if base is None or not m.get("gops") or m.get("precision", precision) != m["kernel"].split("-")[0]:
+            continue  # not measured here, or (bf16 without AVX512-BF16) the FP32 loop under another name
+        formula = (f"measured: {m['instruction']}, {m['method']} = {m['gops']:.0f} {base.unit} "
+                   f"(the formula: {base.formula})")
+        out[precision] = dataclasses.replace(base, gflops=m["gops"], formula=formula)
+    fp32 = peaks.get("fp32")
+    for precision, base in peaks.items():
+        if precision != "fp32" and base is not None and fp32 is not None and out[precision] is base \
+                and base.gflops == fp32.gflops:  # computed in FP32 at its rate
+            out[precision] = out["fp32"].relabel(precision, base.note)
+    return out
+
+
+__all__ = ["KERNELS", "MeasuredPeak", "PeakUnavailable", "measure_peaks", "with_measured"]
