@@ -111,7 +111,7 @@ def nncf_default(fp32_onnx: Path, out: Path, calib: str, frames: int) -> Path:
     quantized = nncf.quantize(model, nncf.Dataset([{"rgb": r, "depth": d} for r, d in data]), subset_size=len(data))
     # OpenVINO keeps the ONNX metadata (rt_info "framework") in the IR; it is an INT8 model now.
     quantized.set_rt_info(json.dumps("int8"), ["framework", "acnet.precision"])
-    ov.save_model(quantized, str(out))
+    ov.save_model(quantized, str(out))  # its defaults too: float weights left unquantized are stored as FP16
     return out
 
 

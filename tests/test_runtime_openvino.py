@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.installed import assert_one_line_error, run_acnet
 from PIL import Image
+
+from support.installed import assert_one_line_error, run_acnet
 from support.runtime_models import NUM_CLASSES, frame, make_onnx, reference_labels, reference_logits, tiny_info
 
 from acnet.errors import BackendUnavailableError, ConfigError, InputError, ModelFileError
