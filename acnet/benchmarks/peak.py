@@ -16,7 +16,7 @@ measured instead, with the instruction the runtime's kernels use:
 
 Each thread (one per usable core, all at once) runs 12 independent
 accumulator chains, enough to cover the instruction's latency on every pipe,
-in trials of a few hundred microseconds, shorter than a scheduler time slice,
+in trials of a few microseconds, far shorter than a scheduler time slice,
 and keeps its fastest trial, so other work on a shared machine interrupts some
 trials but not the result; the peak is the sum over threads. AMX tiles
 (``amx_int8``, ``amx_bf16``) are not measured: oneDNN uses them where present,
@@ -30,10 +30,10 @@ built with the system's C compiler on first use and cached by its source hash
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import subprocess
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
