@@ -93,6 +93,7 @@ import pytest
 from support.installed import run_acnet
 
 from acnet import errors
+from acnet.benchmarks.environment import cpu_info
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -272,6 +273,8 @@ def _export(c: list[Case]) -> None:
     cli("int8-calib-method-unknown", f"{eo} --int8 --calib-data {syn} --calib-method mse", "--calib-method", "mse",
         absent=[out])
     cli("int8-target-unknown", f"{eo} --int8 --calib-data {syn} --int8-target gpu", "--int8-target", "gpu", absent=[out])
+    cli("int8-calib-method-for-nncf", f"{eo} --int8 --calib-data {syn} --int8-target nncf --calib-method entropy",
+        "--calib-method entropy is ONNX Runtime's", "NNCF", absent=[out])
     cli("int8-agreement-150", f"{eo} --int8 --calib-data {syn} --int8-agreement 150", "--int8-agreement", absent=[out])
     cli("int8-agreement-nan", f"{eo} --int8 --calib-data {syn} --int8-agreement nan", "--int8-agreement", absent=[out])
     cli("int8-exclude-unknown-module", f"{eo} --int8 --calib-data {syn} --int8-exclude decoder.deconv9",
@@ -388,6 +391,24 @@ def _infer(c: list[Case]) -> None:
     cli("output-is-a-file", inf("{onnx}", "--rgb {W}/img/rgb.png --depth {W}/img/depth.png -o {W}/afile"), "{W}/afile")
     cli("output-full-disk", inf("{onnx}", "--rgb {W}/img/rgb.png --depth {W}/img/depth.png -o {W}/full/out"),
         "no space left", no_new_files=["{W}/full"], needs="mount")
+    ov = f"{pair} --backend openvino"
+    cli("openvino-model-empty", inf("{W}/bad/empty.onnx", ov), "empty.onnx", "the file is empty")
+    cli("openvino-model-truncated", inf("{W}/bad/trunc.onnx", ov), "trunc.onnx", "not a usable ONNX model")
+    cli("openvino-model-text", inf("{W}/bad/text.onnx", ov), "text.onnx", "not a usable ONNX model")
+    cli("openvino-ir-without-bin", inf("{W}/bad/nobin.xml"), "nobin.xml", "nobin.bin are not beside it")
+    cli("openvino-ir-text", inf("{W}/bad/text.xml"), "text.xml", "not a usable OpenVINO IR model")
+    cli("openvino-ir-to-onnxruntime", inf("{W}/bad/text.xml", f"{pair} --backend onnxruntime"), "is OpenVINO IR")
+    cli("openvino-foreign-onnx", inf("{W}/foreign.onnx", ov), "foreign.onnx", "no acnet metadata")
+    cli("openvino-classes-differ-from-metadata", inf("{W}/mismatch.onnx", ov), "7 classes but its metadata lists 5")
+    cli("openvino-input-size-differs-from-metadata", inf("{W}/wrongsize.onnx", ov), "wrongsize.onnx",
+        "but its metadata says")
+    cli("openvino-device-cuda", inf("{onnx}", f"{ov} --device cuda"), "unknown device 'cuda'; use cpu, gpu or gpu:N")
+    cli("openvino-device-gpu-absent", inf("{onnx}", f"{ov} --device gpu:7"), "OpenVINO sees no GPU.7")
+    cli("openvino-precision-fp16", inf("{onnx}", f"{ov} --precision fp16"), "--precision", "fp16")
+    cli("precision-on-onnxruntime", inf("{onnx}", f"{pair} --precision bf16"), "precision only applies to the OpenVINO")
+    if not {"avx512_bf16", "amx_bf16"} & set(cpu_info().flags):  # this CPU computes no bf16 (the Zen 3 CI machine)
+        cli("openvino-bf16-on-a-cpu-without-it", inf("{onnx}", f"{ov} --precision bf16"), "bf16 needs a CPU with "
+            "AVX512-BF16 or AMX; OpenVINO reports that this CPU", "FP32")
 
 
 def _stream(c: list[Case]) -> None:
@@ -457,7 +478,7 @@ def _bench(c: list[Case]) -> None:
     cli("threads-zero", be("{onnx} --threads 0"), "--threads")
     cli("device-tpu9", be("{onnx} --device tpu9"), "tpu9")
     cli("device-cuda-without-gpu", be("{onnx} --device cuda"), "cuda")
-    cli("backend-unknown", be("{onnx} --backend openvino"), "openvino")
+    cli("backend-unknown", be("{onnx} --backend tflite"), "tflite")
     cli("backend-torch-without-checkpoint", be("{onnx} --backend torch"), "torch", "--checkpoint")
     cli("onnx-other-network", be("{ck} --onnx {W}/tiny5.onnx"), "tiny5.onnx", "5 classes, the checkpoint 9")
     cli("checkpoint-of-another-backbone", be("{onnx} --checkpoint {W}/ckpt34.pt"),
@@ -700,7 +721,7 @@ def api_cases() -> list[ApiCase]:
     api("Segmenter-malformed-metadata", "Segmenter(W / 'badmeta.onnx')", E.ModelFileError, "badmeta.onnx")
     api("Segmenter-path-None", "Segmenter(None)", E.ModelFileError, "NoneType")
     api("Segmenter-symlink-loop", "Segmenter(W / 'bad' / 'loop.onnx')", E.ModelFileError, "symlink loop")
-    api("Segmenter-backend-unknown", "Segmenter(MODEL, backend='openvino')", E.ConfigError, "openvino")
+    api("Segmenter-backend-unknown", "Segmenter(MODEL, backend='tflite')", E.ConfigError, "tflite")
     api("Segmenter-backend-not-a-string", "Segmenter(MODEL, backend=3)", E.ConfigError, "backend", "got 3")
     api("Segmenter-device-tpu9", "Segmenter(MODEL, device='tpu9')", E.ConfigError, "tpu9")
     api("Segmenter-device-cuda", "Segmenter(MODEL, device='cuda')", E.BackendUnavailableError, "cuda")

@@ -145,10 +145,43 @@ def test_onnxruntime_segmenter_and_bench_run_int8(cpu_model, ckpt):
     labels = seg.segment(rgb, depth)
     assert labels.shape == (120, 160) and labels.dtype == np.uint8 and labels.min() >= 1
     assert seg.info.precision == "int8"
-    report = run_bench(BenchConfig(model=ckpt, int8_onnx=path, backends=("onnxruntime-int8",), warmup=1, iters=2,
+    backends = ("onnxruntime-int8", "openvino-int8") if _has("openvino") else ("onnxruntime-int8",)
+    report = run_bench(BenchConfig(model=ckpt, int8_onnx=path, backends=backends, warmup=1, iters=2,
                                    device="cpu", progress=False))
-    (row,) = report.results
-    assert row.ok and row.details["precision"] == "int8", row.reason
+    assert [r.backend for r in report.results] == list(backends)
+    for row in report.results:  # OpenVINO's row: the same file, its Q/DQ pairs run as OpenVINO's INT8
+        assert row.ok and row.details["precision"] == "int8", row.reason
+    # Each row is held against the INT8 peak: a VNNI figure where the CPU has VNNI, none (said so) where not.
+    assert {e["peak_precision"] for e in report.efficiency()} <= {"int8", None}
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def test_parity_runs_int8_models_in_openvino_by_the_int8_gate(ckpt, cpu_model):
+    """acnet parity --openvino: the INT8 export in OpenVINO, judged by the INT8 gate; --openvino-bf16 reaches
+    OpenVINO as its precision: refused on a CPU without bf16, and an INT8 model keeps the INT8 gate where it runs."""
+    pytest.importorskip("openvino")
+    from acnet.benchmarks.environment import cpu_info
+    from acnet.benchmarks.parity import Candidate, ParityConfig, _open_candidate, run_parity
+    from acnet.errors import BackendUnavailableError
+
+    path, _ = cpu_model
+    config = ParityConfig(checkpoint=ckpt, data="synthetic:2?size=64x96", candidates=[Candidate("ov", path, "openvino")],
+                          progress=False)
+    (row,) = run_parity(config).to_dict()["results"]
+    assert row["backend"] == "openvino" and row["precision"] == "int8" and row["runtime"].startswith("openvino")
+    assert row["gate"] == {"min_agreement_pct": 98.0, "max_delta_miou_points": 1.0}
+    bf16 = Candidate("ov-bf16", path, "openvino", "--openvino-bf16", "bf16")
+    if {"avx512_bf16", "amx_bf16"} & set(cpu_info().flags):
+        with _open_candidate(bf16, config) as seg:
+            assert seg.backend.precision == "bf16" and seg.backend.compute_precision == "int8"
+    else:  # the installed command's line for this refusal: tests/test_error_sweep.py (infer/openvino-bf16-...)
+        with pytest.raises(BackendUnavailableError, match="bf16 needs a CPU with AVX512-BF16 or AMX"):
+            _open_candidate(bf16, config)
 
 
 def test_verify_report_has_the_per_stage_table(cpu_model):
@@ -283,3 +316,72 @@ def test_bad_int8_input_is_one_line(ckpt, tmp_path, args, fragments):
     proc = run_acnet("export", "onnx", ckpt, "-o", tmp_path / "m.onnx", *args)
     assert_one_line_error(proc, *fragments)
     assert not (tmp_path / "m.onnx").exists()
+
+
+# --------------------------------------------------------------------------- the nncf target (for OpenVINO)
+
+
+@pytest.fixture(scope="module")
+def ov_model(ckpt):
+    if not _has("nncf"):  # not importorskip: importing nncf outside load_nncf() would switch its telemetry on
+        pytest.skip("the nncf extra is not installed (pip install 'acnet[nncf]')")
+    path = ckpt.with_name("tiny_int8_nncf.onnx")
+    report = _export(ckpt, path, "nncf", verify=True, exclude=("acm_depth.0",))
+    return path, report
+
+
+def test_nncf_target_is_nncfs_quantization_with_acnets_frames_and_exclusions(ov_model):
+    """NNCF's defaults: symmetric activations (zero point 0), int8 per-channel weights; acnet's exclusions stay float."""
+    from acnet.export.graph import producers, read_metadata
+
+    path, report = ov_model
+    model = onnx.load(path)
+    inits = _inits(model)
+    quants = _qdq(model, "QuantizeLinear")
+    assert len(quants) > 50
+    assert all(not inits[q.input[2]].any() and inits[q.input[2]].dtype in (np.uint8, np.int8) for q in quants)
+    assert {inits[q.input[2]].dtype for q in quants} == {np.dtype(np.uint8), np.dtype(np.int8)}  # after ReLU, and signed
+    weights = [d for d in _qdq(model, "DequantizeLinear") if d.input[0] in inits and inits[d.input[0]].ndim == 4]
+    assert len(weights) >= 100 and all(inits[d.input[0]].dtype == np.int8 and inits[d.input[1]].size > 1 for d in weights)
+    made_by = producers(model.graph)
+    final = made_by["logits"]
+    assert final.op_type == "ConvTranspose" and inits[final.input[1]].dtype == np.float32  # the logits layer: float
+    assert made_by[final.input[0]].op_type != "DequantizeLinear"
+    # The excluded depth ACM's 1x1 convolution reads float weights too (module names, as for the other targets).
+    from acnet.export.int8 import node_scopes
+
+    acm = [n for n in model.graph.node if n.op_type == "Conv" and any(x.startswith("acm_depth.0") for x in node_scopes(n))]
+    assert acm and all(inits[n.input[1]].dtype == np.float32 for n in acm)
+    q = read_metadata(model).quantization
+    assert (q["target"], q["calibration_method"], q["calibration_frames"]) == ("nncf", "nncf", 4)
+    assert "NNCF" in q["activations"] and "acm_depth.0" in q["exclude"] and "decoder.final_deconv" in q["exclude"]
+    assert report.passed and report.agreement >= GATE
+    assert [s.stage for s in report.verification.stages][-1] == "logits"
+
+
+def test_openvino_runs_the_int8_exports_like_onnxruntime(ov_model, cpu_model):
+    """Both INT8 exports in OpenVINO (its FakeQuantize) and ONNX Runtime give nearly the same labels."""
+    pytest.importorskip("openvino")
+    from acnet.export.verify import synthetic_frame
+    from acnet.runtime import Segmenter
+
+    rgb, depth = synthetic_frame(64, 96, seed=11)
+    for path in (ov_model[0], cpu_model[0]):
+        with Segmenter(path, backend="openvino") as a, Segmenter(path) as b:
+            assert a.info.precision == "int8"
+            assert (a.segment(rgb, depth) == b.segment(rgb, depth)).mean() > 0.97, path.name
+
+
+def test_nncf_is_imported_without_telemetry(tmp_path):
+    """acnet never lets NNCF phone home: its own switch is set before the first import (a fresh process, no pytest)."""
+    if not _has("nncf"):
+        pytest.skip("the nncf extra is not installed (pip install 'acnet[nncf]')")
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NNCF_CI"}
+    code = ("from acnet.export.int8 import load_nncf; load_nncf(); import nncf.telemetry.decorator as d; "
+            "from nncf.telemetry.wrapper import NNCFTelemetry; print(isinstance(d.telemetry, NNCFTelemetry))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "HOME": str(tmp_path)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr  # NNCF's stub, not its telemetry

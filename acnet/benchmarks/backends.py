@@ -5,7 +5,7 @@ that run the network; :mod:`~acnet.benchmarks.torch_timer` and
 :mod:`~acnet.benchmarks.runtime_timer` only time them, and
 :mod:`~acnet.benchmarks.parity` only judges their answers.
 
-- The runtime's own backends (ONNX Runtime, TensorRT) are opened through
+- The runtime's own backends (ONNX Runtime, TensorRT, OpenVINO) are opened through
   :class:`acnet.runtime.Segmenter`, exactly as an application opens them
   (:func:`open_runtime`).
 - PyTorch (:class:`TorchBackend`: eager FP32, TF32, FP16/bf16 autocast,
@@ -70,6 +70,9 @@ AUTOCAST = ("fp16", "bf16")
 #: AOTInductor backend name -> the precision of the package it runs.
 AOTI_BACKENDS = {"aoti": "fp32", "aoti-fp16": "fp16"}
 PACKAGE_SUFFIXES = (".pt2",)
+
+#: OpenVINO's rows -> the precision its floating-point layers are asked to compute in (None: fp32).
+OPENVINO_BACKENDS = {"openvino": None, "openvino-bf16": "bf16", "openvino-int8": None}
 
 CPU_EP = "CPUExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
@@ -341,6 +344,10 @@ def open_runtime(name: str, path: Path, device: str, threads: int | None, batch_
     kwargs: dict = {"batch_size": batch_size, "input_size": input_size}
     if name.startswith("onnxruntime"):
         kwargs.update(backend="onnxruntime", threads=threads, providers=ort_providers(name, device))
+    elif name in OPENVINO_BACKENDS:
+        if Device.parse(device).is_cuda:
+            raise Skip("OpenVINO runs on the CPU (or an Intel GPU), not CUDA (--device cpu)")
+        kwargs.update(backend="openvino", threads=threads, precision=OPENVINO_BACKENDS[name])
     else:
         if not device.startswith("cuda"):
             raise Skip("TensorRT engines run on a CUDA device (--device cuda)")
@@ -404,6 +411,10 @@ BENCH_BACKENDS: dict[str, BenchBackend] = {
     #: ONNX Runtime on the camera-native model given with ``--camera-onnx``, on the raw frames.
     "onnxruntime-camera": BenchBackend("camera_onnx", _open_runtime),
     "onnxruntime-trt": BenchBackend("onnx", _open_runtime),
+    #: OpenVINO on the FP32 ONNX model (fp32, or bf16 where the CPU has it) and on the INT8 one (``--int8-onnx``).
+    "openvino": BenchBackend("onnx", _open_runtime),
+    "openvino-bf16": BenchBackend("onnx", _open_runtime),
+    "openvino-int8": BenchBackend("int8_onnx", _open_runtime),
     "tensorrt": BenchBackend("engine", _open_runtime),
     **{name: BenchBackend("aoti", _open_aoti) for name in AOTI_BACKENDS},
 }

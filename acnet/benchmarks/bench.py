@@ -25,7 +25,7 @@ from acnet.benchmarks.artefacts import (Artefacts, TorchModel, cached_engine, ca
                                         check_same_network, default_cache_dir, load_torch_model, resolve_artefacts,
                                         resolve_packages, utc_now)
 from acnet.benchmarks.backends import BENCH_BACKENDS, TORCH_BACKENDS, Opening, backend_for_precision, open_timer
-from acnet.benchmarks import clock
+from acnet.benchmarks import clock, peak
 from acnet.benchmarks.environment import collect_environment, cpu_info, load_average
 from acnet.benchmarks.report import bench_summary, bench_table
 from acnet.benchmarks.stats import Stats, summarize, throughput
@@ -446,7 +446,7 @@ def open_timers(plan: Plan, config: BenchConfig) -> Opened:
                 opened.results += _rows(name, config.batches, reason(exc), status="error")
                 continue
             opened.timers.append((name, timer, timer.details()))
-            if name == "onnxruntime-int8":
+            if BENCH_BACKENDS[name].artefact == "int8_onnx":
                 check_precision(source, timer.info, "--int8-onnx")  # an FP32 model timed as INT8 would mislead
             if checkpoint is not None and isinstance(source, Path):
                 check_same_network(source, timer.info, checkpoint.info)  # else its speed-up means nothing
@@ -516,7 +516,7 @@ def make_report(config: BenchConfig, plan: Plan, opened: Opened, results: list[B
     if (config.backends or config.device != "auto") and all(r.status == "skipped" for r in results):
         raise _nothing_measured(plan.device, results)  # what was asked for explicitly cannot run here
     core_clock = None if plan.cuda else cpu_clock(config, plan.cache_dir)
-    peaks = None if plan.cuda else cpu_info().peaks(core_clock["ghz"], config.fma_units)
+    peaks = None if plan.cuda else cpu_peaks(config, core_clock, plan.cache_dir)
     info, height, width = opened.info, opened.height, opened.width
     model = {
         **plan.artefacts.description,
@@ -537,6 +537,17 @@ def make_report(config: BenchConfig, plan: Plan, opened: Opened, results: list[B
         cpu_peaks={k: v.to_dict() if v else None for k, v in peaks.items()} if peaks else None,
         cpu_clock=core_clock,
     )
+
+
+def cpu_peaks(config: BenchConfig, core_clock: dict, cache_dir: Path) -> dict:
+    """The peak of each precision: measured by the loops of :mod:`acnet.benchmarks.peak` (FMA, VNNI, AVX512-BF16)
+    where the CPU has them and the clock was measured too; the formula (cores x clock x pipes x lanes) for the
+    rest, and wherever --cpu-clock-ghz was given."""
+    info = cpu_info()
+    formula = info.peaks(core_clock["ghz"], config.fma_units)
+    if core_clock.get("source") != "measured" or formula.get("fp32") is None:
+        return formula
+    return peak.with_measured(formula, peak.measure_peaks(info.flags, cache_dir))
 
 
 def cpu_clock(config: BenchConfig, cache_dir: Path) -> dict:

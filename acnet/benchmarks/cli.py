@@ -44,7 +44,8 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.argument("model", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-b", "--backend", "backends", multiple=True, metavar="NAME",
               help="Backend to measure (repeatable): torch, torch-tf32, torch-fp16, torch-bf16, torch[-fp16|-bf16]-compile, "
-                   "onnxruntime, onnxruntime-int8 (--int8-onnx), onnxruntime-trt, tensorrt, aoti, aoti-fp16. "
+                   "onnxruntime, onnxruntime-int8 (--int8-onnx), onnxruntime-trt, tensorrt, aoti, aoti-fp16, "
+                   "openvino, openvino-bf16 (CPUs with AVX512-BF16 or AMX), openvino-int8 (--int8-onnx). "
                    "Default: torch and onnxruntime (and onnxruntime-int8 with --int8-onnx) on CPU; "
                    "torch, torch-fp16, torch-fp16-compile, onnxruntime, tensorrt on CUDA.")
 @click.option("--batch", "batch_text", default="1", show_default=True, help="Batch sizes, comma-separated, e.g. 1,2,4,8.")
@@ -55,13 +56,13 @@ def _write_outputs(report, json_out: Path | None, markdown_out: Path | None, mar
 @click.option("--iters", type=POSITIVE, default=20, show_default=True, help="Timed iterations per backend and batch (at least).")
 @click.option("--duration", type=FiniteFloat(min=0.0), default=0.0, show_default=True, help="Also time for at least this many seconds.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, or auto (CUDA when torch sees a GPU).")
-@click.option("--threads", type=POSITIVE, help="CPU threads for torch and ONNX Runtime (default: theirs).")
+@click.option("--threads", type=POSITIVE, help="CPU threads for torch, ONNX Runtime and OpenVINO (default: theirs).")
 @click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False), help="Checkpoint of the same network (enables torch when MODEL is ONNX/engine).")
 @click.option("--onnx", "onnx_path", type=click.Path(path_type=Path, dir_okay=False), help="ONNX model for onnxruntime (default: exported from the checkpoint).")
 @click.option("--engine", type=click.Path(path_type=Path, dir_okay=False), help="TensorRT engine for the tensorrt backend.")
 @click.option("--aoti", "aoti_path", type=click.Path(path_type=Path, dir_okay=False),
               help="AOTInductor package (.pt2) for the aoti or aoti-fp16 backend (default: compiled from the checkpoint).")
-@click.option("--int8-onnx", type=click.Path(path_type=Path, dir_okay=False), help="INT8 ONNX model (acnet export onnx --int8) for the onnxruntime-int8 backend.")
+@click.option("--int8-onnx", type=click.Path(path_type=Path, dir_okay=False), help="INT8 ONNX model (acnet export onnx --int8) for the onnxruntime-int8 and openvino-int8 backends.")
 @click.option("--camera-onnx", type=click.Path(path_type=Path, dir_okay=False),
               help="Camera-native ONNX model (acnet export onnx --io camera) for the onnxruntime-camera backend.")
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Where ONNX exports, engines and packages made for benchmarking are kept (default ~/.cache/acnet/bench).")
@@ -116,6 +117,11 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
               help="TensorRT engine to check (repeatable; needs TensorRT and a GPU).")
 @click.option("--aoti", "packages", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
               help="AOTInductor package (.pt2) to check (repeatable; runs on the device it was compiled for).")
+@click.option("--openvino", "openvino_paths", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Model (.onnx of any precision, or OpenVINO IR .xml) to check in OpenVINO at fp32 (repeatable).")
+@click.option("--openvino-bf16", "openvino_bf16_paths", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The same in OpenVINO at bf16, on CPUs with AVX512-BF16 or AMX (repeatable; FP16 gate, INT8 models "
+                   "the INT8 gate).")
 @click.option("--torch", "torch_variants", multiple=True, type=click.Choice(["torch-tf32", "torch-fp16", "torch-bf16"]),
               help="PyTorch itself in reduced precision on --device (repeatable): TF32, FP16 or bf16 autocast.")
 @click.option("--data", required=True, help="Dataset spec: synthetic[:N][?size=HxW], folder:ROOT, nyuv2-mat:FILE.")
@@ -124,7 +130,7 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
 @click.option("--device", help="Device of the candidates (default: cpu for ONNX and torch, cuda for engines, "
                                 "a package's own device).")
 @click.option("--reference-device", default="cpu", show_default=True, help="Device of the PyTorch FP32 reference.")
-@click.option("--threads", type=POSITIVE, help="CPU threads for PyTorch and ONNX Runtime.")
+@click.option("--threads", type=POSITIVE, help="CPU threads for PyTorch, ONNX Runtime and OpenVINO.")
 @click.option("--fp32-agreement", type=FiniteFloat(0.0, 100.0), default=DEFAULT_GATES["fp32"].min_agreement_pct, show_default=True,
               help="Least per-pixel agreement (%) for FP32 models.")
 @click.option("--fp32-dmiou", type=FiniteFloat(min=0.0), default=DEFAULT_GATES["fp32"].max_delta_miou_points, show_default=True,
@@ -144,7 +150,8 @@ def bench(model, backends, batch_text, height, width, warmup, iters, duration, d
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as JSON.")
 @click.option("--report", "markdown_out", type=click.Path(path_type=Path, dir_okay=False), help="Write the report as markdown.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def parity(checkpoint, onnx_paths, fp16_paths, int8_paths, engines, packages, torch_variants, data, split, limit, device,
+def parity(checkpoint, onnx_paths, fp16_paths, int8_paths, engines, packages, openvino_paths, openvino_bf16_paths,
+           torch_variants, data, split, limit, device,
            reference_device, threads, fp32_agreement, fp32_dmiou, fp16_agreement, fp16_dmiou, int8_agreement, int8_dmiou,
            camera_agreement, cache_dir, json_out, markdown_out, progress):
     """Compare exported models of CHECKPOINT with PyTorch FP32 on a dataset.
@@ -161,6 +168,9 @@ def parity(checkpoint, onnx_paths, fp16_paths, int8_paths, engines, packages, to
     candidates += [Candidate(_label("onnx-int8", p, int8_paths), p, "onnxruntime", "--int8-onnx") for p in int8_paths]
     candidates += [Candidate(_label("tensorrt", p, engines), p, "tensorrt", "--engine") for p in engines]
     candidates += [Candidate(_label("aoti", p, packages), p, "aoti", "--aoti") for p in packages]
+    candidates += [Candidate(_label("openvino", p, openvino_paths), p, "openvino", "--openvino") for p in openvino_paths]
+    candidates += [Candidate(_label("openvino-bf16", p, openvino_bf16_paths), p, "openvino", "--openvino-bf16", "bf16")
+                   for p in openvino_bf16_paths]
     candidates += [Candidate(name, checkpoint, name) for name in dict.fromkeys(torch_variants)]
     config = ParityConfig(
         checkpoint=checkpoint, data=data, candidates=candidates, split=split, limit=limit, device=device,

@@ -126,32 +126,41 @@ def _compiler() -> str | None:
     return None
 
 
+def compiled_program(text: str, name: str, cache_dir: Path, cflags: tuple[str, ...] = (), what: str = "it",
+                     error: type[Exception] = RuntimeError) -> Path:
+    """``text`` (C) compiled with ``cflags`` into ``cache_dir`` once per source and flags, as ``name``-DIGEST.
+
+    ``error`` (with ``what`` the program is) is raised when there is no compiler or it fails.
+    """
+    digest = hashlib.sha256((text + " ".join(cflags)).encode()).hexdigest()[:16]
+    exe = Path(cache_dir) / f"{name}-{digest}"
+    if exe.is_file() and os.access(exe, os.X_OK):
+        return exe
+    cc = _compiler()
+    if cc is None:
+        raise error(f"no C compiler (cc, gcc or clang) to build {what}")
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=exe.parent) as tmp:
+        src, out = Path(tmp) / "program.c", Path(tmp) / "program"
+        src.write_text(text)
+        try:
+            subprocess.run([cc, "-O2", "-pthread", *cflags, str(src), "-o", str(out)], check=True, capture_output=True,
+                           text=True, timeout=120)
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            raise error(f"{cc} could not build {what}: {first_line(detail, str(exc))}") from None
+        out.chmod(0o755)
+        os.replace(out, exe)  # atomic: a concurrent run sees the old file or the whole new one
+    return exe
+
+
 def clock_program(cache_dir: Path) -> Path:
     """The compiled measuring program, built once per source and machine type into ``cache_dir``."""
     arch = _ARCHES.get(platform.machine().lower())
     if arch is None:
         raise ClockUnavailable(f"no clock measurement for {platform.machine()} (x86-64 and arm64 only)")
-    digest = hashlib.sha256((_SOURCE + arch).encode()).hexdigest()[:16]
-    exe = Path(cache_dir) / f"acnet-cpu-clock-{arch}-{digest}"
-    if exe.is_file() and os.access(exe, os.X_OK):
-        return exe
-    cc = _compiler()
-    if cc is None:
-        raise ClockUnavailable("no C compiler (cc, gcc or clang) to build the clock measurement")
-    exe.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=exe.parent) as tmp:
-        src, out = Path(tmp) / "clock.c", Path(tmp) / "clock"
-        src.write_text(_SOURCE)
-        try:
-            subprocess.run([cc, "-O2", "-pthread", str(src), "-o", str(out)], check=True, capture_output=True,
-                           text=True, timeout=120)
-        except (OSError, subprocess.SubprocessError) as exc:
-            detail = getattr(exc, "stderr", "") or str(exc)
-            raise ClockUnavailable(f"{cc} could not build the clock measurement: "
-                                   f"{first_line(detail, str(exc))}") from None
-        out.chmod(0o755)
-        os.replace(out, exe)  # atomic: a concurrent run sees the old file or the whole new one
-    return exe
+    return compiled_program(_SOURCE, f"acnet-cpu-clock-{arch}", cache_dir,
+                            what="the clock measurement", error=ClockUnavailable)
 
 
 def measure_clock(cache_dir: Path, threads: int | None = None, trials: int = 3000,

@@ -32,6 +32,8 @@ SIMD_LEVELS = (("avx512f", "AVX-512", 16), ("avx2", "AVX2", 8), ("avx", "AVX", 8
 INTERESTING_FLAGS = ("fma", "avx", "avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
                      "avx512_fp16", "amx_bf16", "amx_int8", "amx_tile", "f16c", "neon", "asimd", "asimddp",
                      "asimdhp", "sve")
+#: Flags that decide which int8 and bf16 kernels oneDNN (ONNX Runtime, OpenVINO) runs: recorded present or absent.
+KERNEL_FLAGS = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 #: Precisions a benchmark row can have, each with its own peak (see :meth:`CpuInfo.peaks`).
 PEAK_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
@@ -162,6 +164,7 @@ class CpuInfo:
             "simd": name,
             "fp32_lanes": lanes,
             "flags": [f for f in INTERESTING_FLAGS if f in self.flags],
+            "kernel_flags": {f: f in self.flags for f in KERNEL_FLAGS},
             "nominal_mhz": self.nominal_mhz,
             "max_mhz": self.max_mhz,
         }
@@ -353,6 +356,9 @@ def collect_environment(load_at_start: list[float] | None = None) -> dict:
             "onnxruntime": _onnxruntime_item().to_dict(),
             "onnx": package_version("onnx").to_dict(),
             "tensorrt": _tensorrt_item().to_dict(),
+            # From the installed metadata, not imported (NNCF's import is slow and starts its telemetry).
+            "openvino": package_version("openvino").to_dict(),
+            "nncf": package_version("nncf").to_dict(),
         },
         "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if os.environ.get(k)},
         "load_average": {"start": load_at_start, "end": load_average()},
@@ -377,5 +383,6 @@ def environment_lines(env: dict, timings: bool = True) -> list[str]:
     return [
         f"CPU: {cpu['model']} ({cpu['usable_cpus']} usable of {cpu['logical_cpus']} logical CPUs, {cpu['simd']})",
         f"GPU: {show(env['gpu'])}; driver: {show(env['driver'])}; CUDA: {show(env['cuda'])}",
-        "versions: " + ", ".join(f"{name} {show(pk[name])}" for name in ("acnet", "torch", "onnxruntime", "tensorrt")),
+        "versions: " + ", ".join(f"{name} {show(pk[name])}" for name in ("acnet", "torch", "onnxruntime", "tensorrt", "openvino")
+                                 if name in pk),
     ] + load_line

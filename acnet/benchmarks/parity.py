@@ -22,8 +22,9 @@ between resizing logits and resizing labels.
 A candidate passes when agreement and |ΔmIoU| are within the thresholds of its
 precision (FP32: ≥ 99.9 % and ≤ 0.05 points; FP16: ≥ 99.5 % and ≤ 0.2 points;
 INT8: ≥ 98 % and ≤ 1 point).
-bf16 and TF32 have no gate of their own unless one is given: they are judged
-by the FP16 gate (reduced-precision products, like FP16).
+bf16 (PyTorch's autocast, or an FP32/FP16 model in OpenVINO at bf16) and TF32
+have no gate of their own unless one is given: they are judged by the FP16
+gate (reduced-precision products, like FP16); an INT8 model keeps the INT8 gate.
 
 A camera-native model (``--io camera``) is checked on the same raw frames as
 its reference: each frame as that camera gives it (resized to the camera's
@@ -115,7 +116,7 @@ class Candidate:
 
     label: str
     path: Path
-    #: Runtime backend name: "onnxruntime" or "tensorrt"; "aoti" for an AOTInductor
+    #: Runtime backend name: "onnxruntime", "tensorrt" or "openvino"; "aoti" for an AOTInductor
     #: package; a torch bench variant ("torch-fp16", "torch-bf16", "torch-tf32") runs
     #: the checkpoint itself (``path`` is then the checkpoint).
     #: INT8 models are gated by the INT8 gate whatever option named them (the metadata says).
@@ -123,6 +124,8 @@ class Candidate:
     #: The command-line option that named it (--onnx, --fp16-onnx, --int8-onnx, ...): one that names a
     #: precision must be given a model of that precision (:func:`~acnet.benchmarks.artefacts.check_precision`).
     option: str | None = None
+    #: OpenVINO only: the precision its floating-point layers compute in ("bf16": judged by the FP16 gate).
+    precision: str | None = None
 
     @property
     def is_torch(self) -> bool:
@@ -374,7 +377,9 @@ def _open_candidate(candidate: Candidate, config: ParityConfig, batch_size: int 
         device = config.device or package_device(candidate.path)
         return segmenter_around(_runnable(lambda: AotiBackend(name, candidate.path, device, config.threads), candidate),
                                 batch_size)
-    kwargs = {"threads": config.threads} if candidate.path.suffix.lower() == ".onnx" else {}
+    kwargs = {"threads": config.threads} if candidate.path.suffix.lower() in (".onnx", ".xml") else {}
+    if candidate.precision is not None:
+        kwargs["precision"] = candidate.precision
     return Segmenter(candidate.path, backend=candidate.backend, device=config.device, batch_size=batch_size, **kwargs)
 
 
@@ -484,7 +489,8 @@ def judge_all(opened: _Opened, tally: _Tally, config: ParityConfig, count: int) 
     """Each candidate against the reference, by the gate of its precision."""
     results = []
     for c, seg, acc, note in zip(opened.candidates, opened.segmenters, tally.candidates, opened.notes):
-        precision = seg.info.precision
+        # What it computes in: an FP32 model run by OpenVINO at bf16 is judged as bf16.
+        precision = getattr(seg.backend, "compute_precision", seg.info.precision)
         ref = tally.reference
         if seg.camera_native:
             camera = seg.info.camera

@@ -34,7 +34,7 @@ from acnet.runtime.segmenter import Segmenter
 
 
 class RuntimeTimer:
-    """Times a runtime backend (``onnxruntime``, ``onnxruntime-trt``, ``tensorrt``) and a Segmenter around it."""
+    """Times a runtime backend (``onnxruntime``, ``onnxruntime-trt``, ``tensorrt``, ``openvino``) and a Segmenter around it."""
 
     def __init__(self, name: str, backend, batch_size: int, input_size: tuple[int, int] | None = None) -> None:
         """``backend`` is open (:func:`acnet.benchmarks.backends.open_runtime`); closing the timer closes it."""
@@ -50,8 +50,9 @@ class RuntimeTimer:
 
     def details(self) -> dict:
         b = self.backend
-        d = {"runtime": b.describe(), "precision": self.info.precision, "device": str(b.device),
-             "model": str(getattr(b, "path", ""))}
+        # What the row computes in (an FP32 model run by OpenVINO at bf16 is a bf16 row, for its peak).
+        d = {"runtime": b.describe(), "precision": getattr(b, "compute_precision", self.info.precision),
+             "device": str(b.device), "model": str(getattr(b, "path", ""))}
         if self.name.startswith("onnxruntime"):
             import onnxruntime as ort  # not at the top: a TensorRT-only install has none
 
@@ -60,6 +61,8 @@ class RuntimeTimer:
             options = b.session.get_session_options()
             d["graph_optimization_level"] = str(options.graph_optimization_level).split(".")[-1]
             d["intra_op_threads"] = options.intra_op_num_threads or "default (one per physical core)"
+        elif b.name == "openvino":
+            d.update(b.details())
         else:
             d["framework"] = f"tensorrt {getattr(b, 'trt_version', '?')}"
             d["gpu"] = getattr(b, "gpu_name", None)

@@ -53,6 +53,7 @@ import click
 import acnet
 from acnet import _json
 from acnet._io import atomic_write_text, atomic_write_with, check_writable
+from acnet._logging import quiet_loggers
 from acnet._options import DEPTH_SCALE, CameraSize, DeviceName, InputSide
 from acnet._typed import int_in_range
 from acnet.errors import AcnetError, BackendUnavailableError, ConfigError, ModelFileError, ParityError, first_line
@@ -268,8 +269,6 @@ def compile_package(
         compiled = Path(work) / "model.pt2"
         log.info("compiling with AOTInductor (a minute or more on a CPU)")
         try:
-            from acnet.export.onnx import quiet_loggers  # imports onnx: acnet bench reads packages without it
-
             # torch.utils.cpp_extension warns "No CUDA runtime is found" on import, also for a CPU package.
             quiet = ("torch.utils.cpp_extension",) if not device.is_cuda else ()
             with torch.no_grad(), quiet_loggers(*quiet, level=logging.ERROR):  # freezing applies only with autograd off

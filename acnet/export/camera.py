@@ -52,9 +52,10 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from acnet._logging import quiet_loggers
 from acnet.errors import ModelFileError
 from acnet.export.fp16 import _topological
-from acnet.export.graph import EXPORTER_LOGGERS, graph_sources, quiet_loggers, with_outputs
+from acnet.export.graph import EXPORTER_LOGGERS, graph_sources, with_outputs
 from acnet.export.verify import MIN_AGREEMENT, compare_labels, run_onnx, synthetic_frame
 from acnet.runtime.metadata import CameraIO, ModelInfo
 from acnet.runtime.preprocess import linear_taps, nearest_indices, normalization_constants, preprocess

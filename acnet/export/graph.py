@@ -8,8 +8,6 @@ all that each ACM fusion point is one pointwise chain runtimes can fuse.
 from __future__ import annotations
 
 import ast
-import contextlib
-import logging
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -24,20 +22,6 @@ from acnet.runtime.postprocess import CLASS_ID_OFFSET
 
 #: Loggers of the exporter's passes, which report every rewrite at INFO.
 EXPORTER_LOGGERS = ("onnx_ir", "onnxscript", "torch.onnx", "torch.export", "torch._export")
-
-
-@contextlib.contextmanager
-def quiet_loggers(*names: str, level: int = logging.WARNING):
-    """Raise these loggers to ``level`` for the block (exporters and compilers report every pass below it)."""
-    loggers = [logging.getLogger(n) for n in names]
-    before = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(max(level, lg.getEffectiveLevel()))
-    try:
-        yield
-    finally:
-        for lg, lvl in zip(loggers, before):
-            lg.setLevel(lvl)
 
 
 #: Ops that only change a tensor's dtype; see through them when walking.

@@ -26,6 +26,7 @@ from acnet._options import DEPTH_SCALE, POSITIVE, CameraSize, FiniteFloat, Input
 
 import acnet
 from acnet._io import atomic_write_bytes, check_writable
+from acnet._logging import quiet_loggers
 from acnet._typed import int_in_range
 from acnet.errors import CheckpointError, ConfigError, ModelFileError, ParityError, first_line
 from acnet.export.int8 import (DEFAULT_EXCLUDE, DEFAULT_FRAMES, DEFAULT_METHOD, DEFAULT_MIN_AGREEMENT, METHODS, TARGETS,
@@ -34,7 +35,7 @@ from acnet.export.verify import Verification
 from acnet.runtime.metadata import CAMERA_DEPTH_TYPES, CameraIO, ModelInfo
 from acnet.training.config import STRIDE, check_input_size
 from acnet.export import graph as g, int8 as q, verify as v
-from acnet.export.graph import EXPORTER_LOGGERS, quiet_loggers
+from acnet.export.graph import EXPORTER_LOGGERS
 from acnet.export.deconv import rewrite_transposed_convs
 from acnet.export.fp16 import convert_to_fp16
 
@@ -286,6 +287,8 @@ def export_onnx(checkpoint: str | os.PathLike, output: str | os.PathLike, option
     start = time.perf_counter()
     options = options or OnnxExportOptions()
     output = check_writable(output, checkpoint)  # before torch is imported: a bad path fails at once
+    if options.int8 is not None and options.int8.target == "nncf":
+        q.load_nncf()  # a missing NNCF fails at once, not after the trace
 
 
     from acnet.training.checkpoint import load_model  # imports torch; see trace_to_onnx
@@ -424,9 +427,14 @@ def check_onnx(proto):
                                    "verified on frames held out from calibration: another split of it (test, or train "
                                    "for a test calibration), else its unused frames, else synthetic scenes.")
 @click.option("--calib-frames", type=POSITIVE, default=DEFAULT_FRAMES, show_default=True, help="INT8: calibration frames, spread over the data.")
-@click.option("--calib-method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True, help="INT8: how activation ranges are chosen.")
+@click.option("--calib-method", type=click.Choice(METHODS), default=None,
+              help=f"INT8: how ONNX Runtime's quantizer chooses activation ranges [default: {DEFAULT_METHOD}; "
+                   f"--int8-target nncf: NNCF's own].")
 @click.option("--int8-target", type=click.Choice(TARGETS), default="cpu", show_default=True,
-              help="INT8: cpu (uint8 activations, fastest in ONNX Runtime) or tensorrt (symmetric int8, TensorRT's Q/DQ placement).")
+              help="INT8: cpu (uint8 activations; fastest in ONNX Runtime, and in OpenVINO as fast as NNCF's INT8 and "
+                   "closer to FP32), "
+                   "tensorrt (symmetric int8, TensorRT's Q/DQ placement) or nncf (Intel NNCF's quantization with its "
+                   "defaults; needs acnet[nncf]).")
 @click.option("--int8-exclude", "int8_exclude", multiple=True, metavar="NAME",
               help=f"INT8: keep this module (e.g. decoder.deconv4, acm_rgb) in floating point (repeatable; "
                    f"always kept: {', '.join(DEFAULT_EXCLUDE)}).")

@@ -12,10 +12,18 @@ from tqdm import tqdm
 from acnet._io import check_writable
 from acnet._options import DEPTH_SCALE, POSITIVE, FiniteFloat
 from acnet.errors import InputError
+from acnet.runtime.backends import BACKENDS
+from acnet.runtime.backends.openvino import PRECISIONS
 from acnet.runtime.colorize import colorize, legend, overlay
 from acnet.runtime.images import pair_inputs, read_depth, read_rgb, write_png
 from acnet.runtime.preprocess import check_depth, check_depth_range, check_rgb, default_depth_scale, depth_to_metres
 from acnet.runtime.segmenter import Segmenter
+
+#: --device and --precision of the commands that run a model (infer, stream).
+DEVICE_HELP = "cpu, cuda or cuda:N; gpu or gpu:N (an Intel GPU) for OpenVINO [default: cpu, cuda:0 for engines]"
+OPENVINO_PRECISIONS = tuple(PRECISIONS)
+PRECISION_HELP = ("OpenVINO: precision of floating-point layers, fp32 (default) or bf16 on CPUs with AVX512-BF16 "
+                  "or AMX (refused elsewhere).")
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +41,15 @@ OUTPUTS = ("labels", "color", "overlay")
     help="Metres per depth unit (default: 0.001 for 16-bit files, i.e. millimetres; 1 for float files).",
 )
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path), help="Folder for the PNGs.")
-@click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt"]), default="auto", show_default=True)
-@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cpu for .onnx, cuda:0 for engines]")
-@click.option("--threads", type=POSITIVE, default=None, help="ONNX Runtime intra-op threads.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+              help="auto: by suffix (.onnx ONNX Runtime, .engine/.plan TensorRT, .xml OpenVINO); openvino runs .onnx too.")
+@click.option("--device", default=None, help=DEVICE_HELP)
+@click.option("--threads", type=POSITIVE, default=None, help="ONNX Runtime intra-op threads, OpenVINO inference threads.")
+@click.option("--precision", type=click.Choice(OPENVINO_PRECISIONS), default=None, help=PRECISION_HELP)
 @click.option("--batch-size", type=POSITIVE, default=None, help="Frames per run for dynamic-batch models.")
 @click.option("--alpha", type=FiniteFloat(0.0, 1.0), default=0.5, show_default=True, help="Colour weight in the overlay, 0..1.")
-def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, batch_size, alpha):
-    """Segment RGB-D images with MODEL (.onnx, or a TensorRT .engine/.plan).
+def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, precision, batch_size, alpha):
+    """Segment RGB-D images with MODEL (.onnx, a TensorRT .engine/.plan, or OpenVINO IR .xml).
 
     For each input NAME it writes NAME_labels.png (uint8 class ids: 0 void,
     k = class k), NAME_color.png (colours) and NAME_overlay.png (colours over
@@ -47,7 +57,7 @@ def infer(model, rgb, depth, depth_scale, out_dir, backend, device, threads, bat
     """
     pairs = pair_inputs(rgb, depth)
     check_writable(out_dir / "legend.png")
-    with Segmenter(model, backend=backend, device=device, threads=threads, batch_size=batch_size) as seg:
+    with Segmenter(model, backend=backend, device=device, threads=threads, batch_size=batch_size, precision=precision) as seg:
         log.info("%d frame(s) -> %s", len(pairs), out_dir)
         write_png(out_dir / "legend.png", legend(seg.class_names))
         start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""``Segmenter``: RGB-D frames in, class-id maps out, on ONNX Runtime or TensorRT.
+"""``Segmenter``: RGB-D frames in, class-id maps out, on ONNX Runtime, TensorRT or OpenVINO.
 
 Everything the model needs to know about its input (size, normalisation,
 depth unit, class names) comes from the model file's own metadata, and the
@@ -40,11 +40,15 @@ class Segmenter:
     """Semantic segmentation with an exported ACNet.
 
     Args:
-        path: ``.onnx`` model (ONNX Runtime) or ``.engine``/``.plan``
-            (TensorRT, with the JSON sidecar ``acnet export trt`` writes).
-        backend: "auto" (by suffix), "onnxruntime" or "tensorrt".
-        device: "cpu", "cuda" or "cuda:N"; default cpu for ONNX, cuda:0 for engines.
-        threads: ONNX Runtime intra-op threads (default: its own choice).
+        path: ``.onnx`` model (ONNX Runtime, or OpenVINO with ``backend="openvino"``),
+            ``.engine``/``.plan`` (TensorRT, with the JSON sidecar ``acnet export trt``
+            writes) or OpenVINO IR ``.xml`` (``openvino.save_model`` of an acnet model keeps its metadata).
+        backend: "auto" (by suffix), "onnxruntime", "tensorrt" or "openvino".
+        device: "cpu", "cuda" or "cuda:N" ("gpu"/"gpu:N", an Intel GPU, for OpenVINO);
+            default cpu for ONNX and OpenVINO, cuda:0 for engines.
+        threads: ONNX Runtime intra-op threads, OpenVINO inference threads (default: theirs).
+        precision: OpenVINO's compute precision for floating-point layers: "fp32"
+            (default) or "bf16" on CPUs with AVX512-BF16 or AMX (refused elsewhere).
         providers: ONNX Runtime execution providers, overriding the choice by device.
         io_binding: ONNX Runtime IO binding (default: on for CUDA).
         batch_size: frames per run in :meth:`segment_batch` for models with
@@ -67,9 +71,11 @@ class Segmenter:
         io_binding: bool | None = None,
         batch_size: int | None = None,
         input_size: tuple[int, int] | None = None,
+        precision: str | None = None,
     ) -> None:
         opened = open_backend(
-            path, backend, device, threads=threads, providers=providers, io_binding=io_binding, input_size=input_size
+            path, backend, device, threads=threads, providers=providers, io_binding=io_binding, input_size=input_size,
+            precision=precision,
         )
         try:
             self._attach(opened, batch_size, input_size)

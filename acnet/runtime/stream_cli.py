@@ -15,6 +15,8 @@ from tqdm import tqdm
 from acnet._io import atomic_write_text, check_writable
 from acnet._options import FiniteFloat
 from acnet.errors import ConfigError, DataError, InputError
+from acnet.runtime.backends import BACKENDS
+from acnet.runtime.cli import DEVICE_HELP, OPENVINO_PRECISIONS, PRECISION_HELP
 from acnet.runtime.images import write_png
 from acnet.runtime.pipeline import Pipeline
 from acnet.runtime.rosnames import check_topic_name
@@ -49,12 +51,14 @@ log = logging.getLogger(__name__)
 @click.option("--max-frames", type=int, default=None, help="Stop after this many frames (for cameras).")
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Colour weight in the overlay, 0..1.")
 @click.option("--fps", "video_fps", type=FiniteFloat(min=0.0, min_open=True), default=None, help="Frame rate of overlay.mp4 [default: the source's, else 30].")
-@click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt"]), default="auto", show_default=True)
-@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cpu for .onnx, cuda:0 for engines]")
-@click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True,
+              help="auto: by suffix (.onnx ONNX Runtime, .engine/.plan TensorRT, .xml OpenVINO); openvino runs .onnx too.")
+@click.option("--device", default=None, help=DEVICE_HELP)
+@click.option("--threads", type=int, default=None, help="ONNX Runtime intra-op threads, OpenVINO inference threads.")
+@click.option("--precision", type=click.Choice(OPENVINO_PRECISIONS), default=None, help=PRECISION_HELP)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_topic, show, json_path, drop, queue_size,
-           max_frames, alpha, video_fps, backend, device, threads, no_progress):
+           max_frames, alpha, video_fps, backend, device, threads, precision, no_progress):
     """Segment frames from --source with MODEL, capture to labels in overlapping threads.
 
     Prints the throughput and per-stage latency (median, p90, p99) at the end.
@@ -85,7 +89,7 @@ def stream(model, source_spec, out_dir, video, label_pngs, labels_bag, labels_to
             bag = LabelBagWriter(labels_bag, labels_topic)
             writers.append(bag)
         try:
-            seg = Segmenter(model, backend=backend, device=device, threads=threads)
+            seg = Segmenter(model, backend=backend, device=device, threads=threads, precision=precision)
         except BaseException:
             if bag is not None:
                 bag.close(keep=False)

@@ -157,6 +157,10 @@ def build_files(W: Path) -> None:
     _tiny_onnx(W / "badmeta.onnx", info, metadata=props)
     _tiny_onnx(W / "mismatch.onnx", info, classes=7)
     _tiny_onnx(W / "argmax.onnx", info.with_(output="labels"), output="labels")
+    _tiny_onnx(W / "wrongsize.onnx", info, metadata=info.with_(input_height=2 * SIZE).to_props())  # graph != metadata
+    (bad / "nobin.xml").write_text("<?xml version='1.0'?>\n<net name='x' version='11'></net>\n")  # IR without its .bin
+    (bad / "text.xml").write_text("not OpenVINO IR\n")
+    (bad / "text.bin").write_bytes(b"\0" * 16)
     (bad / "fake.engine").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
     (bad / "fake2.engine").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
     (bad / "fake2.engine.json").write_text("{ not json")

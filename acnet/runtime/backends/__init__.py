@@ -1,7 +1,8 @@
-"""Backends that run an exported network: ONNX Runtime and TensorRT.
+"""Backends that run an exported network: ONNX Runtime, TensorRT and OpenVINO.
 
 :func:`open_backend` picks one from the file (``.onnx`` -> ONNX Runtime,
-``.engine``/``.plan`` -> TensorRT) or from an explicit name. Each backend
+``.engine``/``.plan`` -> TensorRT, OpenVINO IR ``.xml`` -> OpenVINO) or from
+an explicit name (``openvino`` runs ``.onnx`` models too). Each backend
 module imports its runtime library only when a model is opened.
 """
 
@@ -13,12 +14,15 @@ from pathlib import Path
 from acnet._io import file_problem
 from acnet.errors import ConfigError, ModelFileError
 from acnet.runtime.backends.base import Backend, BatchLimits, Device, Signature, resolve_signature
+from acnet.runtime.backends.openvino import DEVICE_KINDS as OPENVINO_DEVICES, OpenVINOBackend
 from acnet.runtime.backends.ort import OnnxRuntimeBackend
 from acnet.runtime.backends.trt import TensorRTBackend
 
-BACKENDS = ("auto", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "onnxruntime", "tensorrt", "openvino")
 ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".engine", ".plan")
+#: OpenVINO IR (the ``.xml`` graph; its weights are the ``.bin`` beside it).
+OPENVINO_SUFFIXES = (".xml",)
 
 __all__ = ["BACKENDS", "Backend", "BatchLimits", "Device", "Signature", "choose_backend", "open_backend", "resolve_signature"]
 
@@ -36,6 +40,8 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
             return "onnxruntime"
         if suffix in ENGINE_SUFFIXES:
             return "tensorrt"
+        if suffix in OPENVINO_SUFFIXES:
+            return "openvino"
         if suffix in (".pt", ".pth", ".ckpt"):
             raise ModelFileError(
                 f"{path} looks like a PyTorch checkpoint; the runtime runs exported models: "
@@ -43,13 +49,17 @@ def choose_backend(path: str | os.PathLike, backend: str = "auto") -> str:
             )
         raise ModelFileError(
             f"cannot tell what kind of model {path} is from its suffix {suffix!r}: "
-            f"expected .onnx or .engine/.plan, or pass the backend explicitly"
+            f"expected .onnx, .engine/.plan or OpenVINO IR .xml, or pass the backend explicitly"
         )
     if backend == "tensorrt" and suffix in ONNX_SUFFIXES:
         raise ModelFileError(
             f"{path} is an ONNX model; the TensorRT backend runs engines built by `acnet export trt` "
             "(ONNX Runtime uses TensorRT itself on --device cuda when its TensorRT provider is installed)"
         )
+    if backend != "openvino" and suffix in OPENVINO_SUFFIXES:
+        raise ModelFileError(f"{path} is OpenVINO IR; run it with the openvino backend (--backend openvino)")
+    if backend == "openvino" and suffix not in ONNX_SUFFIXES + OPENVINO_SUFFIXES:
+        raise ModelFileError(f"the OpenVINO backend runs .onnx models and OpenVINO IR (.xml), not {Path(path).name}")
     return backend
 
 
@@ -73,13 +83,24 @@ def open_backend(
     providers: list | None = None,
     io_binding: bool | None = None,
     input_size: tuple[int, int] | None = None,
+    precision: str | None = None,
 ) -> Backend:
-    """Open ``path`` with the chosen backend; ``device`` defaults to cpu (ONNX) or cuda:0 (engines)."""
+    """Open ``path`` with the chosen backend; ``device`` defaults to cpu (ONNX, OpenVINO) or cuda:0 (engines).
+
+    ``precision`` (OpenVINO only): ``fp32`` (default) or ``bf16`` on CPUs that have it.
+    """
     path = _model_path(path)
     kind = choose_backend(path, backend)
+    if precision is not None and kind != "openvino":
+        raise ConfigError("precision only applies to the OpenVINO backend (--backend openvino)")
     if kind == "onnxruntime":
         return OnnxRuntimeBackend(path, Device.parse(device, "cpu"), threads=threads, providers=providers, io_binding=io_binding)
+    if kind == "openvino":
+        ignored = [name for name, value in (("providers", providers), ("io_binding", io_binding)) if value is not None]
+        if ignored:
+            raise ConfigError(f"{', '.join(ignored)} only apply to the ONNX Runtime backend")
+        return OpenVINOBackend(path, Device.parse(device, "cpu", kinds=OPENVINO_DEVICES), threads=threads, precision=precision)
     ignored = [name for name, value in (("threads", threads), ("providers", providers), ("io_binding", io_binding)) if value is not None]
     if ignored:
-        raise ConfigError(f"{', '.join(ignored)} only apply to the ONNX Runtime backend")
+        raise ConfigError(f"{', '.join(ignored)} do not apply to TensorRT engines")
     return TensorRTBackend(path, Device.parse(device, "cuda"), input_size=input_size)

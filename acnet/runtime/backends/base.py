@@ -31,19 +31,23 @@ Shape = tuple  # of int or None
 
 @dataclass(frozen=True)
 class Device:
-    """``cpu``, ``cuda`` or ``cuda:N``."""
+    """``cpu``, ``cuda`` or ``cuda:N``; for OpenVINO, ``gpu`` or ``gpu:N`` (an Intel GPU) instead of CUDA."""
 
     kind: str = "cpu"
     index: int = 0
 
     @classmethod
-    def parse(cls, text: str | "Device" | None, default: str = "cpu") -> "Device":
+    def parse(cls, text: str | "Device" | None, default: str = "cpu", kinds: tuple[str, ...] = ("cpu", "cuda")) -> "Device":
+        """``text`` as a Device of one of ``kinds``; a ConfigError naming the choices otherwise."""
+        choices = ", ".join(k if k == "cpu" else f"{k} or {k}:N" for k in kinds)
         if isinstance(text, Device):
+            if text.kind not in kinds:
+                raise ConfigError(f"device {text} is not available to this backend; use {choices}")
             return text
         spec = (default if text is None else str(text)).strip().lower()
-        match = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", spec)
-        if not match or (match.group(1) == "cpu" and match.group(2) is not None):
-            raise ConfigError(f"unknown device {text!r}; use cpu, cuda or cuda:N")
+        match = re.fullmatch(r"([a-z]+)(?::(\d+))?", spec)
+        if not match or match.group(1) not in kinds or (match.group(1) == "cpu" and match.group(2) is not None):
+            raise ConfigError(f"unknown device {text!r}; use {choices}")
         return cls(match.group(1), int(match.group(2) or 0))
 
     @property
@@ -51,7 +55,7 @@ class Device:
         return self.kind == "cuda"
 
     def __str__(self) -> str:
-        return f"cuda:{self.index}" if self.is_cuda else "cpu"
+        return "cpu" if self.kind == "cpu" else f"{self.kind}:{self.index}"
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,7 @@ def _fmt(shape: Shape) -> str:
 class Backend(Protocol):
     """One exported network, ready to run batches."""
 
-    #: "onnxruntime" or "tensorrt".
+    #: "onnxruntime", "tensorrt" or "openvino".
     name: str
     info: ModelInfo
     device: Device
