@@ -259,6 +259,25 @@ class _Recording:
         return self._session.run(names, feeds)
 
 
+def test_openvino_runs_camera_native_models_as_onnx_runtime_does(tmp_path_factory, tiny_config):
+    """--backend openvino on a camera-native model: the same buffers in, the same uint8 labels and confidence as
+    ONNX Runtime out (OpenVINO computes the heads itself, so confidence may differ by one level); wrong dtypes
+    are an InputError, not a silent cast."""
+    pytest.importorskip("openvino", reason="the openvino extra is not installed (pip install 'acnet[openvino]')")
+    path = camera_variant(tmp_path_factory, tiny_config)
+    ort_seg, ov_seg = Segmenter(path), Segmenter(path, backend="openvino")
+    assert ov_seg.camera_native and ov_seg.camera_size == ort_seg.camera_size
+    for seed in (1, 2):
+        rgb, depth = _raw_frame(ov_seg.info, seed=seed)
+        labels, confidence = ov_seg.segment_with_confidence(rgb, depth)
+        ref_labels, ref_confidence = ort_seg.segment_with_confidence(rgb, depth)
+        assert labels.dtype == confidence.dtype == np.uint8 and labels.shape == ref_labels.shape
+        assert (labels == ref_labels).mean() >= 0.999
+        assert np.abs(confidence.astype(int) - ref_confidence).max() <= 1
+    with pytest.raises(InputError, match="camera-native model takes rgb uint8 and depth uint16"):
+        ov_seg.backend.run(rgb[None].astype(np.float32), depth[None])
+
+
 def test_segmenter_refuses_frames_the_model_was_not_exported_for(tmp_path_factory, tiny_config):
     seg = Segmenter(camera_variant(tmp_path_factory, tiny_config))
     metres = Segmenter(camera_variant(tmp_path_factory, tiny_config, (64, 96), "float32", 1.0))

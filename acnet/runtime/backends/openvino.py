@@ -36,7 +36,7 @@ import numpy as np
 
 from acnet._typed import positive_int
 from acnet.errors import BackendUnavailableError, ConfigError, InputError, ModelFileError
-from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, resolve_signature
+from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, check_camera_dtypes, resolve_signature
 from acnet.runtime.metadata import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,9 @@ class OpenVINOBackend:
         self.limits: BatchLimits = self.signature.limits
         types = {_name(p): p.get_element_type().to_dtype() for p in model.inputs}
         self._input_dtype = {n: np.dtype(types[n]) for n in (self.signature.rgb, self.signature.depth)}
+        if self.info.camera is not None:  # uint8 RGB and raw depth in, uint8 labels and confidence out
+            out_types = {_name(p): p.get_element_type().to_dtype() for p in model.outputs}
+            check_camera_dtypes({**self._input_dtype, **out_types}, self.info, str(self.path))
 
         hint, capability = PRECISIONS[self.precision]
         #: What OpenVINO says the device computes in (CPU: FP32, INT8, and BF16 with AVX512-BF16 or AMX).
@@ -208,10 +211,15 @@ class OpenVINOBackend:
 
     # ------------------------------------------------------------------ running
 
-    def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        sig = self.signature
+        if self.info.camera is not None and (rgb.dtype != self._input_dtype[sig.rgb]
+                                             or depth.dtype != self._input_dtype[sig.depth]):
+            raise InputError(f"this camera-native model takes rgb {self._input_dtype[sig.rgb]} and depth "
+                             f"{self._input_dtype[sig.depth]}, got {rgb.dtype} and {depth.dtype}")
         feeds = {
-            self.signature.rgb: np.ascontiguousarray(rgb, dtype=self._input_dtype[self.signature.rgb]),
-            self.signature.depth: np.ascontiguousarray(depth, dtype=self._input_dtype[self.signature.depth]),
+            sig.rgb: np.ascontiguousarray(rgb, dtype=self._input_dtype[sig.rgb]),
+            sig.depth: np.ascontiguousarray(depth, dtype=self._input_dtype[sig.depth]),
         }
         with self._lock:  # the output is copied out of the request's buffer (share_outputs=False)
             try:
@@ -219,7 +227,9 @@ class OpenVINOBackend:
             except RuntimeError as exc:  # shapes the model does not take
                 raise InputError(f"OpenVINO cannot run {self.path.name} on rgb {rgb.shape} and depth {depth.shape}: "
                                  f"{openvino_error(exc)}") from None
-        out = result[self.compiled.output(self.signature.output)]
+        if self.info.camera is not None:  # (labels, confidence), copied out of the request: the caller's own
+            return tuple(result[self.compiled.output(name)] for name in sig.outputs)
+        out = result[self.compiled.output(sig.output)]
         return out.astype(np.float32, copy=False) if out.dtype == np.float16 else out
 
     # ------------------------------------------------------------------ facts
