@@ -181,3 +181,43 @@ def test_bad_config_is_refused():
         ModelConfig(fusion="late")
     with pytest.raises(ConfigError, match="num_classes"):
         ModelConfig(num_classes=0)
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50"])
+def test_encoder_blocks_are_torchvisions(backbone):
+    """acnet's own BasicBlock/Bottleneck (torchvision is not imported to build the network): the same module names,
+    so ImageNet weights load by key, and the same outputs, bit for bit, from the same weights and BatchNorm statistics
+    away from their initial values, in training and in eval mode."""
+    import torchvision
+
+    from acnet.training.model.encoder import ResNetBranch
+
+    torch.manual_seed(0)
+    ours = ResNetBranch(backbone, width=0.25)
+    theirs = getattr(torchvision.models, backbone)(weights=None, width_per_group=64)
+    theirs.inplanes = ours.conv1.out_channels
+    for i, planes in enumerate((64, 128, 256, 512)):  # torchvision's layers at acnet's width
+        block = type(theirs.layer1[0]).__name__
+        theirs_layer = theirs._make_layer(getattr(torchvision.models.resnet, block), planes // 4, len(getattr(ours, f"layer{i + 1}")),
+                                          stride=1 if i == 0 else 2)
+        setattr(theirs, f"layer{i + 1}", theirs_layer)
+    theirs.conv1 = torch.nn.Conv2d(3, ours.conv1.out_channels, 7, 2, 3, bias=False)
+    theirs.bn1 = torch.nn.BatchNorm2d(ours.conv1.out_channels)
+    state = {k: v for k, v in theirs.state_dict().items() if not k.startswith("fc.")}
+    with torch.no_grad():
+        for key, value in state.items():  # trained-looking: weights and BatchNorm statistics off their defaults
+            if value.is_floating_point():
+                value.copy_(torch.rand_like(value) * 0.5 + 0.25 if "running_var" in key or "weight" in key and "bn" in key
+                            else torch.randn_like(value) * 0.1)
+    assert set(ours.state_dict()) == set(state)
+    ours.load_state_dict(state)
+    x = torch.randn(2, 3, 64, 96)
+    for mode in (False, True):
+        ours.train(mode), theirs.train(mode)
+        expected = theirs.maxpool(theirs.relu(theirs.bn1(theirs.conv1(x))))
+        got = ours.maxpool(ours.forward_stem(x))
+        assert torch.equal(got, expected)
+        for i in range(1, 5):
+            expected = getattr(theirs, f"layer{i}")(expected)
+            got = getattr(ours, f"layer{i}")(got)
+            assert torch.equal(got, expected), (backbone, mode, i)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from acnet.training.config import scaled
+from acnet.training.model.blocks import BasicBlock, Bottleneck
 
 #: backbone -> (block type, blocks per stage), as torchvision builds them.
 RESNETS: dict[str, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
