@@ -1,7 +1,7 @@
 """The atheris harness of the Python readers (acnet/runtime/c/tests/fuzz/fuzz_python.py): a short run.
 
 read_sidecar, read_package_info and ModelInfo.from_props, from seeds made
-from real exports and the shared metadata cases, for ACNET_FUZZ_SECONDS (30
+from real exports and the shared metadata cases, for ACNET_FUZZ_SECONDS (10
 by default): anything but a one-line acnet error, or accepted metadata out
 of range, fails the test with the input that did it.
 """
@@ -16,7 +16,7 @@ from support.capi_artifacts import fuzz_module
 pytestmark = pytest.mark.slow
 
 fuzz = fuzz_module()
-SECONDS = int(os.environ.get("ACNET_FUZZ_SECONDS", "30"))
+SECONDS = int(os.environ.get("ACNET_FUZZ_SECONDS", "10"))
 
 
 def test_python_readers_replay_seeds_and_cases_clean(tmp_path):
