@@ -58,7 +58,7 @@ WARNING_PREFIX = "acnet: warning: "
 ERROR_PREFIX = "acnet: error: "
 
 #: Extras that provide the imports a command may miss.
-_EXTRA_FOR = {"torch": "train", "torchvision": "train", "onnx": "train", "h5py": "train", "tensorrt": "tensorrt-cu12"}
+_EXTRA_FOR = {"torch": "train", "onnx": "train", "h5py": "train", "tensorrt": "tensorrt-cu12"}
 
 
 class LazyGroup(click.Group):
