@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from acnet.errors import ConfigError, ModelFileError
+from acnet.errors import ConfigError, InputError, ModelFileError
 from acnet.runtime.metadata import ModelInfo
 
 #: A dimension that is only known at run time.
@@ -210,6 +210,13 @@ def check_camera_dtypes(found: dict[str, np.dtype], info: ModelInfo, source: str
         if name in found and np.dtype(found[name]) != want:
             raise ModelFileError(f"{source}: {name!r} is {np.dtype(found[name])}, but a camera-native model with "
                                  f"{info.camera.depth_dtype} depth takes and returns {want} there")
+
+
+def check_camera_inputs(rgb: np.ndarray, depth: np.ndarray, rgb_dtype, depth_dtype) -> None:
+    """Camera buffers go to the model as they are: a frame of another dtype is refused, never cast."""
+    if rgb.dtype != rgb_dtype or depth.dtype != depth_dtype:
+        raise InputError(f"this camera-native model takes rgb {np.dtype(rgb_dtype)} and depth {np.dtype(depth_dtype)}, "
+                         f"got {rgb.dtype} and {depth.dtype}")
 
 
 def _fmt(shape: Shape) -> str:

@@ -36,7 +36,7 @@ import numpy as np
 
 from acnet._typed import positive_int
 from acnet.errors import BackendUnavailableError, ConfigError, InputError, ModelFileError
-from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, check_camera_dtypes, resolve_signature
+from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, check_camera_dtypes, check_camera_inputs, resolve_signature
 from acnet.runtime.metadata import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -213,10 +213,8 @@ class OpenVINOBackend:
 
     def run(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         sig = self.signature
-        if self.info.camera is not None and (rgb.dtype != self._input_dtype[sig.rgb]
-                                             or depth.dtype != self._input_dtype[sig.depth]):
-            raise InputError(f"this camera-native model takes rgb {self._input_dtype[sig.rgb]} and depth "
-                             f"{self._input_dtype[sig.depth]}, got {rgb.dtype} and {depth.dtype}")
+        if self.info.camera is not None:
+            check_camera_inputs(rgb, depth, self._input_dtype[sig.rgb], self._input_dtype[sig.depth])
         feeds = {
             sig.rgb: np.ascontiguousarray(rgb, dtype=self._input_dtype[sig.rgb]),
             sig.depth: np.ascontiguousarray(depth, dtype=self._input_dtype[sig.depth]),

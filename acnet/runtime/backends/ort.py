@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from acnet._typed import positive_int
-from acnet.errors import BackendUnavailableError, ConfigError, InputError, ModelFileError, first_line
-from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, check_camera_dtypes, resolve_signature
+from acnet.errors import BackendUnavailableError, ConfigError, ModelFileError, first_line
+from acnet.runtime.backends.base import BatchLimits, Device, Dynamic, check_camera_dtypes, check_camera_inputs, resolve_signature
 from acnet.runtime.metadata import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -236,9 +236,7 @@ class OnnxRuntimeBackend:
     def _run_camera(self, rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Camera buffers in as they are; (labels, confidence) out, owned by the caller."""
         sig = self.signature
-        if rgb.dtype != self._input_dtype[sig.rgb] or depth.dtype != self._input_dtype[sig.depth]:
-            raise InputError(f"this camera-native model takes rgb {np.dtype(self._input_dtype[sig.rgb])} and depth "
-                             f"{np.dtype(self._input_dtype[sig.depth])}, got {rgb.dtype} and {depth.dtype}")
+        check_camera_inputs(rgb, depth, self._input_dtype[sig.rgb], self._input_dtype[sig.depth])
         if not self.io_binding:
             labels, confidence = self.session.run(list(sig.outputs), {sig.rgb: rgb, sig.depth: depth})
             return labels, confidence
