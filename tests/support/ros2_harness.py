@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 NETNS_MARK = "ACNET_TEST_NETNS"
+#: How a process's Fast DDS transports are configured (acnet.runtime.ros2.fastdds.USER_SETTINGS).
+FASTDDS_SETTINGS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")
 
 
 # --------------------------------------------------------------------------- outside the namespace
@@ -62,7 +64,8 @@ def run_in_netns(config: dict, out: Path, timeout: float = 120) -> dict:
     (out / "config.json").write_text(json.dumps(config))
     script = f"ip link set lo up && exec {sys.executable} {Path(__file__).resolve()} {out}"
     env = {**os.environ, NETNS_MARK: "1", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_DOMAIN_ID": "0"}
-    env.pop("ROS_STATIC_PEERS", None)
+    for name in ("ROS_STATIC_PEERS", "RMW_IMPLEMENTATION", *FASTDDS_SETTINGS):  # this machine's own DDS settings
+        env.pop(name, None)
     proc = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, env=env,
                           timeout=timeout)
     if proc.returncode != 0 or not result.exists():
@@ -92,9 +95,11 @@ class Harness:
     def __init__(self, config: dict) -> None:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import MultiThreadedExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
+        from rclpy.executors import SingleThreadedExecutor
+
+        from acnet.runtime.sources.rosbag import image_typestore
 
         self.rclpy, self.config = rclpy, config
         self.context = rclpy.Context()
@@ -111,16 +116,24 @@ class Harness:
         self.arrays: dict[str, np.ndarray] = {}
         self.diagnostics: list[dict] = []
         sub_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        # raw, read by rosbags as the node reads its inputs: the arrival time is taken before any conversion
+        self.typestore = image_typestore()
         self.outputs = {kind: self.node.create_subscription(Image, f"/acnet/{kind}", lambda m, k=kind: self._on_image(k, m),
-                                                            sub_qos) for kind in self.got}
+                                                            sub_qos, raw=True) for kind in self.got}
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spinning = True
+        self.spinner = threading.Thread(target=self._spin, daemon=True)
         self.spinner.start()
 
-    def _on_image(self, kind: str, msg) -> None:
+    def _spin(self) -> None:
+        while self.spinning and self.context.ok():  # spin_once lets other threads run while it waits
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def _on_image(self, kind: str, raw: bytes) -> None:
         now = time.perf_counter()
+        msg = self.typestore.deserialize_cdr(raw, "sensor_msgs/msg/Image")
         stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         record = {"encoding": msg.encoding, "height": msg.height, "width": msg.width, "step": msg.step,
                   "frame_id": msg.header.frame_id, "received": now, "bytes": len(msg.data)}
@@ -129,7 +142,7 @@ class Harness:
             if self.config.get("keep_images", True):
                 channels = 3 if msg.encoding == "rgb8" else 1
                 shape = (msg.height, msg.width, channels) if channels > 1 else (msg.height, msg.width)
-                self.arrays[f"{kind}_{stamp}"] = np.frombuffer(msg.data, np.uint8).reshape(shape).copy()
+                self.arrays[f"{kind}_{stamp}"] = np.asarray(msg.data, np.uint8).reshape(shape).copy()
 
     def _on_diagnostics(self, msg) -> None:
         for status in msg.status:
@@ -156,20 +169,21 @@ class Harness:
                 for i in infos if i.node_name != "acnet_test_harness"]
 
     def image(self, array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str):
-        from sensor_msgs.msg import Image
+        """A ``sensor_msgs/msg/Image`` (rosbags' type, sent serialized as a C++ camera driver sends it)."""
+        from acnet.runtime.sources.rosbag import image_message
 
-        array = np.ascontiguousarray(array)
-        msg = Image(height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=0,
-                    step=array.strides[0], data=array.tobytes())
-        msg.header.stamp = _time(stamp_ns)
-        msg.header.frame_id = frame_id
-        return msg
+        return image_message(self.typestore, array, encoding, divmod(stamp_ns, 10**9), frame_id)
+
+    def stamp(self, msg, stamp_ns: int) -> None:
+        sec, nanosec = divmod(stamp_ns, 10**9)
+        msg.header.stamp = self.typestore.types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec)
 
     def publish_pair(self, rgb_msg, depth_msg, stamp_ns: int) -> None:
         with self.lock:
             self.sent[stamp_ns] = time.perf_counter()
-        self.rgb_pub.publish(rgb_msg)
-        self.depth_pub.publish(depth_msg)
+        # serialized here in 0.1 ms; rclpy's own message conversion took about 1 ms of the latency measured
+        self.rgb_pub.publish(bytes(self.typestore.serialize_cdr(rgb_msg, "sensor_msgs/msg/Image")))
+        self.depth_pub.publish(bytes(self.typestore.serialize_cdr(depth_msg, "sensor_msgs/msg/Image")))
 
     def wait_for(self, kind: str, stamps, timeout: float) -> bool:
         end = time.perf_counter() + timeout
@@ -195,8 +209,9 @@ class Harness:
         return got[0] if got else None
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=5)
+        self.spinning = False
         self.spinner.join(timeout=5)  # destroying the node under a spinning executor aborts in C++
+        self.executor.shutdown(timeout_sec=5)  # destroying the node under a spinning executor aborts in C++
         self.node.destroy_node()
         self.context.try_shutdown()
 
@@ -213,18 +228,12 @@ def _bad_pair(h: Harness, kind: str, rgb: np.ndarray, depth: np.ndarray, depth_e
     elif kind == "step":
         rgb_msg.step = rgb.shape[1] * 3 - 1
     elif kind == "truncated":
-        depth_msg.data = bytes(depth_msg.data)[: len(depth_msg.data) // 2]
+        depth_msg.data = depth_msg.data[: len(depth_msg.data) // 2]
     elif kind == "nan":
         depth_msg = h.image(np.full(depth.shape, np.nan, np.float32), "32FC1", stamp, "camera_color_optical_frame")
     else:
         raise ValueError(kind)
     return rgb_msg, depth_msg
-
-
-def _time(stamp_ns: int):
-    from builtin_interfaces.msg import Time
-
-    return Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
 
 
 def _to_encoding(rgb: np.ndarray, encoding: str) -> np.ndarray:
@@ -262,8 +271,10 @@ def _start_node(config: dict, out: Path):
         return ("in_process", node, executor, spinner, context)
     acnet = str(Path(sys.executable).parent / "acnet")
     stderr = open(out / "node.stderr", "w")
+    env = {k: v for k, v in os.environ.items() if k not in FASTDDS_SETTINGS}  # the node chooses its own transports
+    env.update(config.get("node_env", {}))
     proc = subprocess.Popen([acnet, "ros2", config["model"], *ros_args], stdout=subprocess.DEVNULL, stderr=stderr,
-                            preexec_fn=_die_with_parent)
+                            preexec_fn=_die_with_parent, env=env)
     return ("process", proc, stderr)
 
 
@@ -298,6 +309,10 @@ def main(out: Path) -> None:
     count = len([k for k in frames.files if k.startswith("rgb_")])
     pairs = [(frames[f"rgb_{i}"], frames[f"depth_{i}"]) for i in range(count)]
     depth_encoding = config.get("depth_encoding", "16UC1")
+    if config.get("camera_profile", True):  # the publisher plays a camera driver given acnet's Fast DDS profile
+        from acnet.runtime.ros2.fastdds import PROFILE
+
+        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(PROFILE)
     h = Harness(config)
     result: dict = {"config": config}
     node = _start_node(config, out)
@@ -321,8 +336,8 @@ def main(out: Path) -> None:
         for n in range(total):  # the same few messages, stamped anew: rclpy serializes each at publish
             stamp = base + n * 33_333_333
             rgb_msg, depth_msg = built[n % count]
-            rgb_msg.header.stamp = _time(stamp)
-            depth_msg.header.stamp = _time(stamp + config.get("depth_offset_ns", 0))
+            h.stamp(rgb_msg, stamp)
+            h.stamp(depth_msg, stamp + config.get("depth_offset_ns", 0))
             time.sleep(max(0.0, start + n * period - time.perf_counter()))
             h.publish_pair(rgb_msg, depth_msg, stamp)
             stamps.append(stamp)

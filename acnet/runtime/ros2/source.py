@@ -8,9 +8,11 @@ takes the next frame decodes it (the bag reader's decoders, REP 118
 encodings) and checks it; a bad message is dropped, counted by reason and
 reported through ``warn``, never raised into the pipeline.
 
-Messages are read duck-typed (``header``, ``height``, ``width``,
-``encoding``, ``is_bigendian``, ``step``, ``data``), so rclpy's messages and
-any other with those fields work, and this module needs no ROS install.
+Messages come as serialized CDR (the node's raw subscriptions: rosbags'
+type store, the one the bag reader uses, reads them with the pixels left in
+place, which is faster than rclpy's message conversion) or as message
+objects read duck-typed (``header``, ``height``, ``width``, ``encoding``,
+``is_bigendian``, ``step``, ``data``). This module needs no ROS install.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from acnet.errors import InputError
 from acnet.runtime.preprocess import check_depth_range
 from acnet.runtime.sources import Frame, Source
 from acnet.runtime.sources.pairing import StampPairer
-from acnet.runtime.sources.rosbag import _check_sizes, decode_color, decode_depth
+from acnet.runtime.sources.rosbag import IMAGE, _check_sizes, decode_color, decode_depth
 
 #: Messages one stream may hold while the other is silent, before the oldest is dropped.
 MAX_PENDING = 10
@@ -49,8 +51,9 @@ class TopicPairs(Source):
     live = False  # the pipeline takes pairs when it is free; dropping happens here, in the callbacks
 
     def __init__(self, rgb_topic: str, depth_topic: str, tolerance: float, queue_size: int = 1,
-                 warn: Callable[[str], None] | None = None) -> None:
+                 warn: Callable[[str], None] | None = None, typestore=None) -> None:
         self.rgb_topic, self.depth_topic = rgb_topic, depth_topic
+        self.typestore = typestore  # reads serialized messages (bytes); see image_typestore()
         self.spec = f"ros2:rgb={rgb_topic}&depth={depth_topic}"
         self.warn = warn or (lambda message: None)
         self._cond = threading.Condition()
@@ -77,10 +80,18 @@ class TopicPairs(Source):
     def push(self, stream: str, msg, info: dict | None = None) -> None:
         """Hand over one message of ``stream`` ("rgb" or "depth"); returns at once.
 
-        ``info`` is rclpy's MessageInfo, when the subscription passes it: its
-        publisher id and sequence number count the messages that never arrived.
+        ``msg`` is a message object, or a serialized one (bytes) when the
+        source has a ``typestore``. ``info`` is rclpy's MessageInfo, when the
+        subscription passes it: its publisher id and sequence number count the
+        messages that never arrived.
         """
         received = time.perf_counter()
+        if isinstance(msg, (bytes, bytearray, memoryview)):
+            try:
+                msg = self.typestore.deserialize_cdr(msg, IMAGE)
+            except Exception as exc:  # noqa: BLE001 - a garbled or foreign message: that message only
+                self._bad(f"{self._topic(stream)}: not a readable sensor_msgs/Image ({type(exc).__name__}: {exc})")
+                return
         try:
             stamp = stamp_seconds(msg.header)
         except AttributeError:

@@ -35,13 +35,13 @@ COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 
 
-def _rosbags():
+def _rosbags(needs: str = "ROS bag sources", extra: str = "stream"):
     try:
         import rosbags.highlevel  # noqa: F401
         import rosbags.rosbag2  # noqa: F401
         import rosbags.typesys  # noqa: F401
     except ImportError as exc:
-        raise BackendUnavailableError(f"ROS bag sources need rosbags (pip install 'acnet[stream]'): {exc}") from None
+        raise BackendUnavailableError(f"{needs} need rosbags (pip install 'acnet[{extra}]'): {exc}") from None
     import rosbags  # optional (acnet[stream]): only bag sources and writers load it
 
     return rosbags
@@ -49,6 +49,20 @@ def _rosbags():
 
 def _stamp(header) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+def header_stamp(header) -> tuple[int, int]:
+    """A header's stamp exactly, as (sec, nanosec): seconds as a float lose nanoseconds at today's epoch."""
+    return int(header.stamp.sec), int(header.stamp.nanosec)
+
+
+def image_typestore(needs: str = "ROS bag sources", extra: str = "stream"):
+    """rosbags' ROS 2 message definitions, which read and write CDR (sensor_msgs/Image and std_msgs/Header
+    are the same in every ROS 2 release)."""
+    _rosbags(needs, extra)
+    from rosbags.typesys import Stores, get_typestore  # optional: only bags and the ROS 2 node load it
+
+    return get_typestore(Stores.ROS2_HUMBLE)
 
 
 def _pixels(msg, channels: int, dtype: np.dtype, topic: str) -> np.ndarray:
@@ -220,13 +234,19 @@ def image_fields(array: np.ndarray, encoding: str) -> dict:
             "data": array.reshape(-1).view(np.uint8)}
 
 
-def image_message(typestore, array: np.ndarray, encoding: str, stamp: float, frame_id: str):
-    """A ``sensor_msgs/msg/Image`` of ``array`` (HxW or HxWxC, little-endian)."""
+def image_message(typestore, array: np.ndarray, encoding: str, stamp: float | tuple[int, int], frame_id: str):
+    """A ``sensor_msgs/msg/Image`` of ``array`` (HxW or HxWxC, little-endian).
+
+    ``stamp``: seconds, or (sec, nanosec) as :func:`header_stamp` gives them, kept exactly.
+    """
     Image = typestore.types[IMAGE]
     Header = typestore.types["std_msgs/msg/Header"]
     Time = typestore.types["builtin_interfaces/msg/Time"]
-    sec = int(np.floor(stamp))
-    nanosec = min(int(round((stamp - sec) * 1e9)), 999_999_999)
+    if isinstance(stamp, tuple):
+        sec, nanosec = stamp
+    else:
+        sec = int(np.floor(stamp))
+        nanosec = min(int(round((stamp - sec) * 1e9)), 999_999_999)
     return Image(header=Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id), **image_fields(array, encoding))
 
 
@@ -242,7 +262,6 @@ class LabelBagWriter:
     def __init__(self, path: str | os.PathLike, topic: str = "/acnet/labels") -> None:
         _rosbags()
         from rosbags.rosbag2 import Writer  # optional (acnet[stream])
-        from rosbags.typesys import Stores, get_typestore
 
         self.topic = check_topic_name(topic, "labels bag topic", absolute=True)
         self.path = Path(path)
@@ -250,7 +269,7 @@ class LabelBagWriter:
         if self.path.exists():
             raise ConfigError(f"labels bag {self.path} already exists (rosbags writes a new bag folder)")
         self.output = AtomicOutput(self.path, folder=True)
-        self.typestore = get_typestore(Stores.ROS2_HUMBLE)
+        self.typestore = image_typestore()
         with self.output.guard():
             self.writer = Writer(self.output.tmp, version=8)
             self.writer.open()
@@ -259,10 +278,10 @@ class LabelBagWriter:
 
     def write(self, frame: Frame, labels: np.ndarray) -> None:
         header = frame.meta.get("header")
-        stamp = _stamp(header) if header is not None else frame.stamp
+        stamp = header_stamp(header) if header is not None else frame.stamp
         frame_id = frame.meta.get("frame_id", "")
         msg = image_message(self.typestore, labels.astype(np.uint8, copy=False), "mono8", stamp, frame_id)
-        log_time = frame.meta.get("log_time", int(round(stamp * 1e9)))
+        log_time = frame.meta.get("log_time", stamp[0] * 10**9 + stamp[1] if header is not None else int(round(stamp * 1e9)))
         with self.output.guard(drop=self._drop):
             self.writer.write(self.connection, log_time, self.typestore.serialize_cdr(msg, IMAGE))
         self.count += 1
