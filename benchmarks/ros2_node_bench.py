@@ -19,6 +19,13 @@ per round), rounds alternating:
 The node's figure minus the stream's is what the node adds per frame (DDS
 both ways, decoding, pairing, publishing; target <= 2 ms median).
 
+- **echo**: a do-nothing node in the node's place (tests/support/ros2_harness.py
+  ``echo``): it answers each pair at once with blank outputs of the same
+  size, so its round trip is DDS and rclpy alone, the floor under the node.
+- **Fast DDS's default transports**: the node and a do-nothing node once
+  each with neither side given acnet's Fast DDS profile (a 512 KiB
+  shared-memory segment, too small for a 640x480 image).
+
 Throughput: the node fed 60 pairs/s for ``--overload-pairs`` pairs (labels
 per second out), beside the installed ``acnet stream`` over a ROS 2 bag of
 the same frames (its own --json figure, every frame processed).
@@ -89,17 +96,28 @@ def stream_round(model: Path, frames, rate: float, loops: int, confidence: bool)
     return {"latency_ms": summary(latency), "stages_ms": stats["stages_ms"], "throughput_fps": stats["throughput_fps"]}
 
 
-def node_round(model: Path, frames_npz: Path, rate: float, loops: int, confidence: bool, work: Path) -> dict:
+def node_round(model: Path, frames_npz: Path, rate: float, loops: int, confidence: bool, work: Path,
+               echo: bool = False, default_transport: bool = False) -> dict:
+    """The node (or, with ``echo``, a do-nothing node answering each pair at once: DDS and rclpy alone).
+
+    ``default_transport``: the publisher and the node both on Fast DDS's default transports, as before
+    acnet gave them its profile (acnet.runtime.ros2.fastdds).
+    """
     config = {"model": str(model), "frames": str(frames_npz), "rgb_topic": RGB_TOPIC, "depth_topic": DEPTH_TOPIC,
               "period": 1.0 / rate, "repeat": loops, "keep_images": False, "wait": 20.0, "linger": 1.2,
               "params": {"queue_size": 1, "publish_confidence": confidence},
-              "outputs": ["labels", "confidence"] if confidence else ["labels"]}
+              "outputs": ["labels", "confidence"] if confidence else ["labels"],
+              "echo": echo, "echo_size": [480, 640], "expect_all": not default_transport}
+    if default_transport:
+        config.update(camera_profile=False, node_env={"FASTDDS_BUILTIN_TRANSPORTS": "DEFAULT"})
     result = run_in_netns(config, work, timeout=300)
     got = result["got"]["labels"]
     latency = [1000 * (v["received"] - result["sent"][s]) for s, v in got.items()]
-    values = result["diagnostics"][-1]["values"]
-    return {"latency_ms": summary(latency), "published": len(result["sent"]), "received": len(got),
-            "node_diagnostics": values, "match_s": result["match_s"]}
+    record = {"latency_ms": summary(latency), "published": len(result["sent"]), "received": len(got),
+              "match_s": result["match_s"]}
+    if not echo:
+        record["node_diagnostics"] = result["diagnostics"][-1]["values"]
+    return record
 
 
 def node_throughput(model: Path, frames_npz: Path, pairs: int, work: Path) -> dict:
@@ -151,7 +169,8 @@ def main() -> None:
         raise SystemExit(f"cannot run the node here: {reason}")
     load_start = os.getloadavg()
     frames = [(rgb, depth) for _, rgb, depth in nyu_frames(args.shared)]
-    rounds: dict[str, list] = {"node": [], "node_labels_only": [], "stream": [], "stream_labels_only": []}
+    rounds: dict[str, list] = {"node": [], "node_labels_only": [], "stream": [], "stream_labels_only": [],
+                               "echo": [], "echo_labels_only": []}
     with tempfile.TemporaryDirectory(prefix="ros2-bench-") as tmp:
         work = Path(tmp)
         npz = work / "nyu.npz"
@@ -162,6 +181,14 @@ def main() -> None:
             rounds["stream"].append(stream_round(args.model, frames, args.rate, args.loops, True))
             rounds["node_labels_only"].append(node_round(args.model, npz, args.rate, args.loops, False, work / f"nodel{r}"))
             rounds["stream_labels_only"].append(stream_round(args.model, frames, args.rate, args.loops, False))
+            rounds["echo"].append(node_round(args.model, npz, args.rate, args.loops, True, work / f"echo{r}", echo=True))
+            rounds["echo_labels_only"].append(node_round(args.model, npz, args.rate, args.loops, False,
+                                                         work / f"echol{r}", echo=True))
+        print("Fast DDS's default transports", flush=True)
+        default_transport = {"node": node_round(args.model, npz, args.rate, args.loops, True, work / "node_default",
+                                                default_transport=True),
+                             "echo": node_round(args.model, npz, args.rate, args.loops, True, work / "echo_default",
+                                                echo=True, default_transport=True)}
         print("throughput", flush=True)
         throughput = {"node": node_throughput(args.model, npz, args.overload_pairs, work / "overload"),
                       "stream": stream_throughput(args.model, frames, args.loops, work)}
@@ -173,11 +200,19 @@ def main() -> None:
     inside = {k: statistics.median(float(x["node_diagnostics"]["latency median ms"]) for x in rounds[k])
               for k in ("node", "node_labels_only")}
     outside = {k: med[k] - inside[k] for k in inside}
+    # The floor: a do-nothing node's round trip with the same messages (DDS and rclpy in two processes). What the
+    # node adds beyond it is its own work: taking and checking the pair, handing it over, building its outputs.
+    floor = {"labels_and_confidence": med["echo"], "labels_only": med["echo_labels_only"]}
+    own = {k: added[k] - floor[k] for k in added}
+    default = {k: v["latency_ms"] | {"received": v["received"], "published": v["published"]}
+               for k, v in default_transport.items()}
     record = {
         "model": str(args.model), "frames": "nyuv2-samples/test (6 real frames, 480x640, 16UC1 mm)",
         "rate_fps": args.rate, "frames_per_round": args.loops * 6, "rounds": rounds,
         "latency_median_ms": med, "latency_p99_ms": p99, "node_adds_median_ms": added, "target_adds_ms": 2.0,
         "node_inside_median_ms": inside, "node_transport_and_executors_median_ms": outside,
+        "dds_floor_median_ms": floor, "node_adds_beyond_the_floor_median_ms": own,
+        "fastdds_default_transports": default,
         "throughput": throughput,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "environment": {"load_average_start": list(load_start), "load_average_end": list(os.getloadavg()),
@@ -194,6 +229,13 @@ def main() -> None:
     print(f"of the node's latency, inside it (pair complete to published): {inside['node']:.2f} ms "
           f"({inside['node_labels_only']:.2f} labels only); DDS both ways and the executors: {outside['node']:.2f} ms "
           f"({outside['node_labels_only']:.2f})")
+    print(f"a do-nothing node's round trip (the DDS and rclpy floor): {floor['labels_and_confidence']:.2f} ms "
+          f"({floor['labels_only']:.2f} labels only); the node's own work beyond it: {own['labels_and_confidence']:+.2f} ms "
+          f"({own['labels_only']:+.2f})")
+    print(f"on Fast DDS's default transports (no acnet profile on either side): node {default['node']['median']:.2f} ms "
+          f"median, p90 {default['node']['p90']:.2f}, {default['node']['received']}/{default['node']['published']} "
+          f"received; do-nothing node {default['echo']['median']:.2f} ms, p90 {default['echo']['p90']:.2f}, "
+          f"{default['echo']['received']}/{default['echo']['published']} received")
     t = throughput
     lost = t["node"]["lost_before_the_node"]
     print(f"throughput: node {t['node']['throughput_fps']:.1f} labels/s out of 60 pairs/s offered "

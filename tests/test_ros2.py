@@ -104,6 +104,14 @@ def test_labels_equal_acnet_infer_and_carry_the_input_header(exchange, model, ny
     assert set(map(int, result["got"]["labels"])) == {BASE + i * STEP for i in range(6)} | {result["after_bad_stamp"]}
 
 
+def test_the_node_gives_itself_a_shared_memory_segment_for_camera_size_images(exchange):
+    """Fast DDS's default 512 KiB segment cannot hold a 640x480 image; `acnet ros2` loads acnet's profile."""
+    result, _ = exchange
+    sizes = result["node_shm_segments"]
+    assert sizes and max(sizes.values()) >= 16 * 2**20, sizes
+    assert "16 MiB shared-memory segment" in result["node_stderr"]
+
+
 def test_confidence_and_overlay_have_the_frames_size_and_the_runtimes_values(exchange, model, nyu):
     result, images = exchange
     frames, _ = nyu
@@ -170,13 +178,17 @@ def test_32fc1_metres_bgra8_best_effort(model, nyu, work):
     out = work / "metres"
     result = run_in_netns(_config(model, path, depth_encoding="32FC1", rgb_encoding="bgra8", publisher_reliability="best_effort",
                                   params={"qos_reliability": "best_effort", "qos_depth": 5, "publish_confidence": False},
-                                  outputs=["labels"], period=0.2, wait=5.0), out)
+                                  outputs=["labels"], period=0.2, wait=5.0,
+                                  node_env={"FASTDDS_BUILTIN_TRANSPORTS": "DEFAULT"}), out)
     images = np.load(out / "images.npz")
     (qos,) = result["node_subscription_qos"]
     assert qos["reliability"] == "best_effort"
     labels = _labels(result, images)
     assert len(labels) == 6, result
     assert result["got"]["confidence"] == {}  # switched off
+    # Fast DDS configured by the user (here its builtin transports): acnet's profile stays out of the way.
+    assert max(result["node_shm_segments"].values()) < 2**20, result["node_shm_segments"]
+    assert "as configured by FASTDDS_BUILTIN_TRANSPORTS=DEFAULT" in result["node_stderr"]
     with Segmenter(model) as seg:
         for i, (rgb, depth) in enumerate(small):
             if BASE + i * STEP in labels:

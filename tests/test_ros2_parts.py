@@ -106,6 +106,19 @@ def _image(array: np.ndarray, encoding: str, stamp: float, frame_id: str = "cam"
     return msg
 
 
+def _serialized(msg) -> bytes:
+    """The message as a raw subscription hands it over: rclpy's own CDR."""
+    from rclpy.serialization import serialize_message
+
+    return serialize_message(msg)
+
+
+def _typestore():
+    from acnet.runtime.sources.rosbag import image_typestore
+
+    return image_typestore()
+
+
 def test_pairs_by_stamp_keep_the_newest_and_count_what_they_drop():
     rgb, depth = frame(6, 8)
     source = TopicPairs("/rgb", "/depth", tolerance=0.01, queue_size=2)
@@ -117,10 +130,11 @@ def test_pairs_by_stamp_keep_the_newest_and_count_what_they_drop():
     source.close()
     frames = list(source)
     assert frames == []  # closed: the iteration ends at once
-    source = TopicPairs("/rgb", "/depth", tolerance=0.01, queue_size=2)
+    # as the node gets them: serialized by rclpy, read by the bag reader's type store
+    source = TopicPairs("/rgb", "/depth", tolerance=0.01, queue_size=2, typestore=_typestore())
     for i in range(3):
-        source.push("rgb", _image(rgb[..., ::-1], "bgr8", 10 + i * 0.1, "color"))
-        source.push("depth", _image(depth, "16UC1", 10 + i * 0.1 + 0.004))
+        source.push("rgb", _serialized(_image(rgb[..., ::-1], "bgr8", 10 + i * 0.1, "color")))
+        source.push("depth", _serialized(_image(depth, "16UC1", 10 + i * 0.1 + 0.004)))
     it = iter(source)
     got = [next(it), next(it)]
     assert [f.stamp for f in got] == pytest.approx([10.1, 10.2])
@@ -148,7 +162,7 @@ def test_stamps_going_back_start_pairing_afresh():
     assert source.counts["pairs"] == 4 and source.counts["restarts"] == 1
 
 
-@pytest.mark.parametrize("fault, reason", [
+BAD_MESSAGES = [
     ("encoding", "colour encoding 'yuv422' is not supported"),
     ("size", "register depth to colour first"),
     ("step", "too few"),
@@ -156,11 +170,18 @@ def test_stamps_going_back_start_pairing_afresh():
     ("nan", "depth holds no valid reading"),
     ("far", "beyond any sensor's range"),
     ("empty", "dropped a frame"),
+    ("garbled", "/depth: not a readable sensor_msgs/Image")]
+
+
+@pytest.mark.parametrize("fault, reason, serialized", [
+    (fault, reason, serialized) for fault, reason in BAD_MESSAGES for serialized in (True, False)
+    if serialized or fault != "garbled"  # only bytes can be garbled
 ])
-def test_a_bad_message_is_dropped_counted_and_reported(fault, reason):
+def test_a_bad_message_is_dropped_counted_and_reported(fault, reason, serialized):
     rgb, depth = frame(6, 8)
     warned = []
-    source = TopicPairs("/rgb", "/depth", tolerance=0.01, queue_size=4, warn=warned.append)
+    source = TopicPairs("/rgb", "/depth", tolerance=0.01, queue_size=4, warn=warned.append,
+                        typestore=_typestore() if serialized else None)
     rgb_msg, depth_msg = _image(rgb, "rgb8", 1.0), _image(depth, "16UC1", 1.0)
     if fault == "encoding":
         rgb_msg.encoding = "yuv422"
@@ -177,10 +198,13 @@ def test_a_bad_message_is_dropped_counted_and_reported(fault, reason):
     elif fault == "empty":
         rgb_msg = _image(np.zeros((0, 8, 3), np.uint8), "rgb8", 1.0)
         depth_msg = _image(np.zeros((0, 8), np.uint16), "16UC1", 1.0)
-    source.push("rgb", rgb_msg)
-    source.push("depth", depth_msg)
-    source.push("rgb", _image(rgb, "rgb8", 2.0))  # a good pair after it still comes out
-    source.push("depth", _image(depth, "16UC1", 2.0))
+    pack = _serialized if serialized else (lambda msg: msg)
+    if fault == "garbled":  # a message cut short in its header, as a broken bridge might pass on
+        depth_msg = _serialized(depth_msg)[:11]
+    source.push("rgb", pack(rgb_msg))
+    source.push("depth", depth_msg if isinstance(depth_msg, bytes) else pack(depth_msg))
+    source.push("rgb", pack(_image(rgb, "rgb8", 2.0)))  # a good pair after it still comes out
+    source.push("depth", pack(_image(depth, "16UC1", 2.0)))
     good = next(iter(source))
     assert good.stamp == 2.0
     assert source.counts["bad"] == 1 and len(warned) == 1 and reason in warned[0] and reason in source.last_bad
@@ -239,3 +263,46 @@ def test_pipeline_figures_cover_a_bounded_window_and_confidence_comes_out(seg):
     assert pipeline.stats().frames == 12
     with pytest.raises(ConfigError, match="history must be at least 1"):
         Pipeline(seg, source, history=0)
+
+
+# --------------------------------------------------------------------------- Fast DDS's transports
+
+
+@pytest.mark.parametrize("setting", ["FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE",
+                                     "FASTDDS_BUILTIN_TRANSPORTS"])
+def test_a_users_fast_dds_settings_win_over_acnets_profile(setting, tmp_path):
+    from acnet.runtime.ros2.fastdds import use_large_image_profile
+
+    env = {setting: "theirs"}
+    said = use_large_image_profile(env, cwd=tmp_path)
+    assert env == {setting: "theirs"} and f"{setting}=theirs" in said
+
+
+def test_acnets_profile_applies_only_to_fast_dds_without_a_users_profile(tmp_path):
+    from acnet.runtime.ros2.fastdds import PROFILE, use_large_image_profile
+
+    env = {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}
+    assert "rmw_cyclonedds_cpp" in use_large_image_profile(env, cwd=tmp_path) and "FASTDDS_DEFAULT_PROFILES_FILE" not in env
+    (tmp_path / "DEFAULT_FASTDDS_PROFILES.xml").write_text("<dds/>")  # Fast DDS reads it from the working directory
+    env = {}
+    assert "DEFAULT_FASTDDS_PROFILES.xml" in use_large_image_profile(env, cwd=tmp_path) and env == {}
+    for rmw in ({}, {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}):
+        env = dict(rmw)
+        said = use_large_image_profile(env, cwd=tmp_path / "elsewhere")
+        assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(PROFILE) and "16 MiB" in said
+
+
+def test_acnets_fast_dds_profile_is_well_formed_and_sizes_the_segment():
+    import xml.etree.ElementTree as ET
+
+    from acnet.runtime.ros2.fastdds import PROFILE
+
+    root = ET.parse(PROFILE).getroot()
+    ns = {"f": "http://www.eprosima.com"}
+    (participant,) = root.findall("f:profiles/f:participant", ns)
+    assert participant.get("is_default_profile") == "true"
+    used = [t.text for t in participant.findall("f:rtps/f:userTransports/f:transport_id", ns)]
+    kinds = {d.find("f:transport_id", ns).text: d for d in root.findall("f:profiles/f:transport_descriptors/f:transport_descriptor", ns)}
+    assert sorted(kinds[t].find("f:type", ns).text for t in used) == ["SHM", "UDPv4"]  # Fast DDS's default pair
+    shm = next(kinds[t] for t in used if kinds[t].find("f:type", ns).text == "SHM")
+    assert int(shm.find("f:segment_size", ns).text) == 16 * 2**20

@@ -82,6 +82,14 @@ def _only_loopback() -> bool:
     return [line.split(":")[0].strip() for line in lines] == ["lo"]
 
 
+def _shm_segments(pid: int) -> dict[str, int]:
+    """Fast DDS's shared-memory segments the process has mapped (/dev/shm/fastdds_<id>), and their sizes in bytes:
+    its own and those of the participants it reads from."""
+    names = {line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+             if "/dev/shm/fastdds_" in line and "port" not in line}
+    return {Path(n).name: os.path.getsize(n) for n in names if os.path.exists(n)}
+
+
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -269,12 +277,17 @@ def _start_node(config: dict, out: Path):
         spinner = threading.Thread(target=executor.spin, daemon=True)
         spinner.start()
         return ("in_process", node, executor, spinner, context)
-    acnet = str(Path(sys.executable).parent / "acnet")
     stderr = open(out / "node.stderr", "w")
     env = {k: v for k, v in os.environ.items() if k not in FASTDDS_SETTINGS}  # the node chooses its own transports
     env.update(config.get("node_env", {}))
-    proc = subprocess.Popen([acnet, "ros2", config["model"], *ros_args], stdout=subprocess.DEVNULL, stderr=stderr,
-                            preexec_fn=_die_with_parent, env=env)
+    if config.get("echo"):  # the floor: a node that only answers, in its own process, with acnet's transport
+        from acnet.runtime.ros2.fastdds import use_large_image_profile
+
+        use_large_image_profile(env)
+        command = [sys.executable, str(Path(__file__).resolve()), "--echo", str(out)]
+    else:
+        command = [str(Path(sys.executable).parent / "acnet"), "ros2", config["model"], *ros_args]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=_die_with_parent, env=env)
     return ("process", proc, stderr)
 
 
@@ -315,6 +328,7 @@ def main(out: Path) -> None:
         os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(PROFILE)
     h = Harness(config)
     result: dict = {"config": config}
+    ours = _shm_segments(os.getpid())  # made before the node starts: the node maps them too, to read our images
     node = _start_node(config, out)
     try:
         if node[0] == "process" and node[1].poll() is not None:
@@ -324,6 +338,7 @@ def main(out: Path) -> None:
         result["node_subscription_qos"] = h.subscription_qos(config["rgb_topic"])
         if node[0] == "process":
             result["rss_kib"] = [_rss_kib(node[1].pid)]
+            result["node_shm_segments"] = {k: v for k, v in _shm_segments(node[1].pid).items() if k not in ours}
         stamps = []
         base = 1_700_000_000 * 10**9
         period = config.get("period", 0.3)
@@ -378,8 +393,48 @@ def main(out: Path) -> None:
         (out / "result.json").write_text(json.dumps(result))
 
 
+def echo(out: Path) -> None:
+    """A do-nothing node: each depth image answered at once with a mono8 labels image of its stamp (and a
+    confidence image), taken and sent serialized as the node does. Its round trip is what DDS and rclpy cost."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from acnet.runtime.ros2.node import OUTPUT_DEPTH
+    from acnet.runtime.sources.rosbag import IMAGE, image_message, image_typestore
+
+    if os.environ.get(NETNS_MARK) != "1" or not _only_loopback():
+        sys.exit("ros2_harness: refusing to start DDS outside a private network namespace with only loopback")
+    config = json.loads((out / "config.json").read_text())
+    store = image_typestore()
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("acnet_echo", context=context)
+    qos = QoSProfile(depth=OUTPUT_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
+    outputs = [node.create_publisher(Image, f"/acnet/{kind}", qos) for kind in config.get("outputs", ["labels"])]
+    blank = np.zeros(tuple(config["echo_size"]), np.uint8)
+
+    def answer(raw: bytes) -> None:
+        header = store.deserialize_cdr(raw, IMAGE).header
+        for publisher in outputs:
+            msg = image_message(store, blank, "mono8", (header.stamp.sec, header.stamp.nanosec), header.frame_id)
+            publisher.publish(bytes(store.serialize_cdr(msg, IMAGE)))
+
+    inputs = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+    node.create_subscription(Image, config["rgb_topic"], lambda raw: None, inputs, raw=True)
+    node.create_subscription(Image, config["depth_topic"], answer, inputs, raw=True)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        while context.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):  # the harness's SIGINT
+        pass
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    echo(Path(sys.argv[2])) if sys.argv[1] == "--echo" else main(Path(sys.argv[1]))
 
 
 def make_slow_onnx(path: Path, height: int = 240, width: int = 320, channels: int = 32, layers: int = 6) -> Path:
