@@ -1,7 +1,7 @@
 """The ROS 2 node against the stream pipeline, on the same six real NYUv2 frames (480x640), in one run.
 
     python benchmarks/ros2_node_bench.py MODEL.onnx [--out benchmarks/results/ros2-node-quickstart-480x640.json]
-        [--rate 10] [--loops 10] [--rounds 2] [--overload-pairs 300]
+        [--rate 10] [--loops 10] [--rounds 2] [--overload-pairs 300] [--threads 1]
 
 Latency, below capacity (``--rate`` pairs/s, the six frames ``--loops`` times
 per round), rounds alternating:
@@ -10,7 +10,9 @@ per round), rounds alternating:
   the installed ``acnet ros2`` (its own process) and a subscriber in the
   publisher's process takes the labels back: publish to labels received,
   per frame (one clock). With the default outputs (labels and confidence)
-  and with labels only.
+  and with labels only. The publisher plays a camera driver given acnet's
+  Fast DDS profile (``acnet ros2 --fastdds-profile``) and sends serialized
+  images, as a C++ driver does.
 - **stream**: the same frames, decoded, through the same
   :class:`~acnet.runtime.pipeline.Pipeline` ``acnet stream`` runs (queue
   size 1 as the node's), handed over at the same rate: hand-over to result.
@@ -20,8 +22,9 @@ The node's figure minus the stream's is what the node adds per frame (DDS
 both ways, decoding, pairing, publishing; target <= 2 ms median).
 
 - **echo**: a do-nothing node in the node's place (tests/support/ros2_harness.py
-  ``echo``): it answers each pair at once with blank outputs of the same
-  size, so its round trip is DDS and rclpy alone, the floor under the node.
+  ``echo``): it takes both images of each pair and answers at once with blank
+  outputs of the same size, so its round trip is DDS and rclpy alone, the
+  floor under the node.
 - **Fast DDS's default transports**: the node and a do-nothing node once
   each with neither side given acnet's Fast DDS profile (a 512 KiB
   shared-memory segment, too small for a 640x480 image).
@@ -87,8 +90,8 @@ class Paced(Source):
             yield Frame(rgb, depth, 0.001, n / 30, n, str(n))
 
 
-def stream_round(model: Path, frames, rate: float, loops: int, confidence: bool) -> dict:
-    with Segmenter(model) as seg:
+def stream_round(model: Path, frames, rate: float, loops: int, confidence: bool, threads: int) -> dict:
+    with Segmenter(model, threads=threads) as seg:
         pipeline = Pipeline(seg, Paced(frames, rate, loops), queue_size=1, drop="none", confidence=confidence,
                             history=None)
         latency = [1000 * r.latency for r in pipeline]
@@ -96,7 +99,7 @@ def stream_round(model: Path, frames, rate: float, loops: int, confidence: bool)
     return {"latency_ms": summary(latency), "stages_ms": stats["stages_ms"], "throughput_fps": stats["throughput_fps"]}
 
 
-def node_round(model: Path, frames_npz: Path, rate: float, loops: int, confidence: bool, work: Path,
+def node_round(model: Path, frames_npz: Path, rate: float, loops: int, confidence: bool, work: Path, threads: int,
                echo: bool = False, default_transport: bool = False) -> dict:
     """The node (or, with ``echo``, a do-nothing node answering each pair at once: DDS and rclpy alone).
 
@@ -105,7 +108,7 @@ def node_round(model: Path, frames_npz: Path, rate: float, loops: int, confidenc
     """
     config = {"model": str(model), "frames": str(frames_npz), "rgb_topic": RGB_TOPIC, "depth_topic": DEPTH_TOPIC,
               "period": 1.0 / rate, "repeat": loops, "keep_images": False, "wait": 20.0, "linger": 1.2,
-              "params": {"queue_size": 1, "publish_confidence": confidence},
+              "params": {"queue_size": 1, "publish_confidence": confidence, "threads": threads},
               "outputs": ["labels", "confidence"] if confidence else ["labels"],
               "echo": echo, "echo_size": [480, 640], "expect_all": not default_transport}
     if default_transport:
@@ -129,7 +132,7 @@ def node_throughput(model: Path, frames_npz: Path, pairs: int, work: Path) -> di
     first_sent = min(result["sent"].values())
     seconds = received[-1] - first_sent if received else float("nan")  # from the first pair sent to the last labels
     values = result["diagnostics"][-1]["values"]
-    return {"offered_fps": 60.0, "published": len(result["sent"]), "labels_out": len(received), "seconds": seconds,
+    return {"offered_fps": 60.0, "threads": "ONNX Runtime default", "published": len(result["sent"]), "labels_out": len(received), "seconds": seconds,
             "throughput_fps": len(received) / seconds if received else 0.0,
             "lost_before_the_node": {k: int(values[f"{k} lost before the node"]) for k in ("rgb", "depth")},
             "dropped_by_the_node": int(values["frames dropped"]), "node_diagnostics": values}
@@ -162,6 +165,9 @@ def main() -> None:
     parser.add_argument("--loops", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--overload-pairs", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="ONNX Runtime threads, node and stream alike (1: on 2 cores a 2-thread pool's wake-ups "
+                             "moved a round's median inference time by up to 7 ms, more than the effect measured)")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
     reason = rclpy_unavailable() or netns_unavailable()
@@ -177,18 +183,19 @@ def main() -> None:
         np.savez(npz, **{f"rgb_{i}": r for i, (r, _) in enumerate(frames)}, **{f"depth_{i}": d for i, (_, d) in enumerate(frames)})
         for r in range(args.rounds):  # alternating, so drift in the machine's load hits both sides alike
             print(f"round {r + 1}/{args.rounds}", flush=True)
-            rounds["node"].append(node_round(args.model, npz, args.rate, args.loops, True, work / f"node{r}"))
-            rounds["stream"].append(stream_round(args.model, frames, args.rate, args.loops, True))
-            rounds["node_labels_only"].append(node_round(args.model, npz, args.rate, args.loops, False, work / f"nodel{r}"))
-            rounds["stream_labels_only"].append(stream_round(args.model, frames, args.rate, args.loops, False))
-            rounds["echo"].append(node_round(args.model, npz, args.rate, args.loops, True, work / f"echo{r}", echo=True))
+            t = args.threads
+            rounds["node"].append(node_round(args.model, npz, args.rate, args.loops, True, work / f"node{r}", t))
+            rounds["stream"].append(stream_round(args.model, frames, args.rate, args.loops, True, t))
+            rounds["echo"].append(node_round(args.model, npz, args.rate, args.loops, True, work / f"echo{r}", t, echo=True))
+            rounds["node_labels_only"].append(node_round(args.model, npz, args.rate, args.loops, False, work / f"nodel{r}", t))
+            rounds["stream_labels_only"].append(stream_round(args.model, frames, args.rate, args.loops, False, t))
             rounds["echo_labels_only"].append(node_round(args.model, npz, args.rate, args.loops, False,
-                                                         work / f"echol{r}", echo=True))
+                                                         work / f"echol{r}", t, echo=True))
         print("Fast DDS's default transports", flush=True)
         default_transport = {"node": node_round(args.model, npz, args.rate, args.loops, True, work / "node_default",
-                                                default_transport=True),
+                                                args.threads, default_transport=True),
                              "echo": node_round(args.model, npz, args.rate, args.loops, True, work / "echo_default",
-                                                echo=True, default_transport=True)}
+                                                args.threads, echo=True, default_transport=True)}
         print("throughput", flush=True)
         throughput = {"node": node_throughput(args.model, npz, args.overload_pairs, work / "overload"),
                       "stream": stream_throughput(args.model, frames, args.loops, work)}
@@ -208,7 +215,7 @@ def main() -> None:
                for k, v in default_transport.items()}
     record = {
         "model": str(args.model), "frames": "nyuv2-samples/test (6 real frames, 480x640, 16UC1 mm)",
-        "rate_fps": args.rate, "frames_per_round": args.loops * 6, "rounds": rounds,
+        "rate_fps": args.rate, "frames_per_round": args.loops * 6, "threads": args.threads, "rounds": rounds,
         "latency_median_ms": med, "latency_p99_ms": p99, "node_adds_median_ms": added, "target_adds_ms": 2.0,
         "node_inside_median_ms": inside, "node_transport_and_executors_median_ms": outside,
         "dds_floor_median_ms": floor, "node_adds_beyond_the_floor_median_ms": own,

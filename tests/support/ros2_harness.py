@@ -3,10 +3,13 @@
 :func:`run_in_netns` runs this file as a script under ``unshare -n`` with
 only loopback up and ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``; there it
 starts the installed ``acnet ros2`` in its own process (or, with
-``in_process``, the node class on a multi-threaded executor), publishes
-stamped Image pairs from a real rclpy publisher, subscribes to every
-output, and writes what came back to ``OUT/result.json`` and
-``OUT/images.npz``. Nothing here imitates ROS: it is rclpy and Fast DDS.
+``in_process``, the node class on a multi-threaded executor; with ``echo``,
+a do-nothing node, the benchmark's floor), publishes stamped Image pairs
+from a real rclpy publisher (serialized, with acnet's Fast DDS profile
+unless ``camera_profile`` is false, as a camera driver set up by the docs
+sends them), subscribes to every output, and writes what came back to
+``OUT/result.json`` and ``OUT/images.npz``. Nothing here imitates ROS: it
+is rclpy and Fast DDS.
 
 DDS binds every interface and multicasts discovery, so nothing that
 creates a node may run outside such a namespace: :func:`main` refuses to
@@ -394,8 +397,9 @@ def main(out: Path) -> None:
 
 
 def echo(out: Path) -> None:
-    """A do-nothing node: each depth image answered at once with a mono8 labels image of its stamp (and a
-    confidence image), taken and sent serialized as the node does. Its round trip is what DDS and rclpy cost."""
+    """A do-nothing node in the node's place: it takes both images of a pair, then answers at once with blank
+    mono8 outputs of the pair's stamp, taken and sent serialized as the node does. Its round trip is what DDS
+    and rclpy cost, the floor under the node's."""
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -414,21 +418,28 @@ def echo(out: Path) -> None:
     qos = QoSProfile(depth=OUTPUT_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
     outputs = [node.create_publisher(Image, f"/acnet/{kind}", qos) for kind in config.get("outputs", ["labels"])]
     blank = np.zeros(tuple(config["echo_size"]), np.uint8)
+    waiting: dict[str, set] = {"rgb": set(), "depth": set()}
 
-    def answer(raw: bytes) -> None:
+    def take(stream: str, raw: bytes) -> None:
         header = store.deserialize_cdr(raw, IMAGE).header
+        stamp = (header.stamp.sec, header.stamp.nanosec)
+        other = waiting["depth" if stream == "rgb" else "rgb"]
+        if stamp not in other:  # the first of its pair
+            waiting[stream].add(stamp)
+            return
+        other.discard(stamp)
         for publisher in outputs:
-            msg = image_message(store, blank, "mono8", (header.stamp.sec, header.stamp.nanosec), header.frame_id)
+            msg = image_message(store, blank, "mono8", stamp, header.frame_id)
             publisher.publish(bytes(store.serialize_cdr(msg, IMAGE)))
 
-    inputs = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-    node.create_subscription(Image, config["rgb_topic"], lambda raw: None, inputs, raw=True)
-    node.create_subscription(Image, config["depth_topic"], answer, inputs, raw=True)
+    inputs = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)  # the node's subscriptions, in its order
+    node.create_subscription(Image, config["rgb_topic"], lambda raw: take("rgb", raw), inputs, raw=True)
+    node.create_subscription(Image, config["depth_topic"], lambda raw: take("depth", raw), inputs, raw=True)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     try:
         while context.ok():
-            executor.spin_once(timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.2)
     except (KeyboardInterrupt, ExternalShutdownException):  # the harness's SIGINT
         pass
 
