@@ -138,14 +138,18 @@ def test_realsense_depth_is_aligned_to_colour_with_rs_align(tmp_path):
 # --------------------------------------------------------------------------- ROS bags
 
 
-def nyu_bag(path, frames, rgb_encoding="rgb8", offset=0.002):
+#: Header stamps of today's epoch, to the nanosecond: as float seconds they would lose the last digits.
+NYU_STAMPS = [(1_764_000_000 + i, 123_456_789 + 100_000_001 * i) for i in range(6)]
+
+
+def nyu_bag(path, frames, rgb_encoding="rgb8", offset_ns=2_000_000):
     ts = ros2_typestore()
     messages = []
-    for i, (rgb, depth) in enumerate(frames):
-        t = 100.0 + i / 10
+    for (sec, nanosec), (rgb, depth) in zip(NYU_STAMPS, frames):
         colour = {"rgb8": rgb, "bgr8": rgb[..., ::-1]}[rgb_encoding]
-        messages.append(("/camera/color/image_raw", image_msg(ts, colour, rgb_encoding, t, "camera_color_optical_frame")))
-        messages.append(("/camera/depth/image_rect_raw", image_msg(ts, depth, "16UC1", t + offset, "camera_color_optical_frame")))
+        messages.append(("/camera/color/image_raw", image_msg(ts, colour, rgb_encoding, (sec, nanosec), "camera_color_optical_frame")))
+        messages.append(("/camera/depth/image_rect_raw",
+                         image_msg(ts, depth, "16UC1", (sec, nanosec + offset_ns), "camera_color_optical_frame")))
     return write_ros2_bag(path, messages, ts)
 
 
@@ -167,7 +171,7 @@ def test_ros2_bag_of_real_nyuv2_frames_and_labels_written_back(shared_data, mode
     assert len(msgs) == 6
     for i, (msg, (rgb, depth)) in enumerate(zip(msgs, frames)):
         assert msg.encoding == "mono8" and msg.header.frame_id == "camera_color_optical_frame"
-        assert msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9 == pytest.approx(100.0 + i / 10, abs=1e-9)
+        assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == NYU_STAMPS[i]  # the colour image's, exactly
         got = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.width)
         np.testing.assert_array_equal(got, seg.segment(rgb, depth, 0.001))
 

@@ -127,7 +127,7 @@ def to_units(depth_m: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.rint(depth_m / scale), 0, 65535).astype(np.uint16)
 
 
-def image_msg(typestore, array, encoding: str, stamp: float, frame_id: str = "camera"):
+def image_msg(typestore, array, encoding: str, stamp: float | tuple[int, int], frame_id: str = "camera"):
     from acnet.runtime.sources.rosbag import image_message
 
     return image_message(typestore, array, encoding, stamp, frame_id)
