@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from acnet.runtime.ros2.fastdds import USER_SETTINGS as FASTDDS_SETTINGS  # no ROS needed to import
+from acnet.runtime.sources.rosbag import IMAGE
+
 NETNS_MARK = "ACNET_TEST_NETNS"
-#: How a process's Fast DDS transports are configured (acnet.runtime.ros2.fastdds.USER_SETTINGS).
-FASTDDS_SETTINGS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")
 
 
 # --------------------------------------------------------------------------- outside the namespace
@@ -93,6 +94,11 @@ def _shm_segments(pid: int) -> dict[str, int]:
     return {Path(n).name: os.path.getsize(n) for n in names if os.path.exists(n)}
 
 
+def _refuse_outside_a_private_namespace() -> None:
+    if os.environ.get(NETNS_MARK) != "1" or not _only_loopback():
+        sys.exit("ros2_harness: refusing to start DDS outside a private network namespace with only loopback")
+
+
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -144,7 +150,7 @@ class Harness:
 
     def _on_image(self, kind: str, raw: bytes) -> None:
         now = time.perf_counter()
-        msg = self.typestore.deserialize_cdr(raw, "sensor_msgs/msg/Image")
+        msg = self.typestore.deserialize_cdr(raw, IMAGE)
         stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         record = {"encoding": msg.encoding, "height": msg.height, "width": msg.width, "step": msg.step,
                   "frame_id": msg.header.frame_id, "received": now, "bytes": len(msg.data)}
@@ -193,8 +199,8 @@ class Harness:
         with self.lock:
             self.sent[stamp_ns] = time.perf_counter()
         # serialized here in 0.1 ms; rclpy's own message conversion took about 1 ms of the latency measured
-        self.rgb_pub.publish(bytes(self.typestore.serialize_cdr(rgb_msg, "sensor_msgs/msg/Image")))
-        self.depth_pub.publish(bytes(self.typestore.serialize_cdr(depth_msg, "sensor_msgs/msg/Image")))
+        self.rgb_pub.publish(bytes(self.typestore.serialize_cdr(rgb_msg, IMAGE)))
+        self.depth_pub.publish(bytes(self.typestore.serialize_cdr(depth_msg, IMAGE)))
 
     def wait_for(self, kind: str, stamps, timeout: float) -> bool:
         end = time.perf_counter() + timeout
@@ -318,8 +324,7 @@ def _stop_node(handle, result: dict, out: Path) -> None:
 
 def main(out: Path) -> None:
     """Run the scenario in ``OUT/config.json``; write ``OUT/result.json`` and ``OUT/images.npz``."""
-    if os.environ.get(NETNS_MARK) != "1" or not _only_loopback():
-        sys.exit("ros2_harness: refusing to start DDS outside a private network namespace with only loopback")
+    _refuse_outside_a_private_namespace()
     config = json.loads((out / "config.json").read_text())
     frames = np.load(config["frames"])
     count = len([k for k in frames.files if k.startswith("rgb_")])
@@ -405,11 +410,10 @@ def echo(out: Path) -> None:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from acnet.runtime.ros2.node import OUTPUT_DEPTH
-    from acnet.runtime.sources.rosbag import IMAGE, image_message, image_typestore
+    from acnet.runtime.ros2.node import OUTPUT_DEPTH, serialized_image
+    from acnet.runtime.sources.rosbag import image_typestore
 
-    if os.environ.get(NETNS_MARK) != "1" or not _only_loopback():
-        sys.exit("ros2_harness: refusing to start DDS outside a private network namespace with only loopback")
+    _refuse_outside_a_private_namespace()
     config = json.loads((out / "config.json").read_text())
     store = image_typestore()
     context = rclpy.Context()
@@ -428,9 +432,8 @@ def echo(out: Path) -> None:
             waiting[stream].add(stamp)
             return
         other.discard(stamp)
-        for publisher in outputs:
-            msg = image_message(store, blank, "mono8", stamp, header.frame_id)
-            publisher.publish(bytes(store.serialize_cdr(msg, IMAGE)))
+        for publisher in outputs:  # each output serialized on its own, as the node does
+            publisher.publish(serialized_image(store, header, blank, "mono8"))
 
     inputs = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)  # the node's subscriptions, in its order
     node.create_subscription(Image, config["rgb_topic"], lambda raw: take("rgb", raw), inputs, raw=True)

@@ -152,9 +152,9 @@ def write_ros2_bag(path: Path, messages: list[tuple[str, object]], typestore=Non
 
 def ros2_typestore():
     require("rosbags")
-    from rosbags.typesys import Stores, get_typestore
+    from acnet.runtime.sources.rosbag import image_typestore
 
-    return get_typestore(Stores.ROS2_HUMBLE)
+    return image_typestore()
 
 
 def garble_bag_message(bag: Path, topic: str, index: int) -> Path:

@@ -278,10 +278,15 @@ class LabelBagWriter:
 
     def write(self, frame: Frame, labels: np.ndarray) -> None:
         header = frame.meta.get("header")
-        stamp = header_stamp(header) if header is not None else frame.stamp
+        if header is not None:
+            stamp = header_stamp(header)
+            stamp_ns = stamp[0] * 10**9 + stamp[1]
+        else:
+            stamp = frame.stamp
+            stamp_ns = int(round(stamp * 1e9))
         frame_id = frame.meta.get("frame_id", "")
         msg = image_message(self.typestore, labels.astype(np.uint8, copy=False), "mono8", stamp, frame_id)
-        log_time = frame.meta.get("log_time", stamp[0] * 10**9 + stamp[1] if header is not None else int(round(stamp * 1e9)))
+        log_time = frame.meta.get("log_time", stamp_ns)
         with self.output.guard(drop=self._drop):
             self.writer.write(self.connection, log_time, self.typestore.serialize_cdr(msg, IMAGE))
         self.count += 1
